@@ -1,0 +1,30 @@
+"""Turn a blocking, printing job into an async stream of events.
+
+Public surface: ``run_job`` (the bridge), the event types, ``JobCancelled``, and
+the helpers a job may call: ``sleep`` (a cancellable wait), ``check_cancelled``,
+``bind`` and ``Thread`` (work in other threads that still belongs to the job).
+"""
+
+from ._bridge import JobStream, run_job, short_error_message
+from ._events import Complete, Content, Error, Event, Progress
+from ._job import JobCancelled, Thread, bind, check_cancelled, current_job, sleep
+from ._proxy import StdoutProxy, install
+
+__all__ = (
+    "Complete",
+    "Content",
+    "Error",
+    "Event",
+    "JobCancelled",
+    "JobStream",
+    "Progress",
+    "StdoutProxy",
+    "Thread",
+    "bind",
+    "check_cancelled",
+    "current_job",
+    "install",
+    "run_job",
+    "short_error_message",
+    "sleep",
+)

@@ -1,0 +1,295 @@
+"""The bridge: a blocking job in a worker thread, its events as an async iterator.
+
+The worker puts events on a bounded ``janus.Queue`` from its sync side; the
+request's coroutine awaits the async side.  Nothing polls and nothing sleeps:
+the consumer is woken by janus when an event is put, the producer blocks only
+while the queue is full (which is what bounds a fast job's memory).
+
+Lifecycle, in one place because every leak hides in it::
+
+    async with run_job(job, *args) as events:   # thread started
+        async for event in events: ...          # Progress/Content..., then Complete|Error
+    # leaving the block (normally, by break, by cancellation) cancels the job:
+    # its next print/yield/capture.sleep raises JobCancelled, the queue is
+    # closed, and the thread ends on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+import janus
+
+from . import _proxy
+from ._events import Complete, Content, Error, Event, Progress
+from ._job import JobCancelled, JobContext, LineWriter
+
+__all__ = ("JobStream", "run_job")
+
+logger = logging.getLogger("capture")
+
+DEFAULT_QUEUE_SIZE = 256
+# When the consumer is behind, consecutive progress events are merged into one,
+# up to this many characters, so a slow client gets fewer, larger events.
+MAX_COALESCED = 64 * 1024
+MAX_ERROR_MESSAGE = 200
+
+_ids = itertools.count(1)
+
+
+def short_error_message(exc: BaseException) -> str:
+    """One line a client may see: the exception's type and first line, never a traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
+    return message
+
+
+class JobStream:
+    """A job running in its own thread, read as an async iterator of events."""
+
+    def __init__(
+        self,
+        job: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        echo: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        self.name = name or f"job-{next(_ids)}"
+        self._job = job
+        self._args = args
+        self._kwargs = kwargs
+        self._queue_size = queue_size
+        self._echo = echo
+        self._queue: janus.Queue[Event] | None = None
+        self._context: JobContext | None = None
+        self._thread: threading.Thread | None = None
+        self._held: Event | None = None
+        self._finished_event = threading.Event()
+        self._finished_future: asyncio.Future[None] | None = None
+        self._ended = False
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread. Must be called from the event loop that will read."""
+        if self._thread is not None:
+            raise RuntimeError("job already started")
+        _proxy.install()
+        loop = asyncio.get_running_loop()
+        self._finished_future = loop.create_future()
+        self._queue = janus.Queue(self._queue_size)
+        self._context = JobContext(self._queue, self.name, self._echo)
+        self._thread = threading.Thread(
+            target=self._work, args=(loop,), name=f"capture:{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    async def aclose(self) -> None:
+        """Stop reading: cancel the job if it still runs and close the queue. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ended = True
+        self._held = None
+        if self._context is not None:
+            self._context.cancel()
+        if self._queue is not None:
+            # Shutting the queue down wakes a producer blocked on a full queue;
+            # its put raises and becomes JobCancelled in the job thread.
+            self._queue.close()
+            await self._queue.wait_closed()
+
+    async def __aenter__(self) -> JobStream:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    @property
+    def finished(self) -> bool:
+        """True once the worker thread has returned."""
+        return self._finished_event.is_set()
+
+    async def wait_finished(self) -> None:
+        """Wait until the worker thread has returned (wrap in a timeout where it matters)."""
+        if self._finished_future is None or self._finished_event.is_set():
+            return
+        await asyncio.shield(self._finished_future)
+
+    # -- consumer side -----------------------------------------------------
+
+    def __aiter__(self) -> JobStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._ended:
+            raise StopAsyncIteration
+        assert self._queue is not None, "use 'async with run_job(...)' or call start()"
+        event = self._held
+        self._held = None
+        if event is None:
+            try:
+                event = await self._queue.async_q.get()
+            except janus.AsyncQueueShutDown:
+                self._ended = True
+                raise StopAsyncIteration from None
+        if isinstance(event, Progress):
+            event = self._coalesce(event)
+        elif isinstance(event, (Complete, Error)):
+            self._ended = True
+            await self.aclose()
+        return event
+
+    def _coalesce(self, first: Progress) -> Progress:
+        """Merge the progress events already waiting behind ``first``."""
+        assert self._queue is not None
+        async_q = self._queue.async_q
+        if async_q.empty():
+            return first
+        parts = [first.text]
+        size = len(first.text)
+        while size < MAX_COALESCED and not async_q.empty():
+            try:
+                nxt = async_q.get_nowait()
+            except (asyncio.QueueEmpty, janus.AsyncQueueShutDown):
+                break
+            if not isinstance(nxt, Progress):
+                self._held = nxt
+                break
+            parts.append(nxt.text)
+            size += len(nxt.text)
+        return Progress("".join(parts)) if len(parts) > 1 else first
+
+    # -- producer side (worker thread) ---------------------------------------
+
+    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        context = self._context
+        assert context is not None
+        writer = LineWriter(context)
+        previous = _proxy.set_sink(writer)
+        try:
+            terminal = self._run(context, writer)
+            if terminal is not None:
+                try:
+                    context.put(terminal)
+                except JobCancelled:
+                    pass
+        finally:
+            _proxy.set_sink(previous)
+            self._finished_event.set()
+            try:
+                loop.call_soon_threadsafe(self._mark_finished)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+    def _mark_finished(self) -> None:
+        if self._finished_future is not None and not self._finished_future.done():
+            self._finished_future.set_result(None)
+
+    def _run(self, context: JobContext, writer: LineWriter) -> Event | None:
+        """Run the job to its end; return the terminal event (None when cancelled)."""
+        result: Any = None
+        try:
+            result = self._job(*self._args, **self._kwargs)
+            if isinstance(result, Iterator):
+                terminal = self._drain(result, context, writer)
+                if terminal is not None:
+                    return terminal
+                result = None
+            writer.flush()
+            return Complete(_as_results(result))
+        except JobCancelled:
+            return None
+        except BaseException as exc:
+            if context.cancelled:
+                return None
+            logger.error("job %s failed", self.name, exc_info=exc)
+            try:
+                writer.flush()
+            except JobCancelled:
+                return None
+            return Error(short_error_message(exc))
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                # Runs the generator's finally blocks; a print there after
+                # cancellation raises JobCancelled again, which is fine.
+                try:
+                    close()
+                except JobCancelled:
+                    pass
+                except Exception:
+                    logger.exception("job %s failed while closing", self.name)
+
+    def _drain(self, items: Iterator[Any], context: JobContext, writer: LineWriter) -> Event | None:
+        """Forward what a generator job yields; return its terminal event if it sent one."""
+        for item in items:
+            # A yield is a flush point and a cancellation point.
+            writer.flush()
+            context.check()
+            event = _to_event(item)
+            if isinstance(event, (Complete, Error)):
+                return event
+            context.put(event)
+        return None
+
+
+def _to_event(item: Any) -> Event:
+    """Translate one item of the job protocol (a dict, as in the seed) into an event."""
+    if isinstance(item, (Progress, Content, Complete, Error)):
+        return item
+    if not isinstance(item, dict):
+        raise TypeError(f"a job must yield dicts, not {type(item).__name__}")
+    kind = item.get("type")
+    if kind == "progress":
+        return Progress(str(item.get("content", "")))
+    if kind == "content":
+        return Content(str(item.get("content", "")))
+    if kind == "complete":
+        results = item.get("results", {})
+        return Complete(_as_results(results))
+    if kind == "error":
+        return Error(str(item.get("message") or item.get("content") or "job failed"))
+    raise ValueError(f"unknown job event type {kind!r}")
+
+
+def _as_results(value: Any) -> dict[str, Any]:
+    """A job's final value as ``Complete.results``: a dict as is, anything else under "result"."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"result": value}
+
+
+def run_job(
+    job: Callable[..., Any],
+    *args: Any,
+    name: str | None = None,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    echo: bool = False,
+    **kwargs: Any,
+) -> JobStream:
+    """Prepare ``job(*args, **kwargs)`` to run in a worker thread; use as ``async with``."""
+    return JobStream(job, *args, name=name, queue_size=queue_size, echo=echo, **kwargs)

@@ -1,0 +1,220 @@
+"""What a running job owns on its side of the bridge, and the helpers jobs call.
+
+A ``JobContext`` is created per job.  Every thread that works for the job (its
+worker thread, and threads started through ``bind`` / ``Thread``) has its own
+``LineWriter`` registered as its stdout sink: each writer keeps its own partial
+line, so two threads of one job never splice half-lines together.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import janus
+
+from ._events import Event, Progress
+from ._proxy import current_sink, set_sink
+
+__all__ = (
+    "JobCancelled",
+    "JobContext",
+    "LineWriter",
+    "Thread",
+    "bind",
+    "check_cancelled",
+    "current_job",
+    "sleep",
+)
+
+logger = logging.getLogger("capture")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# A partial line longer than this is sent without waiting for its newline, so
+# that one event (and the writer's buffer) stays bounded.
+MAX_PARTIAL_LINE = 64 * 1024
+
+_echo_lock = threading.Lock()
+
+
+class JobCancelled(BaseException):
+    """Raised in a job's threads once its consumer has gone away.
+
+    A ``BaseException`` on purpose: agent code full of ``except Exception:``
+    must not swallow it and carry on working for nobody.
+    """
+
+
+class JobContext:
+    """The producer side of one job: its queue, its cancel flag, its console echo."""
+
+    def __init__(self, queue: janus.Queue[Event], name: str, echo: bool) -> None:
+        self.name = name
+        self.echo = echo
+        self._sync_q = queue.sync_q
+        self._cancelled = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled(self.name)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; raise ``JobCancelled`` as soon as the job is cancelled."""
+        if self._cancelled.wait(seconds):
+            raise JobCancelled(self.name)
+
+    def put(self, event: Event) -> None:
+        """Hand an event to the consumer, blocking while the bounded queue is full."""
+        self.check()
+        try:
+            self._sync_q.put(event)
+        except janus.SyncQueueShutDown:
+            # The consumer closed the queue: it is gone, so is the job.
+            raise JobCancelled(self.name) from None
+
+    def emit_progress(self, text: str) -> None:
+        if self.echo:
+            _echo(self.name, text)
+        self.put(Progress(text))
+
+
+def _echo(name: str, text: str) -> None:
+    """Copy job output to the server console, each line prefixed with the job's name."""
+    console = sys.__stdout__
+    if console is None:
+        return
+    prefix = f"[{name}] "
+    lines = text.splitlines(keepends=True)
+    out = "".join(prefix + (line if line.endswith("\n") else line + "\n") for line in lines)
+    with _echo_lock:
+        console.write(out)
+        console.flush()
+
+
+class LineWriter:
+    """One thread's stdout sink for a job: sends complete lines at once, keeps the partial one."""
+
+    __slots__ = ("_partial", "_partial_len", "job")
+
+    def __init__(self, job: JobContext) -> None:
+        self.job = job
+        self._partial: list[str] = []
+        self._partial_len = 0
+
+    def write(self, text: str) -> int:
+        job = self.job
+        job.check()
+        if not text:
+            return 0
+        newline = text.rfind("\n")
+        if newline < 0:
+            self._partial.append(text)
+            self._partial_len += len(text)
+            if self._partial_len >= MAX_PARTIAL_LINE:
+                self.flush()
+            return len(text)
+        head = text[: newline + 1]
+        if self._partial:
+            head = "".join(self._partial) + head
+            self._partial.clear()
+            self._partial_len = 0
+        rest = text[newline + 1 :]
+        if rest:
+            self._partial.append(rest)
+            self._partial_len = len(rest)
+        job.emit_progress(head)
+        return len(text)
+
+    def flush(self) -> None:
+        """Send the partial line, if any (called on flush, on yield and when the thread's work ends)."""
+        if self._partial:
+            text = "".join(self._partial)
+            self._partial.clear()
+            self._partial_len = 0
+            self.job.emit_progress(text)
+
+
+def current_job() -> JobContext | None:
+    """The job the calling thread works for, or None."""
+    sink = current_sink()
+    return sink.job if isinstance(sink, LineWriter) else None
+
+
+def check_cancelled() -> None:
+    """Raise ``JobCancelled`` if the calling thread's job has been cancelled."""
+    job = current_job()
+    if job is not None:
+        job.check()
+
+
+def sleep(seconds: float) -> None:
+    """A pause that ends early, with ``JobCancelled``, when the job is cancelled.
+
+    ``time.sleep`` cannot be interrupted; jobs that wait should use this.  Outside
+    a job it is a plain ``time.sleep``.
+    """
+    job = current_job()
+    if job is None:
+        time.sleep(seconds)
+    else:
+        job.wait(seconds)
+
+
+def bind(fn: Callable[P, R]) -> Callable[P, R]:
+    """Make ``fn`` run for the calling thread's job, whichever thread runs it.
+
+    Use it for work handed to other threads: ``pool.submit(capture.bind(f), x)``.
+    What ``fn`` prints then belongs to the job, and it sees the job's
+    cancellation.  Called outside a job, returns ``fn`` unchanged.
+    """
+    job = current_job()
+    if job is None:
+        return fn
+
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        writer = LineWriter(job)
+        previous = set_sink(writer)
+        try:
+            result = fn(*args, **kwargs)
+            writer.flush()
+            return result
+        finally:
+            set_sink(previous)
+
+    bound.__wrapped__ = fn  # type: ignore[attr-defined]
+    return bound
+
+
+class Thread(threading.Thread):
+    """A ``threading.Thread`` whose output belongs to the job that created it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._job = current_job()
+
+    def run(self) -> None:
+        if self._job is None:
+            super().run()
+            return
+        writer = LineWriter(self._job)
+        set_sink(writer)
+        try:
+            super().run()
+            writer.flush()
+        except JobCancelled:
+            pass
+        finally:
+            set_sink(None)
