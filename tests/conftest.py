@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,14 @@ def _restore_stdout() -> Iterator[None]:
     saved = sys.stdout
     yield
     sys.stdout = saved
+
+
+@pytest.fixture(scope="session")
+def default_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knowledge base with the embedded default corpus, indexed once per test run."""
+    from pipeline.knowledge import KnowledgeBase
+
+    path = tmp_path_factory.mktemp("kb") / "knowledge.sqlite3"
+    with KnowledgeBase(path) as kb:
+        kb.ensure_default_corpus(progress=lambda line: None)
+    return path

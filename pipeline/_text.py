@@ -1,0 +1,204 @@
+"""Plain-text helpers shared by the knowledge base and the agents."""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+import textwrap
+from dataclasses import dataclass
+
+__all__ = (
+    "STOPWORDS",
+    "Block",
+    "is_python_code",
+    "key_terms",
+    "normalise",
+    "sentences",
+    "singular",
+    "split_blocks",
+    "tokens",
+)
+
+STOPWORDS = frozenset(
+    """
+    a about above after again all also an and any are as at be because been before being below
+    between both but by can could course did do does doing down during each explain explained
+    few for from further guide had has have having how i if in into introduction is it its itself
+    just learn learning me more most my no nor not now of off on once only or other our out over
+    own python pythons same should so some such tell than that the their them then there these
+    they this those through to too tutorial under understand understanding until up use used
+    using very want was way we were what when where which while who why will with work working
+    would you your
+    """.split()
+)
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def singular(word: str) -> str:
+    """A light singular ("dictionaries" → "dictionary", "classes" → "class"), used on both
+    sides of the index so that a subject's plural finds the documentation's singular."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "ys")):
+        return word[:-1]
+    return word
+
+
+_INDEX_WORD = re.compile(r"[^\W_]+")
+
+
+def normalise(text: str) -> str:
+    """Text as the index sees it: lower-case words in singular form, nothing else."""
+    return " ".join(singular(w) for w in _INDEX_WORD.findall(text.lower()))
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words of ``text`` (identifiers count as words)."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+# Python keywords are stopwords in prose but the subject itself in "the with
+# statement" or "for loops": keep one when such a word follows it.
+_KEYWORD_MARKERS = frozenset(
+    {"statement", "statements", "loop", "loops", "keyword", "keywords", "clause", "clauses",
+     "block", "blocks", "expression", "expressions", "operator", "operators"}
+)
+
+
+def key_terms(text: str) -> list[str]:
+    """The words of a subject that carry meaning, in order, without repeats."""
+    words = [w.strip("_") for w in tokens(text)]
+    seen: dict[str, None] = {}
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        is_named_keyword = keyword.iskeyword(word) and following in _KEYWORD_MARKERS
+        if len(word) > 1 and (word not in STOPWORDS or is_named_keyword):
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(`])")
+
+
+def sentences(paragraph: str) -> list[str]:
+    """Split a reflowed paragraph into sentences (good enough for documentation prose)."""
+    text = " ".join(paragraph.split())
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A heading, a paragraph of prose (reflowed), or a literal block (kept verbatim)."""
+
+    text: str
+    kind: str  # "heading" | "prose" | "literal"
+
+    @property
+    def literal(self) -> bool:
+        return self.kind == "literal"
+
+
+_UNDERLINE = re.compile(r"([=*\-~^#+])\1{2,}")
+_ADMONITION = re.compile(r"^(note|warning|see also|deprecated|changed in version|new in version)\b.*:$", re.I)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def split_blocks(text: str) -> list[Block]:
+    """Cut documentation text into headings, prose paragraphs and literal blocks.
+
+    Follows reStructuredText's rule as rendered to text: an indented block is
+    literal (code, grammar) when a blank line and a paragraph ending in ":"
+    precede it, or when it is an interactive ``>>>`` session; Markdown fences
+    (```, ~~~) mark literal blocks too.  Any other
+    indentation is a hanging indent or a quote, and is prose.  Prose lines are
+    joined (the sources are hard-wrapped); literal blocks are kept byte for byte,
+    dedented, so code examples survive intact.
+    """
+    lines = text.expandtabs().splitlines()
+    blocks: list[Block] = []
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        if i + 1 < n and _UNDERLINE.fullmatch(lines[i + 1].strip()) and not _UNDERLINE.fullmatch(line.strip()):
+            blocks.append(Block(line.strip(), "heading"))
+            i += 2
+            continue
+        if _UNDERLINE.fullmatch(line.strip()):  # an overline or a stray rule
+            i += 1
+            continue
+        previous = blocks[-1] if blocks else None
+        after_colon = (
+            previous is not None
+            and previous.kind == "prose"
+            and previous.text.endswith(":")
+            and not _ADMONITION.match(previous.text)
+            and i > 0
+            and not lines[i - 1].strip()
+        )
+        fence = line.strip()[:3]
+        if fence in ("```", "~~~"):
+            start = i + 1
+            i += 1
+            while i < n and not lines[i].strip().startswith(fence):
+                i += 1
+            code = textwrap.dedent("\n".join(lines[start:i])).strip("\n")
+            i += 1  # the closing fence
+            if code.strip():
+                blocks.append(Block(code, "literal"))
+        elif line.lstrip().startswith(">>>"):
+            start = i
+            while i < n and lines[i].strip():
+                i += 1
+            blocks.append(Block(textwrap.dedent("\n".join(lines[start:i])), "literal"))
+        elif (after_colon or "::=" in line) and _indent(line) > _indent_of_paragraph_before(lines, i):
+            start, indent = i, _indent(line)
+            while i < n and (not lines[i].strip() or _indent(lines[i]) >= indent):
+                i += 1
+            blocks.append(Block(textwrap.dedent("\n".join(lines[start:i])).strip("\n"), "literal"))
+        else:
+            start = i
+            while i < n and lines[i].strip() and not lines[i].lstrip().startswith((">>>", "```", "~~~")):
+                if i > start and i + 1 < n and _UNDERLINE.fullmatch(lines[i + 1].strip()):
+                    break
+                i += 1
+            prose = " ".join(part.strip() for part in lines[start:i])
+            if prose.endswith("::"):
+                prose = prose[:-1]
+            blocks.append(Block(prose, "prose"))
+    return blocks
+
+
+def _indent_of_paragraph_before(lines: list[str], i: int) -> int:
+    """Indentation of the first line of the paragraph that ends above line ``i``."""
+    j = i - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    while j > 0 and lines[j - 1].strip():
+        j -= 1
+    return _indent(lines[j]) if j >= 0 else 0
+
+
+def is_python_code(block: str) -> bool:
+    """True for a literal block that is Python: an interactive session or source that parses."""
+    stripped = block.strip()
+    if stripped.startswith(">>>"):
+        return True
+    if "::=" in stripped or not stripped:
+        return False
+    try:
+        tree = ast.parse(stripped)
+    except (SyntaxError, ValueError):
+        return False
+    # A lone name or constant "parses" but is not an example worth showing.
+    return not (len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
+                and isinstance(tree.body[0].value, (ast.Name, ast.Constant)))

@@ -1,0 +1,402 @@
+"""Where documents come from: the interpreter's own documentation, and users' files.
+
+The embedded default corpus needs no network and no set-up: the language
+reference topics that ship in ``pydoc_data.topics`` and the standard library's
+module documentation.  Pure-Python modules are read with ``ast`` (never
+imported, so nothing runs); extension modules, which have no source, are
+imported and read with ``inspect``.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import html.parser
+import importlib
+import inspect
+import os
+import re
+import sys
+import sysconfig
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._text import sentences
+
+__all__ = ("SUPPORTED_SUFFIXES", "Document", "Section", "default_corpus", "load_file", "load_folder")
+
+
+@dataclass(slots=True)
+class Section:
+    heading: str
+    text: str
+
+
+@dataclass(slots=True)
+class Document:
+    """One source: an id that is stable across rebuilds, a title, and its sections."""
+
+    id: str
+    title: str
+    kind: str  # "pydoc" | "module" | "file"
+    keywords: str = ""
+    sections: list[Section] = field(default_factory=list)
+
+
+# -- language reference topics -----------------------------------------------------
+
+
+def pydoc_topics() -> Iterator[Document]:
+    from pydoc_data.topics import topics
+
+    for key in sorted(topics):
+        text = topics[key]
+        first = text.strip().splitlines()[0].strip()
+        yield Document(
+            id=f"pydoc:{key}",
+            title=first.replace('"', ""),
+            kind="pydoc",
+            keywords=key.replace("-", " "),
+            sections=[Section(first, text)],
+        )
+
+
+# -- standard library modules ----------------------------------------------------------
+
+# Not documentation a course should cite: demos, test suites, tooling internals,
+# and the two modules whose point is a joke.
+_SKIPPED_MODULES = frozenset(
+    {"antigravity", "this", "idlelib", "turtledemo", "lib2to3", "ensurepip", "pydoc_data", "test"}
+)
+_SKIPPED_DIRS = frozenset({"test", "tests", "idle_test", "__pycache__", "site-packages"})
+
+
+def _summary(docstring: str | None, fallback: str) -> str:
+    if not docstring:
+        return fallback
+    first = sentences(docstring.strip().split("\n\n")[0])
+    text = first[0] if first else fallback
+    return text if len(text) <= 90 else text[:87].rstrip() + "…"
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    args = ast.unparse(node.args)
+    return f"{node.name}({args})"
+
+
+def _public_names(tree: ast.Module) -> set[str] | None:
+    """The names listed in a literal ``__all__``, if the module has one."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            return {str(v) for v in value}
+    return None
+
+
+def module_from_source(name: str, source: str) -> Document | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in old modules
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    exported = _public_names(tree)
+    doc = ast.get_docstring(tree)
+    sections: list[Section] = []
+    if doc:
+        sections.append(Section(f"{name} (module)", doc))
+    for node in tree.body:
+        if not isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if node.name.startswith("_") or (exported is not None and node.name not in exported):
+            continue
+        node_doc = ast.get_docstring(node)
+        if isinstance(node, ast.ClassDef):
+            bases = ", ".join(ast.unparse(b) for b in node.bases)
+            heading = f"class {name}.{node.name}({bases})" if bases else f"class {name}.{node.name}"
+            if node_doc:
+                sections.append(Section(heading, node_doc))
+            for item in node.body:
+                if (
+                    isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    and not item.name.startswith("_")
+                    and (item_doc := ast.get_docstring(item))
+                ):
+                    sections.append(Section(f"{name}.{node.name}.{_signature(item)}", item_doc))
+        elif node_doc:
+            prefix = "async " if isinstance(node, ast.AsyncFunctionDef) else ""
+            sections.append(Section(f"{prefix}{name}.{_signature(node)}", node_doc))
+    if not sections:
+        return None
+    return Document(
+        id=f"module:{name}",
+        title=f"{name} — {_summary(doc, 'module ' + name)}",
+        kind="module",
+        keywords=name.replace(".", " ") + " " + name,
+        sections=sections,
+    )
+
+
+def module_from_import(name: str) -> Document | None:
+    """Document an extension module (no source to read) from its docstrings."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - platform-specific modules simply are not there
+        return None
+    sections: list[Section] = []
+    doc = inspect.getdoc(module)
+    if doc:
+        sections.append(Section(f"{name} (module)", doc))
+    exported = getattr(module, "__all__", None)
+    for attr, value in sorted(vars(module).items()):
+        if attr.startswith("_") or (exported is not None and attr not in exported):
+            continue
+        if not (inspect.isclass(value) or inspect.isroutine(value)):
+            continue
+        if getattr(value, "__module__", name) not in (name, None):
+            continue
+        value_doc = inspect.getdoc(value)
+        if not value_doc:
+            continue
+        sig = getattr(value, "__text_signature__", None) or "(...)"
+        sig = sig.replace("$module, ", "").replace("$module", "").replace("$self, ", "").replace("$self", "")
+        if inspect.isclass(value):
+            sections.append(Section(f"class {name}.{attr}", value_doc))
+            for method_name, method in sorted(vars(value).items()):
+                if method_name.startswith("_") or not callable(method):
+                    continue
+                method_doc = inspect.getdoc(method)
+                if method_doc and method_doc != value_doc:
+                    sections.append(Section(f"{name}.{attr}.{method_name}", method_doc))
+        else:
+            sections.append(Section(f"{name}.{attr}{sig}", value_doc))
+    if not sections:
+        return None
+    return Document(
+        id=f"module:{name}",
+        title=f"{name} — {_summary(doc, 'module ' + name)}",
+        kind="module",
+        keywords=f"{name} {name}",
+        sections=sections,
+    )
+
+
+def _stdlib_sources() -> Iterator[tuple[str, Path]]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for top in sorted(sys.stdlib_module_names):
+        if top.startswith("_") or top in _SKIPPED_MODULES:
+            continue
+        single = stdlib / f"{top}.py"
+        package = stdlib / top
+        if single.is_file():
+            yield top, single
+        elif (package / "__init__.py").is_file():
+            for root, dirs, files in os.walk(package):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("_"))
+                for file in sorted(files):
+                    if not file.endswith(".py") or (file.startswith("_") and file != "__init__.py"):
+                        continue
+                    path = Path(root) / file
+                    parts = path.relative_to(stdlib).with_suffix("").parts
+                    if parts[-1] == "__init__":
+                        parts = parts[:-1]
+                    yield ".".join(parts), path
+
+
+def stdlib_modules() -> Iterator[Document]:
+    seen: set[str] = set()
+    for name, path in _stdlib_sources():
+        seen.add(name.split(".")[0])
+        document = module_from_source(name, path.read_text(encoding="utf-8", errors="replace"))
+        if document is not None:
+            yield document
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in seen or name in _SKIPPED_MODULES:
+            continue
+        document = module_from_import(name)
+        if document is not None:
+            yield document
+
+
+def default_corpus() -> Iterator[Document]:
+    yield from pydoc_topics()
+    yield from stdlib_modules()
+
+
+# -- users' files ---------------------------------------------------------------------
+
+SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".txt", ".text", ".html", ".htm"})
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def _markdown_sections(text: str, fallback: str) -> tuple[str, list[Section]]:
+    """Split Markdown at its headings (never inside fenced code)."""
+    title = ""
+    sections: list[Section] = []
+    heading, body = fallback, list[str]()
+    fence = ""
+    for line in text.splitlines():
+        marker = line.strip()[:3]
+        if marker in ("```", "~~~") and (not fence or marker == fence):
+            fence = "" if fence else marker
+        match = None if fence else _MD_HEADING.match(line)
+        if match:
+            if "".join(body).strip():
+                sections.append(Section(heading, "\n".join(body)))
+            heading, body = match.group(2), []
+            if not title and len(match.group(1)) == 1:
+                title = heading
+            continue
+        body.append(line)
+    if "".join(body).strip():
+        sections.append(Section(heading, "\n".join(body)))
+    return title or fallback, sections
+
+
+def _rst_sections(text: str, fallback: str) -> tuple[str, list[Section]]:
+    lines = text.splitlines()
+    title = ""
+    sections: list[Section] = []
+    heading, body = fallback, list[str]()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and re.fullmatch(r"([=\-~^*#+])\1{2,}", nxt.strip()) and len(nxt.strip()) >= len(line.strip()):
+            if "".join(body).strip():
+                sections.append(Section(heading, "\n".join(body)))
+            heading, body = line.strip(), []
+            title = title or heading
+            i += 2
+            continue
+        body.append(line)
+        i += 1
+    if "".join(body).strip():
+        sections.append(Section(heading, "\n".join(body)))
+    return title or fallback, sections
+
+
+class _HTMLText(html.parser.HTMLParser):
+    """HTML to the plain text the indexer understands: headings, paragraphs, <pre> kept verbatim."""
+
+    _BLOCKS = frozenset({"p", "div", "li", "br", "tr", "section", "article", "dd", "dt", "blockquote"})
+    _SKIP = frozenset({"script", "style", "nav", "head"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self.sections: list[Section] = []
+        self._heading = ""
+        self._body: list[str] = []
+        self._in_heading = False
+        self._heading_text: list[str] = []
+        self._in_title = False
+        self._pre = 0
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag in {"h1", "h2", "h3", "h4"}:
+            self._flush()
+            self._in_heading, self._heading_text = True, []
+        elif tag == "pre":
+            self._pre += 1
+            self._body.append("\n\n```\n")
+        elif tag in self._BLOCKS:
+            self._body.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif tag in {"h1", "h2", "h3", "h4"} and self._in_heading:
+            self._in_heading = False
+            self._heading = " ".join("".join(self._heading_text).split())
+            if tag == "h1" and not self.title:
+                self.title = self._heading
+        elif tag == "pre":
+            self._pre = max(0, self._pre - 1)
+            self._body.append("\n```\n\n")
+        elif tag in self._BLOCKS:
+            self._body.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._in_title:
+            self.title = self.title or data.strip()
+        elif self._in_heading:
+            self._heading_text.append(data)
+        elif self._pre:
+            self._body.append(data.replace("```", "` ` `"))
+        elif data.strip():
+            lead = " " if data[:1].isspace() else ""
+            tail = " " if data[-1:].isspace() else ""
+            self._body.append(lead + " ".join(data.split()) + tail)
+        elif data:
+            self._body.append(" ")
+
+    def _flush(self) -> None:
+        text = "".join(self._body)
+        if text.strip():
+            self.sections.append(Section(self._heading, text))
+        self._body = []
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def load_file(path: Path, root: Path) -> Document | None:
+    """Read one Markdown, reStructuredText, text or HTML file as a document."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    relative = path.relative_to(root).as_posix()
+    fallback = path.stem.replace("_", " ").replace("-", " ")
+    if suffix in {".md", ".markdown"}:
+        title, sections = _markdown_sections(text, fallback)
+    elif suffix == ".rst":
+        title, sections = _rst_sections(text, fallback)
+    elif suffix in {".html", ".htm"}:
+        parser = _HTMLText()
+        parser.feed(text)
+        parser.close()
+        title = html.unescape(parser.title) or fallback
+        sections = [Section(s.heading or title, s.text) for s in parser.sections]
+    else:
+        title, sections = fallback, [Section(fallback, text)]
+    if not sections:
+        return None
+    return Document(
+        id=f"file:{root.name}/{relative}",
+        title=title,
+        kind="file",
+        keywords=fallback,
+        sections=sections,
+    )
+
+
+def load_folder(root: Path) -> Iterator[Document]:
+    root = root.resolve()
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    base = root.parent if root.is_file() else root
+    for path in paths:
+        document = load_file(path, base)
+        if document is not None:
+            yield document

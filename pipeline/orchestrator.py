@@ -1,0 +1,99 @@
+"""The course generator job: three agents, in the job protocol of the streaming core.
+
+``stream_course_generation_progress`` is a plain blocking generator, as in the
+design it replaces: it prints as it goes (each line reaches the client as it is
+printed, through ``capture``), yields each finished part of the course as
+``content``, and ends with ``complete``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .enhancer import ContentEnhancerAgent
+from .generator import CourseGeneratorAgent
+from .knowledge import open_default
+from .retriever import KnowledgeRetrieverAgent
+
+__all__ = ("CourseConfig", "stream_course_generation_progress")
+
+RULE = "=" * 60
+
+
+@dataclass(frozen=True, slots=True)
+class CourseConfig:
+    knowledge_base: Path | None = None  # None: $KNOWLEDGE_BASE, else data/knowledge.sqlite3
+
+
+def _config(config: CourseConfig | Mapping[str, Any] | None) -> CourseConfig:
+    if config is None:
+        return CourseConfig()
+    if isinstance(config, CourseConfig):
+        return config
+    path = config.get("knowledge_base")
+    return CourseConfig(knowledge_base=Path(path) if path else None)
+
+
+def _phase(number: int, title: str) -> None:
+    print(RULE)
+    print(f"PHASE {number}: {title}")
+    print(RULE)
+
+
+def stream_course_generation_progress(
+    subject: str, config: CourseConfig | Mapping[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Generate a course on ``subject``; yields ``content`` pieces, then ``complete``."""
+    settings = _config(config)
+    subject = " ".join(subject.split())
+    if not subject:
+        raise ValueError("the subject is empty")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    _phase(1, "KNOWLEDGE RETRIEVAL")
+    print("📚 Agent 1: KnowledgeRetrieverAgent — collecting what the knowledge base knows")
+    phase_start = time.perf_counter()
+    with open_default(settings.knowledge_base) as kb:
+        knowledge_base = kb.describe()
+        print(f"Knowledge base: {knowledge_base}")
+        retrieval = KnowledgeRetrieverAgent(kb).retrieve(subject)
+    timings["retrieval_ms"] = (time.perf_counter() - phase_start) * 1000
+
+    _phase(2, "CONTENT ENHANCEMENT")
+    print("🔎 Agent 2: ContentEnhancerAgent — ranking, de-duplicating and organising")
+    phase_start = time.perf_counter()
+    outline = ContentEnhancerAgent().enhance(retrieval)
+    timings["enhancement_ms"] = (time.perf_counter() - phase_start) * 1000
+
+    _phase(3, "COURSE GENERATION")
+    print("✍️ Agent 3: CourseGeneratorAgent — writing the course")
+    phase_start = time.perf_counter()
+    pieces: list[str] = []
+    for piece in CourseGeneratorAgent().write(outline, knowledge_base):
+        pieces.append(piece)
+        yield {"type": "content", "content": piece}
+    timings["generation_ms"] = (time.perf_counter() - phase_start) * 1000
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    timings = {k: round(v, 1) for k, v in timings.items()}
+
+    if outline.known:
+        print(f"✅ Course ready: {len(outline.sections)} sections, {len(outline.sources)} sources, "
+              f"{timings['total_ms']:.0f} ms.")
+    else:
+        print(f"❔ The knowledge base does not cover {subject!r}; answered so.")
+    yield {
+        "type": "complete",
+        "results": {
+            "subject": subject,
+            "known": outline.known,
+            "markdown": "".join(pieces),
+            "sources": outline.sources,
+            "timings": timings,
+            "knowledge_base": knowledge_base,
+        },
+    }

@@ -1,0 +1,132 @@
+"""Ingest and retrieval on a small corpus the tests write themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.corpus import load_folder
+from pipeline.ingest import main as ingest_main
+from pipeline.knowledge import KnowledgeBase
+from pipeline.retriever import KnowledgeRetrieverAgent
+
+FILES = {
+    "baking/sourdough.md": """# Sourdough bread
+
+Sourdough is a bread leavened by a culture of wild yeast and lactic acid bacteria.
+
+## Feeding the starter
+
+Feed the starter with equal weights of flour and water:
+
+```python
+def feed(starter, flour):
+
+    return starter + 2 * flour  # water weighs as much as the flour
+```
+""",
+    "baking/kneading.html": """<html><head><title>Kneading</title><script>alert("no")</script></head>
+<body><h1>Kneading dough</h1><p>Kneading develops the <b>gluten</b> network of the dough.</p>
+<pre>knead(dough, minutes=10)
+rest(dough)</pre></body></html>""",
+    "baking/ovens.rst": """Ovens
+=====
+
+A deck oven bakes bread on a hot stone floor.
+
+Steam
+-----
+
+Steam in the first minutes keeps the crust soft so the loaf can rise.
+""",
+    "baking/notes.txt": "Proofing is the final rise of shaped dough before baking.\n",
+    "baking/ignored.bin": "not a document",
+}
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    for relative, text in FILES.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path / "baking"
+
+
+@pytest.fixture
+def kb(tmp_path: Path, corpus_dir: Path) -> KnowledgeBase:
+    knowledge = KnowledgeBase(tmp_path / "own.sqlite3")
+    knowledge.add_documents(load_folder(corpus_dir), origin=str(corpus_dir))
+    return knowledge
+
+
+def test_each_file_type_is_ingested_with_a_path_based_id(kb: KnowledgeBase) -> None:
+    assert kb.counts() == {"file": 4}
+    assert kb.title("file:baking/sourdough.md") == "Sourdough bread"
+    assert kb.title("file:baking/kneading.html") == "Kneading dough"
+    assert kb.title("file:baking/ovens.rst") == "Ovens"
+    assert kb.title("file:baking/notes.txt") == "notes"
+
+
+def test_code_blocks_survive_ingest_intact(kb: KnowledgeBase) -> None:
+    bodies = "\n".join(p.body for p in kb.passages("file:baking/sourdough.md"))
+    assert "def feed(starter, flour):\n\n    return starter + 2 * flour  # water weighs as much as the flour" in bodies
+    html = "\n".join(p.body for p in kb.passages("file:baking/kneading.html"))
+    assert "knead(dough, minutes=10)\nrest(dough)" in html
+    assert "the gluten network" in html
+    assert "alert" not in html  # scripts are not documentation
+
+
+def test_rst_sections_become_passages(kb: KnowledgeBase) -> None:
+    headings = [p.heading for p in kb.passages("file:baking/ovens.rst")]
+    assert headings == ["Ovens", "Steam"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("sourdough starter", "file:baking/sourdough.md"),
+        ("kneading", "file:baking/kneading.html"),
+        ("steam in the oven", "file:baking/ovens.rst"),
+        ("proofing dough", "file:baking/notes.txt"),
+    ],
+)
+def test_retrieval_ranks_the_right_document_first(kb: KnowledgeBase, subject: str, expected: str) -> None:
+    retrieval = KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve(subject)
+    assert retrieval.known
+    assert retrieval.documents[0].id == expected
+
+
+def test_a_subject_the_corpus_does_not_cover_is_unknown(kb: KnowledgeBase) -> None:
+    retrieval = KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve("quantum chromodynamics")
+    assert not retrieval.known
+
+
+def test_the_retriever_reports_its_queries(kb: KnowledgeBase) -> None:
+    lines: list[str] = []
+    KnowledgeRetrieverAgent(kb, say=lines.append).retrieve("sourdough starter")
+    queries = [line for line in lines if line.startswith("Query ")]
+    assert len(queries) >= 2
+    assert queries[0].startswith(f'Query 1/{len(queries)}: "sourdough starter" → ')
+
+
+def test_ingesting_again_replaces_a_document(kb: KnowledgeBase, corpus_dir: Path) -> None:
+    (corpus_dir / "notes.txt").write_text("Retarding slows fermentation in the fridge.\n", encoding="utf-8")
+    kb.add_documents(load_folder(corpus_dir), origin=str(corpus_dir))
+    assert kb.counts() == {"file": 4}
+    assert "Retarding" in kb.passages("file:baking/notes.txt")[0].body
+    assert not KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve("proofing").known
+
+
+def test_ingest_command(tmp_path: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "cli.sqlite3"
+    assert ingest_main([str(corpus_dir), "--knowledge-base", str(target), "--without-python-docs"]) == 0
+    assert "4 documents" in capsys.readouterr().out
+    with KnowledgeBase(target) as kb:
+        assert kb.counts() == {"file": 4}
+
+
+def test_ingest_command_rejects_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        ingest_main([str(tmp_path / "nope")])
