@@ -24,3 +24,6 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+run: setup
+	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT)

@@ -80,6 +80,7 @@ class JobStream:
         self._finished_future: asyncio.Future[None] | None = None
         self._ended = False
         self._closed = False
+        self.terminal: Complete | Error | None = None  # the last event, once the reader has it
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -160,6 +161,7 @@ class JobStream:
             event = self._coalesce(event)
         elif isinstance(event, (Complete, Error)):
             self._ended = True
+            self.terminal = event
             await self.aclose()
         return event
 

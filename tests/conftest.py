@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server import ServerProcess
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -29,3 +31,11 @@ def default_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with KnowledgeBase(path) as kb:
         kb.ensure_default_corpus(progress=lambda line: None)
     return path
+
+
+@pytest.fixture(scope="session")
+def server(default_kb: Path) -> Iterator[ServerProcess]:
+    """A real server on the default knowledge base, with fast heartbeats and console echo on."""
+    env = {"KNOWLEDGE_BASE": str(default_kb), "HEARTBEAT_INTERVAL": "0.2", "ECHO_JOB_OUTPUT": "1"}
+    with ServerProcess(env) as running:
+        yield running

@@ -1,0 +1,561 @@
+"""The HTTP face: an OpenAI-compatible chat API and a browser EventSource route.
+
+Data path, from a job's ``print()`` to a client's screen::
+
+    agent code: print("Query 3/8 …")
+      → capture's thread-local stdout proxy → the job's LineWriter (one line, one event)
+      → bounded janus queue (worker thread → event loop)
+      → capture.JobStream (async iterator of Progress / Content / Complete / Error)
+      → this module: an OpenAI chunk (delta.reasoning_content) or a named SSE event
+      → sse-starlette's EventSourceResponse (framing, heartbeat pings, disconnect)
+      → uvicorn → the client
+
+Deliberate choices, not to be "fixed":
+
+- No ``id:`` field on the OpenAI route: the official SDK keeps the last event id
+  and then turns every comment-only event into an empty data event it cannot parse.
+- The OpenAI route's default heartbeat is an empty-delta chunk (what the design this
+  replaces sent): some chat clients only reset their read timeout on data events.
+- A failure after the stream started is one ``data: {"error": …}`` event and the end
+  of the stream, with no ``[DONE]``: that is what makes the SDK raise ``APIError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from markdown_it import MarkdownIt
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import capture
+from pipeline import CourseConfig, open_default, parse_ticker_input, stream_course_generation_progress, ticker
+
+__all__ = ("Settings", "app", "create_app")
+
+logger = logging.getLogger("service")
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Every setting is an environment variable of the same name in upper case."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    heartbeat_interval: float = Field(10.0, ge=0, description="seconds between heartbeats; 0 turns them off")
+    heartbeat_style: Literal["chunk", "comment"] = Field(
+        "chunk", description="OpenAI route: an empty-delta chunk, or an SSE comment"
+    )
+    job_queue_size: int = Field(256, ge=1, description="events a job may get ahead of its client")
+    knowledge_base: Path | None = Field(None, description="knowledge-base file (default data/knowledge.sqlite3)")
+    echo_job_output: bool = Field(False, description="copy job output to the server console, prefixed per job")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
+    max_input_chars: int = Field(4000, ge=1, description="longest subject or last user message")
+    max_messages: int = Field(256, ge=1, description="most messages in one chat request")
+
+
+# -- errors in the client's conventions ---------------------------------------------------
+
+
+class APIError(Exception):
+    """An error answered before any streaming, as an OpenAI error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 and friends, in the same JSON shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    return APIError(exc.status_code, str(exc.detail), code=code, headers=exc.headers).response()
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return APIError(500, "The server had an error while processing your request.", type="server_error").response()
+
+
+# -- models: which job serves which name ---------------------------------------------------
+
+JobFactory = Callable[[], Iterator[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    id: str
+    description: str
+    prepare: Callable[[str, Settings], JobFactory]  # validates the input text; raises APIError
+
+
+def _prepare_course(text: str, settings: Settings) -> JobFactory:
+    subject = " ".join(text.split())
+    if not subject:
+        raise APIError(400, "The subject is empty: say what the course should be about.", param="messages")
+    config = CourseConfig(knowledge_base=settings.knowledge_base)
+    return functools.partial(stream_course_generation_progress, subject, config)
+
+
+def _prepare_ticker(text: str, settings: Settings) -> JobFactory:
+    try:
+        spec = parse_ticker_input(text)
+    except ValueError as exc:
+        raise APIError(400, str(exc), param="messages") from None
+    return functools.partial(ticker, spec)
+
+
+MODELS: dict[str, Model] = {
+    m.id: m
+    for m in (
+        Model("course-generator", "Writes a course from the knowledge base (input: the subject).", _prepare_course),
+        Model(
+            "ticker",
+            'Diagnostic: prints "tick <i> <time_ns> <token>" lines '
+            '(input: {"ticks": int, "interval": seconds, "token": str}).',
+            _prepare_ticker,
+        ),
+    )
+}
+DEFAULT_MODEL = "course-generator"
+_CREATED = int(time.time())
+
+
+def _find_model(name: Any, param: str) -> Model:
+    if not isinstance(name, str) or not name:
+        raise APIError(400, f"'{param}' must be a non-empty string.", param=param)
+    model = MODELS.get(name)
+    if model is None:
+        raise APIError(
+            404,
+            f"The model '{name}' does not exist. Available: {', '.join(MODELS)}.",
+            param=param,
+            code="model_not_found",
+        )
+    return model
+
+
+# -- request parsing ----------------------------------------------------------------------
+
+
+async def _read_json(request: Request, settings: Settings) -> Any:
+    """The body as JSON, refusing bodies over the size limit before reading them whole."""
+    declared = request.headers.get("content-length")
+    too_large = APIError(
+        413, f"The request body is larger than {settings.max_body_bytes} bytes.", code="request_too_large"
+    )
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise too_large
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body_bytes:
+                raise too_large
+    except ClientDisconnect:
+        raise APIError(400, "The client went away while sending the request.") from None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise APIError(400, f"The request body is not valid JSON: {exc}.") from None
+
+
+def _message_text(content: Any, index: int) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    param = f"messages[{index}].content"
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in content:
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise APIError(400, f"Each part of '{param}' must be an object with a 'type'.", param=param)
+            if part["type"] == "text":
+                if not isinstance(part.get("text"), str):
+                    raise APIError(400, f"A text part of '{param}' must have a string 'text'.", param=param)
+                texts.append(part["text"])
+        return "\n".join(texts)
+    raise APIError(400, f"'{param}' must be a string or a list of content parts.", param=param)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: Model
+    text: str
+    stream: bool
+    include_usage: bool
+
+
+def _parse_chat(payload: Any, settings: Settings) -> ChatRequest:
+    if not isinstance(payload, dict):
+        raise APIError(400, "The request body must be a JSON object.")
+    model = _find_model(payload.get("model"), "model")
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty list of messages.", param="messages")
+    if len(messages) > settings.max_messages:
+        raise APIError(400, f"Too many messages: at most {settings.max_messages}.", param="messages")
+    text: str | None = None
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise APIError(400, f"'messages[{index}]' must be an object with a 'role'.", param=f"messages[{index}]")
+        if message["role"] == "user":
+            text = _message_text(message.get("content"), index)
+    if text is None:
+        raise APIError(400, "There is no user message: the last one is the input.", param="messages")
+    if len(text) > settings.max_input_chars:
+        raise APIError(
+            400,
+            f"The last user message is {len(text)} characters long; the limit is {settings.max_input_chars}.",
+            param="messages",
+            code="input_too_long",
+        )
+    stream = payload.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise APIError(400, "'stream' must be a boolean.", param="stream")
+    options = payload.get("stream_options")
+    include_usage = False
+    if options is not None:
+        if not isinstance(options, dict):
+            raise APIError(400, "'stream_options' must be an object.", param="stream_options")
+        include_usage = options.get("include_usage", False)
+        if not isinstance(include_usage, bool):
+            raise APIError(400, "'stream_options.include_usage' must be a boolean.", param="stream_options")
+    return ChatRequest(model, text, stream, include_usage)
+
+
+# -- OpenAI chunk formatting -----------------------------------------------------------------
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def estimate_tokens(text: str) -> int:
+    """Words and punctuation marks: an honest estimate, since no language model tokenised anything."""
+    return len(_TOKEN.findall(text))
+
+
+def _data(payload: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False, separators=(",", ":")), sep="\n")
+
+
+class ChunkWriter:
+    """Builds the ``chat.completion.chunk`` objects of one stream (one id, one created)."""
+
+    def __init__(self, model: str) -> None:
+        self.id = f"chatcmpl-{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        self.model = model
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def usage(self, prompt: str, completion: str) -> dict[str, Any]:
+        prompt_tokens, completion_tokens = estimate_tokens(prompt), estimate_tokens(completion)
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def _stream_error(message: str, kind: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "server_error", "param": None, "code": kind}}
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to HTML with raw HTML off: a document or a subject can never inject markup."""
+    return str(_markdown.render(text))
+
+
+class Service:
+    """The routes, bound to one ``Settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @asynccontextmanager
+    async def _run(self, job: JobFactory, name: str) -> AsyncIterator[capture.JobStream]:
+        """Run a job for one request, and log how it ended."""
+        started = time.perf_counter()
+        stream = capture.run_job(
+            job, name=name, queue_size=self.settings.job_queue_size, echo=self.settings.echo_job_output
+        )
+        try:
+            async with stream:
+                yield stream
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            if isinstance(stream.terminal, capture.Complete):
+                logger.info("%s: complete in %.0f ms", name, elapsed)
+            elif isinstance(stream.terminal, capture.Error):
+                logger.info("%s: failed in %.0f ms: %s", name, elapsed, stream.terminal.message)
+            else:
+                logger.info("%s: cancelled after %.0f ms (the client went away)", name, elapsed)
+
+    # GET /healthz
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    # GET /v1/models
+    async def models(self, request: Request) -> Response:
+        data = [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": _CREATED,
+                "owned_by": "course-stream",
+                "description": m.description,
+            }
+            for m in MODELS.values()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    # POST /v1/chat/completions
+    async def chat_completions(self, request: Request) -> Response:
+        chat = _parse_chat(await _read_json(request, self.settings), self.settings)
+        job = chat.model.prepare(chat.text, self.settings)
+        name = f"req-{secrets.token_hex(4)}"
+        logger.info("%s: %s (stream=%s)", name, chat.model.id, chat.stream)
+        if not chat.stream:
+            return await self._complete(request, chat, job, name)
+        writer = ChunkWriter(chat.model.id)
+        return EventSourceResponse(
+            self._chunks(chat, job, name, writer),
+            ping=self.settings.heartbeat_interval,
+            ping_message_factory=self._heartbeat_factory(writer),
+            sep="\n",
+        )
+
+    def _heartbeat_factory(self, writer: ChunkWriter) -> Callable[[], ServerSentEvent]:
+        if self.settings.heartbeat_style == "comment":
+            return lambda: ServerSentEvent(comment="ping", sep="\n")
+        return lambda: _data(writer.chunk({}))
+
+    async def _chunks(
+        self, chat: ChatRequest, job: JobFactory, name: str, writer: ChunkWriter
+    ) -> AsyncIterator[ServerSentEvent]:
+        yield _data(writer.chunk({"role": "assistant", "content": ""}))
+        completion: list[str] = []
+        async with self._run(job, name) as events:
+            async for event in events:
+                if isinstance(event, capture.Progress):
+                    yield _data(writer.chunk({"reasoning_content": event.text}))
+                elif isinstance(event, capture.Content):
+                    completion.append(event.text)
+                    yield _data(writer.chunk({"content": event.text}))
+                elif isinstance(event, capture.Error):
+                    yield _data(_stream_error(event.message, event.kind))
+                    return
+                else:
+                    yield _data(writer.chunk({}, finish_reason="stop"))
+                    if chat.include_usage:
+                        yield _data(writer.usage(chat.text, "".join(completion)))
+                    yield ServerSentEvent(data="[DONE]", sep="\n")
+
+    async def _complete(self, request: Request, chat: ChatRequest, job: JobFactory, name: str) -> Response:
+        """``stream: false``: run the job to its end, or until the client goes away."""
+        reasoning: list[str] = []
+        content: list[str] = []
+        failure: capture.Error | None = None
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_on_disconnect() -> None:
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+                logger.info("%s: client went away; cancelling", name)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_on_disconnect)
+            async with self._run(job, name) as events:
+                async for event in events:
+                    if isinstance(event, capture.Progress):
+                        reasoning.append(event.text)
+                    elif isinstance(event, capture.Content):
+                        content.append(event.text)
+                    elif isinstance(event, capture.Error):
+                        failure = event
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            return APIError(500, failure.message, type="server_error", code=failure.kind).response()
+        writer = ChunkWriter(chat.model.id)
+        answer = "".join(content)
+        usage = writer.usage(chat.text, answer)["usage"]
+        return JSONResponse(
+            {
+                "id": writer.id,
+                "object": "chat.completion",
+                "created": writer.created,
+                "model": chat.model.id,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer, "reasoning_content": "".join(reasoning)},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+    # GET /v1/courses/stream?subject=…&model=…
+    async def course_stream(self, request: Request) -> Response:
+        model = _find_model(request.query_params.get("model", DEFAULT_MODEL), "model")
+        subject = request.query_params.get("subject", "")
+        if len(subject) > self.settings.max_input_chars:
+            raise APIError(
+                400, f"The subject is longer than {self.settings.max_input_chars} characters.", param="subject"
+            )
+        try:
+            job = model.prepare(subject, self.settings)
+        except APIError as exc:
+            exc.param = "subject"
+            raise
+        name = f"req-{secrets.token_hex(4)}"
+        logger.info("%s: %s (EventSource)", name, model.id)
+        return EventSourceResponse(
+            self._named_events(job, name, model.id),
+            ping=self.settings.heartbeat_interval,
+            ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
+            sep="\n",
+        )
+
+    async def _named_events(self, job: JobFactory, name: str, model: str) -> AsyncIterator[ServerSentEvent]:
+        started = time.perf_counter()
+        seq = 0
+        pieces: list[str] = []
+
+        def event(kind: str, data: str) -> ServerSentEvent:
+            nonlocal seq
+            seq += 1
+            return ServerSentEvent(data=data, event=kind, id=str(seq), sep="\n")
+
+        async with self._run(job, name) as events:
+            async for item in events:
+                if isinstance(item, capture.Progress):
+                    yield event("progress", item.text)
+                elif isinstance(item, capture.Content):
+                    pieces.append(item.text)
+                    yield event("content", item.text)
+                elif isinstance(item, capture.Error):
+                    yield event("error", json.dumps({"message": item.message, "kind": item.kind}))
+                else:
+                    markdown = str(item.results.get("markdown") or "".join(pieces))
+                    html = await anyio.to_thread.run_sync(render_markdown, markdown)
+                    complete = {
+                        "model": model,
+                        "markdown": markdown,
+                        "html": html,
+                        "sources": item.results.get("sources", []),
+                        "timings": item.results.get("timings", {}),
+                        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                    yield event("complete", json.dumps(complete, ensure_ascii=False))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        capture.install()
+        # Index the knowledge base before taking requests, so the first course does not
+        # pay for it. A failure here is logged, not fatal: jobs will report it clearly.
+        try:
+            await anyio.to_thread.run_sync(_prepare_knowledge_base, settings.knowledge_base)
+        except Exception:
+            logger.exception("the knowledge base could not be prepared; courses will fail until it is fixed")
+        yield
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        APIError: _api_error,
+        HTTPException: _http_error,
+        Exception: _unexpected_error,
+    }
+    return Starlette(
+        routes=[
+            Route("/healthz", service.healthz, methods=["GET"]),
+            Route("/v1/models", service.models, methods=["GET"]),
+            Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
+            Route("/v1/courses/stream", service.course_stream, methods=["GET"]),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+
+
+def _prepare_knowledge_base(path: Path | None) -> None:
+    kb = open_default(path, progress=lambda line: logger.info("%s", line))
+    try:
+        logger.info("knowledge base %s: %s", kb.path, kb.describe())
+    finally:
+        kb.close()
+
+
+app = create_app()

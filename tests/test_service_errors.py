@@ -1,0 +1,70 @@
+"""Bad requests get OpenAI error bodies with the right status codes, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+USER = [{"role": "user", "content": "json"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        (b"{not json", 400, None),
+        (b"\xff\xfe", 400, None),
+        (b"[1, 2]", 400, None),
+        ({"messages": USER}, 400, "model"),
+        ({"model": 3, "messages": USER}, 400, "model"),
+        ({"model": "gpt-4o", "messages": USER}, 404, "model"),
+        ({"model": "course-generator"}, 400, "messages"),
+        ({"model": "course-generator", "messages": []}, 400, "messages"),
+        ({"model": "course-generator", "messages": "json"}, 400, "messages"),
+        ({"model": "course-generator", "messages": ["json"]}, 400, "messages[0]"),
+        ({"model": "course-generator", "messages": [{"content": "json"}]}, 400, "messages[0]"),
+        ({"model": "course-generator", "messages": [{"role": "user", "content": 42}]}, 400, "messages[0].content"),
+        ({"model": "course-generator", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, 400,
+         "messages[0].content"),
+        ({"model": "course-generator", "messages": [{"role": "system", "content": "json"}]}, 400, "messages"),
+        ({"model": "course-generator", "messages": [{"role": "user", "content": "   "}]}, 400, "messages"),
+        ({"model": "course-generator", "messages": [{"role": "user", "content": "x" * 5000}]}, 400, "messages"),
+        ({"model": "course-generator", "messages": USER, "stream": "yes"}, 400, "stream"),
+        ({"model": "course-generator", "messages": USER, "stream_options": []}, 400, "stream_options"),
+        ({"model": "ticker", "messages": [{"role": "user", "content": '{"ticks": -1}'}]}, 400, "messages"),
+    ],
+)
+def test_bad_chat_requests(server: ServerProcess, body: Any, status: int, param: str | None) -> None:
+    if isinstance(body, bytes):
+        response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=10)
+    else:
+        response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["message"] and "Traceback" not in response.text
+
+
+def test_a_body_over_the_limit_is_413(server: ServerProcess) -> None:
+    body = b'{"model": "course-generator", "messages": [' + b" " * (2 << 20) + b"]}"
+    response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=10)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_unknown_paths_and_methods_answer_in_the_same_shape(server: ServerProcess) -> None:
+    missing = httpx.get(f"{server.url}/v1/nothing-here", timeout=10)
+    wrong_method = httpx.get(f"{server.url}/v1/chat/completions", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_healthz(server: ServerProcess) -> None:
+    assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok"}

@@ -1,0 +1,82 @@
+"""The browser face: ``GET /v1/courses/stream`` read with httpx-sse against a real server."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import anyio
+import httpx
+import pytest
+from httpx_sse import ServerSentEvent, aconnect_sse
+
+from tests.server import ServerProcess
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+async def read_events(server: ServerProcess, params: dict[str, str]) -> list[ServerSentEvent]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        async with aconnect_sse(http, "GET", f"{server.url}/v1/courses/stream", params=params) as source:
+            assert source.response.headers["content-type"].startswith("text/event-stream")
+            assert source.response.headers["cache-control"] == "no-store"
+            assert source.response.headers["x-accel-buffering"] == "no"
+            return [event async for event in source.aiter_sse()]
+
+
+async def test_named_events_with_ids(server: ServerProcess) -> None:
+    with anyio.fail_after(30):
+        events = await read_events(server, {"subject": "context managers"})
+    names = [e.event for e in events]
+    assert set(names) == {"progress", "content", "complete"}
+    assert names.index("progress") < names.index("content")
+    assert names[-1] == "complete" and names.count("complete") == 1
+    assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+    progress = "".join(e.data for e in events if e.event == "progress")
+    assert "PHASE 1: KNOWLEDGE RETRIEVAL\n" in progress
+    complete = json.loads(events[-1].data)
+    markdown = "".join(e.data for e in events if e.event == "content")
+    assert complete["markdown"] == markdown
+    assert complete["html"].startswith("<h1>Context managers</h1>")
+    assert {s["id"] for s in complete["sources"]} >= {"pydoc:with", "module:contextlib"}
+    assert complete["elapsed_ms"] > 0 and "total_ms" in complete["timings"]
+
+
+async def test_progress_text_arrives_exactly_as_printed(server: ServerProcess) -> None:
+    token = secrets.token_hex(4)
+    with anyio.fail_after(20):
+        events = await read_events(
+            server, {"model": "ticker", "subject": json.dumps({"ticks": 5, "interval": 0.01, "token": token})}
+        )
+    lines = "".join(e.data + "\n" for e in events if e.event == "progress").replace("\n\n", "\n").splitlines()
+    assert [line.split()[1] for line in lines] == ["0", "1", "2", "3", "4"]
+    assert all(line.endswith(f" {token}") for line in lines)
+
+
+async def test_heartbeat_comments_keep_a_silent_stream_alive(server: ServerProcess) -> None:
+    params = {"model": "ticker", "subject": json.dumps({"ticks": 2, "interval": 1.0})}
+    lines: list[str] = []
+    with anyio.fail_after(20):
+        async with httpx.AsyncClient(timeout=10) as http:
+            async with http.stream("GET", f"{server.url}/v1/courses/stream", params=params) as response:
+                lines = [line async for line in response.aiter_lines()]
+    assert sum(1 for line in lines if line.startswith(": ")) >= 3
+    assert lines.count("event: complete") == 1
+
+
+async def test_a_bad_subject_is_refused_before_streaming(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        empty = await http.get(f"{server.url}/v1/courses/stream", params={"subject": "  "})
+        unknown = await http.get(f"{server.url}/v1/courses/stream", params={"subject": "x", "model": "nope"})
+        bad_ticker = await http.get(f"{server.url}/v1/courses/stream", params={"subject": "{", "model": "ticker"})
+    assert empty.status_code == 400 and empty.json()["error"]["param"] == "subject"
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+    assert bad_ticker.status_code == 400
+
+
+async def test_an_unknown_subject_completes_with_an_honest_answer(server: ServerProcess) -> None:
+    with anyio.fail_after(20):
+        events = await read_events(server, {"subject": "banana bread recipes"})
+    complete = json.loads(events[-1].data)
+    assert complete["sources"] == []
+    assert complete["markdown"].startswith("# No course on")
