@@ -28,13 +28,13 @@ import janus
 
 from . import _proxy
 from ._events import Complete, Content, Error, Event, Progress
-from ._job import JobCancelled, JobContext, LineWriter
+from ._job import JobCancelled, JobContext, LineWriter, ProgressBatch
 
 __all__ = ("JobStream", "run_job")
 
 logger = logging.getLogger("capture")
 
-DEFAULT_QUEUE_SIZE = 256
+DEFAULT_QUEUE_SIZE = 64
 # When the consumer is behind, consecutive progress events are merged into one,
 # up to this many characters, so a slow client gets fewer, larger events.
 MAX_COALESCED = 64 * 1024
@@ -72,11 +72,11 @@ class JobStream:
         self._kwargs = kwargs
         self._queue_size = queue_size
         self._echo = echo
-        self._queue: janus.Queue[Event] | None = None
+        self._queue: janus.Queue[Event | ProgressBatch] | None = None
         self._context: JobContext | None = None
         self._thread: threading.Thread | None = None
-        self._held: Event | None = None
-        self._finished_event = threading.Event()
+        self._held: Event | ProgressBatch | None = None
+        self._worker_done = False
         self._finished_future: asyncio.Future[None] | None = None
         self._ended = False
         self._closed = False
@@ -132,11 +132,11 @@ class JobStream:
     @property
     def finished(self) -> bool:
         """True once the worker thread has returned."""
-        return self._finished_event.is_set()
+        return self._worker_done
 
     async def wait_finished(self) -> None:
         """Wait until the worker thread has returned (wrap in a timeout where it matters)."""
-        if self._finished_future is None or self._finished_event.is_set():
+        if self._finished_future is None or self._worker_done:
             return
         await asyncio.shield(self._finished_future)
 
@@ -149,25 +149,25 @@ class JobStream:
         if self._ended:
             raise StopAsyncIteration
         assert self._queue is not None, "use 'async with run_job(...)' or call start()"
-        event = self._held
+        item = self._held
         self._held = None
-        if event is None:
+        if item is None:
             try:
-                event = await self._queue.async_q.get()
+                item = await self._queue.async_q.get()
             except janus.AsyncQueueShutDown:
                 self._ended = True
                 raise StopAsyncIteration from None
-        if isinstance(event, Progress):
-            event = self._coalesce(event)
-        elif isinstance(event, (Complete, Error)):
+        event = self._coalesce(item) if isinstance(item, ProgressBatch) else item
+        if isinstance(event, (Complete, Error)):
             self._ended = True
             self.terminal = event
             await self.aclose()
         return event
 
-    def _coalesce(self, first: Progress) -> Progress:
-        """Merge the progress events already waiting behind ``first``."""
-        assert self._queue is not None
+    def _coalesce(self, batch: ProgressBatch) -> Progress:
+        """The text of ``batch`` and of the batches already waiting behind it, up to a bound."""
+        assert self._queue is not None and self._context is not None
+        first = self._context.take(batch)
         async_q = self._queue.async_q
         if async_q.empty():
             return first
@@ -178,11 +178,12 @@ class JobStream:
                 nxt = async_q.get_nowait()
             except (asyncio.QueueEmpty, janus.AsyncQueueShutDown):
                 break
-            if not isinstance(nxt, Progress):
+            if not isinstance(nxt, ProgressBatch):
                 self._held = nxt
                 break
-            parts.append(nxt.text)
-            size += len(nxt.text)
+            text = self._context.take(nxt).text
+            parts.append(text)
+            size += len(text)
         return Progress("".join(parts)) if len(parts) > 1 else first
 
     # -- producer side (worker thread) ---------------------------------------
@@ -201,7 +202,7 @@ class JobStream:
                     pass
         finally:
             _proxy.set_sink(previous)
-            self._finished_event.set()
+            self._worker_done = True
             try:
                 loop.call_soon_threadsafe(self._mark_finished)
             except RuntimeError:  # the loop is closed: nobody is waiting any more

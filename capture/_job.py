@@ -21,9 +21,11 @@ from ._events import Event, Progress
 from ._proxy import current_sink, set_sink
 
 __all__ = (
+    "CancelFlag",
     "JobCancelled",
     "JobContext",
     "LineWriter",
+    "ProgressBatch",
     "Thread",
     "bind",
     "check_cancelled",
@@ -43,6 +45,43 @@ MAX_PARTIAL_LINE = 64 * 1024
 _echo_lock = threading.Lock()
 
 
+class CancelFlag:
+    """A one-way flag threads can wait on, at the cost of one lock.
+
+    A ``threading.Event`` costs a Condition, a deque and a dict per job; with
+    thousands of silent jobs open that is memory and garbage-collector work.  Here
+    the lock is held until the flag is set: waiting is acquiring it (with a
+    timeout), and each waiter that gets it releases it for the next.
+    """
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            try:
+                self._lock.release()
+            except RuntimeError:  # set twice at the same moment: already released
+                pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the flag; return whether it is set."""
+        if self._set:
+            return True
+        if self._lock.acquire(timeout=max(0.0, timeout)):
+            self._lock.release()
+            return True
+        return self._set
+
+
 class JobCancelled(BaseException):
     """Raised in a job's threads once its consumer has gone away.
 
@@ -51,14 +90,38 @@ class JobCancelled(BaseException):
     """
 
 
+# Printed text is batched at the source up to this size (see ProgressBatch).
+MAX_BATCH = 16 * 1024
+
+
+class ProgressBatch:
+    """Printed text waiting for the reader, as one queue item.
+
+    The first line printed after the reader took the previous batch opens a new
+    batch and puts it on the queue at once, which wakes the reader: no delay is
+    added.  Lines printed before the reader gets to it join the same batch, so a
+    job that prints fast costs one queue operation per batch, not per line.  Any
+    other event seals the open batch first, so order is kept.
+    """
+
+    __slots__ = ("parts", "size", "taken")
+
+    def __init__(self, text: str) -> None:
+        self.parts = [text]
+        self.size = len(text)
+        self.taken = False
+
+
 class JobContext:
     """The producer side of one job: its queue, its cancel flag, its console echo."""
 
-    def __init__(self, queue: janus.Queue[Event], name: str, echo: bool) -> None:
+    def __init__(self, queue: janus.Queue[Event | ProgressBatch], name: str, echo: bool) -> None:
         self.name = name
         self.echo = echo
         self._sync_q = queue.sync_q
-        self._cancelled = threading.Event()
+        self._cancelled = CancelFlag()
+        self._batch: ProgressBatch | None = None
+        self._batch_lock = threading.Lock()
 
     @property
     def cancelled(self) -> bool:
@@ -78,9 +141,14 @@ class JobContext:
 
     def put(self, event: Event) -> None:
         """Hand an event to the consumer, blocking while the bounded queue is full."""
+        with self._batch_lock:
+            self._batch = None  # what was printed before this event stays before it
+        self._put(event)
+
+    def _put(self, item: Event | ProgressBatch) -> None:
         self.check()
         try:
-            self._sync_q.put(event)
+            self._sync_q.put(item)
         except janus.SyncQueueShutDown:
             # The consumer closed the queue: it is gone, so is the job.
             raise JobCancelled(self.name) from None
@@ -88,7 +156,21 @@ class JobContext:
     def emit_progress(self, text: str) -> None:
         if self.echo:
             _echo(self.name, text)
-        self.put(Progress(text))
+        with self._batch_lock:
+            batch = self._batch
+            if batch is not None and not batch.taken and batch.size < MAX_BATCH:
+                batch.parts.append(text)
+                batch.size += len(text)
+                return
+            batch = self._batch = ProgressBatch(text)
+        self._put(batch)
+
+    def take(self, batch: ProgressBatch) -> Progress:
+        """Called by the reader: close ``batch`` to new lines and return its text."""
+        with self._batch_lock:
+            batch.taken = True
+            parts = batch.parts
+        return Progress(parts[0] if len(parts) == 1 else "".join(parts))
 
 
 def _echo(name: str, text: str) -> None:

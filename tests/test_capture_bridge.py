@@ -16,6 +16,7 @@ import pytest
 
 import capture
 from capture import Complete, Content, Error, Event, Progress
+from capture._job import MAX_BATCH
 
 pytestmark = pytest.mark.anyio
 
@@ -362,30 +363,33 @@ async def test_an_unknown_event_type_is_an_error() -> None:
 
 
 async def test_a_fast_producer_is_held_back_and_loses_nothing() -> None:
-    total = 20_000
-    produced = 0
+    total = 200_000
+    produced_chars = 0
 
     def job() -> None:
-        nonlocal produced
+        nonlocal produced_chars
         for i in range(total):
-            print(f"line {i}")
-            produced = i + 1
+            line = f"line {i}"
+            print(line)
+            produced_chars += len(line) + 1
 
     queue_size = 8
-    with anyio.fail_after(20):
+    with anyio.fail_after(30):
         async with capture.run_job(job, queue_size=queue_size) as stream:
             first = await stream.__anext__()
             await anyio.sleep(0.2)  # a consumer that has stopped reading for a while
-            # The producer is blocked: at most one queue's worth (plus the line
-            # being put) got ahead of what the consumer took, so memory stays bounded.
+            # The producer is blocked: it got ahead of what the consumer took by at
+            # most a full queue of batches plus the batch it is filling.
             assert isinstance(first, Progress)
-            assert produced <= first.text.count("\n") + queue_size + 1
+            ahead = produced_chars - len(first.text)
+            assert 0 < ahead <= (queue_size + 1) * MAX_BATCH + 100
+            assert produced_chars < total * 6, "the producer is waiting, not done"
             rest = await collect(stream)
     text = progress_text([first, *rest])
     assert text == "".join(f"line {i}\n" for i in range(total))
     progress_events = [e for e in [first, *rest] if isinstance(e, Progress)]
-    assert len(progress_events) < total, "a consumer that is behind gets coalesced events"
-    assert max(len(e.text) for e in progress_events) <= 64 * 1024 + 100
+    assert len(progress_events) < total / 100, "a consumer that is behind gets batched events"
+    assert max(len(e.text) for e in progress_events) <= 64 * 1024 + MAX_BATCH
 
 
 # -- console echo ---------------------------------------------------------------------
