@@ -27,3 +27,7 @@ clean:
 
 run: setup
 	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT)
+
+# Both servers side by side; several minutes. Writes the results into BENCHMARKS.md.
+bench: setup
+	$(PY) -m bench.run --write

@@ -1,0 +1,246 @@
+"""``make bench``: this service and the design it replaces, side by side, in one run.
+
+Both servers run under the same uvicorn with the same settings, each in its own
+process, restarted for every scenario; the load client (``bench/loadgen.py``)
+shares the machine with them.  Results print as Markdown; ``--write`` also puts
+them into BENCHMARKS.md between the result markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench import loadgen
+from tests.server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+APPS = {"this service": "service:app", "baseline (seed design)": "bench.baseline:app"}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = ""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    return f"{cpu}, {os.cpu_count()} cores{memory}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def rss_kib(pid: int) -> int:
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) if match else 0
+
+
+@contextmanager
+def server(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """(port, pid) of a fresh uvicorn running ``app``; its console goes to /dev/null."""
+    port = free_port()
+    full_env = {**os.environ, "ECHO_JOB_OUTPUT": "0", **env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
+         "--no-access-log", "--log-level", "warning", "--backlog", "16384"],
+        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://{HOST}:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{app} did not start") from None
+                time.sleep(0.1)
+        yield port, process.pid
+    finally:
+        process.kill()
+        process.wait()
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    if value != value:  # NaN
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(ours: float, theirs: float, higher_is_better: bool) -> str:
+    if not ours or not theirs or ours != ours or theirs != theirs:
+        return "–"
+    r = ours / theirs if higher_is_better else theirs / ours
+    return f"{r:,.1f}×"
+
+
+def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interval: float) -> list[str]:
+    rows = [
+        "| streams | server | p50 ms | p99 ms | max ms | lost | foreign | incomplete | wall s (ideal) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n in sizes:
+        for name, app in APPS.items():
+            with server(app, env) as (port, _):
+                timeout = 30 + ticks * interval * 10
+                stats = asyncio.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"c{n}x"))
+            rows.append(
+                f"| {n} | {name} | {fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
+                f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | "
+                f"{fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)}) |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def throughput_rows(env: dict[str, str], lines: int) -> tuple[list[str], dict[str, float]]:
+    rates: dict[str, float] = {}
+    rows = []
+    for name, app in APPS.items():
+        with server(app, env) as (port, _):
+            rate, lost = asyncio.run(loadgen.throughput(HOST, port, lines, timeout=60))
+        rates[name] = rate
+        rows.append(f"| single-stream throughput, {name} | {fmt(rate, 0)} lines/s, {lost:,} lost |")
+        print(rows[-1], flush=True)
+    return rows, rates
+
+
+def first_event_rows(env: dict[str, str], samples: int) -> tuple[list[str], dict[str, float]]:
+    medians: dict[str, float] = {}
+    rows = []
+    for name, app in APPS.items():
+        with server(app, env) as (port, _):
+            asyncio.run(loadgen.first_event(HOST, port, 10))  # warm up
+            times = asyncio.run(loadgen.first_event(HOST, port, samples))
+        medians[name] = loadgen.median(times)
+        rows.append(
+            f"| time to first event, {name} | p50 {fmt(medians[name], 2)} ms, "
+            f"p99 {fmt(loadgen.percentile(times, 99), 2)} ms |"
+        )
+        print(rows[-1], flush=True)
+    return rows, medians
+
+
+async def _idle_measure(
+    port: int, pid: int, n: int, heartbeat: float, hold: float, sampled: list[int]
+) -> tuple[int, list[float], dict[str, int]]:
+    """Run the idle-streams load; append the server's RSS (KiB) once every stream is open."""
+    opened = asyncio.Event()
+    task = asyncio.create_task(loadgen.idle_streams(HOST, port, n, heartbeat, hold, opened))
+    await opened.wait()
+    sampled.append(rss_kib(pid))
+    return await task
+
+
+def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hold: float) -> list[str]:
+    rows = []
+    for name, app in APPS.items():
+        n = counts[name]
+        with server(app, {**env, "HEARTBEAT_INTERVAL": str(heartbeat)}) as (port, pid):
+            time.sleep(0.5)
+            before = rss_kib(pid)
+            sampled: list[int] = []
+            open_streams, lateness, errors = asyncio.run(_idle_measure(port, pid, n, heartbeat, hold, sampled))
+        per_stream = (sampled[0] - before) / max(1, open_streams)
+        failed = f"; failed: {errors}" if errors else ""
+        rows.append(
+            f"| {n:,} idle streams, {name} | {open_streams:,} open; heartbeat every {heartbeat:g} s late by "
+            f"p50 {fmt(loadgen.median(lateness), 3)} s, p99 {fmt(loadgen.percentile(lateness, 99), 3)} s; "
+            f"{fmt(per_stream, 1)} KiB per stream ({fmt(before / 1024, 0)} → {fmt(sampled[0] / 1024, 0)} MiB){failed} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def course_rows() -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from pipeline import stream_course_generation_progress
+    from pipeline.knowledge import KnowledgeBase
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "kb.sqlite3"
+        started = time.perf_counter()
+        with KnowledgeBase(path) as kb:
+            kb.ensure_default_corpus(progress=lambda line: None)
+        indexing = time.perf_counter() - started
+        subjects = ["generators", "exceptions", "context managers", "string formatting", "dictionaries",
+                    "async/await", "threading", "json"]
+        times = []
+        devnull = open(os.devnull, "w")
+        saved, sys.stdout = sys.stdout, devnull
+        try:
+            for _ in range(3):
+                for subject in subjects:
+                    t = time.perf_counter()
+                    for _event in stream_course_generation_progress(subject, {"knowledge_base": str(path)}):
+                        pass
+                    times.append((time.perf_counter() - t) * 1000)
+        finally:
+            sys.stdout = saved
+            devnull.close()
+    return [
+        f"| first-use indexing of the default corpus | {fmt(indexing, 1)} s |",
+        f"| full course generation ({len(subjects)} subjects × 3) | p50 {fmt(loadgen.median(times), 0)} ms, "
+        f"max {fmt(max(times), 0)} ms |",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark itself")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 streams need 10,000 sockets
+
+    env = {"KNOWLEDGE_BASE": str(ROOT / "data" / "knowledge.sqlite3")}
+    sizes = [1, 20] if args.quick else [1, 100, 500, 1000]
+    lines = 5_000 if args.quick else 100_000
+    idle = {"this service": 200, "baseline (seed design)": 100} if args.quick else {
+        "this service": 10_000, "baseline (seed design)": 1_000}
+
+    out = [f"Machine: {machine()}. Client and servers share it. "
+           f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    print(out[0], flush=True)
+    out.append("### Concurrent streams: `ticker`, 20 lines at 100 ms intervals each (2-second jobs)")
+    out.append("")
+    out += concurrency_table(env, sizes, ticks=20, interval=0.1)
+    out += ["", "### Single stream, first event, idle streams, courses", "", "| measure | result |", "| --- | --- |"]
+    rows, rates = throughput_rows(env, lines)
+    out += rows
+    ours, theirs = APPS
+    out.append(f"| throughput, this service ÷ baseline | {ratio(rates[ours], rates[theirs], True)} |")
+    rows, firsts = first_event_rows(env, 50 if args.quick else 300)
+    out += rows
+    out.append(f"| time to first event, baseline ÷ this service | {ratio(firsts[ours], firsts[theirs], False)} |")
+    out += idle_rows(env, idle, heartbeat=2.0, hold=6.0 if args.quick else 12.0)
+    out += course_rows()
+    text = "\n".join(out)
+    print("\n" + text)
+    if args.write:
+        path = ROOT / "BENCHMARKS.md"
+        current = path.read_text(encoding="utf-8")
+        start, end = "<!-- results -->", "<!-- /results -->"
+        head, _, rest = current.partition(start)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
