@@ -292,6 +292,22 @@ class ChunkWriter:
         self.id = f"chatcmpl-{secrets.token_hex(12)}"
         self.created = int(time.time())
         self.model = model
+        # Progress and content chunks are most of a stream: they are encoded as a
+        # fixed prefix and suffix around the JSON of their text, which is what
+        # json.dumps of ``chunk()`` gives byte for byte (a test checks it).
+        head = json.dumps(
+            {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        self._prefix = f'data: {head[:-1]},"choices":[{{"index":0,"delta":{{"'.encode()
+        self._suffix = b'},"finish_reason":null}]}\n\n'
+
+    def delta_event(self, field: str, text: str) -> bytes:
+        """The SSE bytes of a chunk whose delta is ``{field: text}``."""
+        return b"".join(
+            (self._prefix, field.encode(), b'":', json.dumps(text, ensure_ascii=False).encode(), self._suffix)
+        )
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {
@@ -339,8 +355,8 @@ class Service:
         self.settings = settings
 
     @asynccontextmanager
-    async def _run(self, job: JobFactory, name: str) -> AsyncIterator[capture.JobStream]:
-        """Run a job for one request, and log how it ended."""
+    async def _run(self, job: JobFactory, name: str, model: str) -> AsyncIterator[capture.JobStream]:
+        """Run a job for one request, and log how it ended (one line per job)."""
         started = time.perf_counter()
         stream = capture.run_job(
             job, name=name, queue_size=self.settings.job_queue_size, echo=self.settings.echo_job_output
@@ -351,11 +367,11 @@ class Service:
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             if isinstance(stream.terminal, capture.Complete):
-                logger.info("%s: complete in %.0f ms", name, elapsed)
+                logger.info("%s %s: complete in %.0f ms", name, model, elapsed)
             elif isinstance(stream.terminal, capture.Error):
-                logger.info("%s: failed in %.0f ms: %s", name, elapsed, stream.terminal.message)
+                logger.info("%s %s: failed in %.0f ms: %s", name, model, elapsed, stream.terminal.message)
             else:
-                logger.info("%s: cancelled after %.0f ms (the client went away)", name, elapsed)
+                logger.info("%s %s: cancelled after %.0f ms (the client went away)", name, model, elapsed)
 
     # GET /healthz
     async def healthz(self, request: Request) -> Response:
@@ -380,7 +396,7 @@ class Service:
         chat = _parse_chat(await _read_json(request, self.settings), self.settings)
         job = chat.model.prepare(chat.text, self.settings)
         name = f"req-{secrets.token_hex(4)}"
-        logger.info("%s: %s (stream=%s)", name, chat.model.id, chat.stream)
+        logger.debug("%s %s: started (stream=%s)", name, chat.model.id, chat.stream)
         if not chat.stream:
             return await self._complete(request, chat, job, name)
         writer = ChunkWriter(chat.model.id)
@@ -398,16 +414,16 @@ class Service:
 
     async def _chunks(
         self, chat: ChatRequest, job: JobFactory, name: str, writer: ChunkWriter
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> AsyncIterator[ServerSentEvent | bytes]:
         yield _data(writer.chunk({"role": "assistant", "content": ""}))
         completion: list[str] = []
-        async with self._run(job, name) as events:
+        async with self._run(job, name, chat.model.id) as events:
             async for event in events:
                 if isinstance(event, capture.Progress):
-                    yield _data(writer.chunk({"reasoning_content": event.text}))
+                    yield writer.delta_event("reasoning_content", event.text)
                 elif isinstance(event, capture.Content):
                     completion.append(event.text)
-                    yield _data(writer.chunk({"content": event.text}))
+                    yield writer.delta_event("content", event.text)
                 elif isinstance(event, capture.Error):
                     yield _data(_stream_error(event.message, event.kind))
                     return
@@ -431,7 +447,7 @@ class Service:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_on_disconnect)
-            async with self._run(job, name) as events:
+            async with self._run(job, name, chat.model.id) as events:
                 async for event in events:
                     if isinstance(event, capture.Progress):
                         reasoning.append(event.text)
@@ -476,7 +492,7 @@ class Service:
             exc.param = "subject"
             raise
         name = f"req-{secrets.token_hex(4)}"
-        logger.info("%s: %s (EventSource)", name, model.id)
+        logger.debug("%s %s: started (EventSource)", name, model.id)
         return EventSourceResponse(
             self._named_events(job, name, model.id),
             ping=self.settings.heartbeat_interval,
@@ -494,7 +510,7 @@ class Service:
             seq += 1
             return ServerSentEvent(data=data, event=kind, id=str(seq), sep="\n")
 
-        async with self._run(job, name) as events:
+        async with self._run(job, name, model) as events:
             async for item in events:
                 if isinstance(item, capture.Progress):
                     yield event("progress", item.text)

@@ -17,6 +17,7 @@ Lifecycle, in one place because every leak hides in it::
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import threading
@@ -29,6 +30,7 @@ import janus
 from . import _proxy
 from ._events import Complete, Content, Error, Event, Progress
 from ._job import JobCancelled, JobContext, LineWriter, ProgressBatch
+from ._threads import start_thread
 
 __all__ = ("JobStream", "run_job")
 
@@ -96,7 +98,7 @@ class JobStream:
         self._thread = threading.Thread(
             target=self._work, args=(loop,), name=f"capture:{self.name}", daemon=True
         )
-        self._thread.start()
+        start_thread(self._thread, functools.partial(self._start_failed, loop))
 
     async def aclose(self) -> None:
         """Stop reading: cancel the job if it still runs and close the queue. Idempotent."""
@@ -189,6 +191,7 @@ class JobStream:
     # -- producer side (worker thread) ---------------------------------------
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The job's life in its worker thread."""
         context = self._context
         assert context is not None
         writer = LineWriter(context)
@@ -207,6 +210,19 @@ class JobStream:
                 loop.call_soon_threadsafe(self._mark_finished)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
+
+    def _start_failed(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        """The thread could not start: the reader gets an error instead of waiting for ever."""
+        assert self._context is not None
+        try:
+            self._context.put(Error("the server could not start this job; try again later", kind="overloaded"))
+        except JobCancelled:
+            pass
+        self._worker_done = True
+        try:
+            loop.call_soon_threadsafe(self._mark_finished)
+        except RuntimeError:
+            pass
 
     def _mark_finished(self) -> None:
         if self._finished_future is not None and not self._finished_future.done():

@@ -247,7 +247,9 @@ async def test_closing_the_stream_stops_the_job_within_one_print() -> None:
                 break
         closed.set()
         await stream.wait_finished()
-    assert stream.thread is not None and not stream.thread.is_alive()
+    assert stream.thread is not None
+    stream.thread.join(1)  # it has returned from the job; let it finish exiting
+    assert not stream.thread.is_alive()
     assert len(printed_after_close) <= 1
     assert swallowed == []
 
@@ -329,6 +331,23 @@ async def test_bound_threads_see_the_cancellation_too() -> None:
         await stream.wait_finished()
         while not child_stopped.is_set():
             await anyio.sleep(0.01)
+
+
+async def test_a_job_whose_thread_cannot_start_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with anyio.fail_after(5):
+        async with capture.run_job(print, "warm-up") as warm_up:  # the starter thread is running
+            await collect(warm_up)
+    monkeypatch.setattr(threading.Thread, "start", refuse)  # ... and now no job thread can start
+    ran = threading.Event()
+    stream = capture.run_job(ran.set)
+    with anyio.fail_after(5):
+        async with stream:
+            events = await collect(stream)
+    assert events == [Error("the server could not start this job; try again later", kind="overloaded")]
+    assert not ran.is_set()
 
 
 # -- failure ----------------------------------------------------------------------
