@@ -16,6 +16,7 @@ import json
 import re
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 TICK = re.compile(rb"tick (\d+) (\d+) ([0-9A-Za-z_-]+)")
@@ -138,6 +139,7 @@ class RunStats:
     duplicated: int
     incomplete: int
     lines: int
+    errors: dict[str, int]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -171,7 +173,15 @@ async def concurrent_streams(
         duplicated=sum(r.duplicated for r in results),
         incomplete=sum(1 for r in results if not r.done),
         lines=len(delays),
+        errors=_count(r.error or "ended without [DONE]" for r in results if not r.done),
     )
+
+
+def _count(kinds: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 async def throughput(host: str, port: int, lines: int, timeout: float) -> tuple[float, int]:

@@ -94,6 +94,7 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
         "| streams | server | p50 ms | p99 ms | max ms | lost | foreign | incomplete | wall s (ideal) |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    notes: list[str] = []
     for n in sizes:
         for name, app in APPS.items():
             with server(app, env) as (port, _):
@@ -105,7 +106,9 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
                 f"{fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)}) |"
             )
             print(rows[-1], flush=True)
-    return rows
+            if stats.errors:
+                notes.append(f"- {n} streams, {name}: incomplete streams ended by {stats.errors}")
+    return rows + (["", *notes] if notes else [])
 
 
 def throughput_rows(env: dict[str, str], lines: int) -> tuple[list[str], dict[str, float]]:
@@ -157,10 +160,14 @@ def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hol
             sampled: list[int] = []
             open_streams, lateness, errors = asyncio.run(_idle_measure(port, pid, n, heartbeat, hold, sampled))
         per_stream = (sampled[0] - before) / max(1, open_streams)
+        late = (
+            f"late by p50 {fmt(loadgen.median(lateness), 3)} s, p99 {fmt(loadgen.percentile(lateness, 99), 3)} s"
+            if lateness
+            else f"no two heartbeats arrived within the {hold:g} s window"
+        )
         failed = f"; failed: {errors}" if errors else ""
         rows.append(
-            f"| {n:,} idle streams, {name} | {open_streams:,} open; heartbeat every {heartbeat:g} s late by "
-            f"p50 {fmt(loadgen.median(lateness), 3)} s, p99 {fmt(loadgen.percentile(lateness, 99), 3)} s; "
+            f"| {n:,} idle streams, {name} | {open_streams:,} open; heartbeat every {heartbeat:g} s {late}; "
             f"{fmt(per_stream, 1)} KiB per stream ({fmt(before / 1024, 0)} → {fmt(sampled[0] / 1024, 0)} MiB){failed} |"
         )
         print(rows[-1], flush=True)
