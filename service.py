@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -43,11 +44,19 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 import capture
-from pipeline import CourseConfig, open_default, parse_ticker_input, stream_course_generation_progress, ticker
+from pipeline import (
+    CourseConfig,
+    KnowledgeBase,
+    open_default,
+    parse_ticker_input,
+    stream_course_generation_progress,
+    ticker,
+)
 
 __all__ = ("Settings", "app", "create_app")
 
@@ -377,6 +386,20 @@ class Service:
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # GET /v1/knowledge-base
+    async def knowledge_base(self, request: Request) -> Response:
+        """What the course generator knows, for people (the file's path stays private)."""
+
+        def describe() -> dict[str, Any]:
+            with KnowledgeBase(self.settings.knowledge_base) as kb:
+                return {"description": kb.describe(), "documents": kb.counts()}
+
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(describe))
+        except sqlite3.Error as exc:
+            logger.error("knowledge base unavailable: %s", exc)
+            raise APIError(503, "The knowledge base is unavailable.", type="server_error") from None
+
     # GET /v1/models
     async def models(self, request: Request) -> Response:
         data = [
@@ -517,6 +540,9 @@ class Service:
                 elif isinstance(item, capture.Content):
                     pieces.append(item.text)
                     yield event("content", item.text)
+                    # The same piece as HTML, for pages that show the course as it is
+                    # written; clients that do not listen for "html" never see it.
+                    yield event("html", await anyio.to_thread.run_sync(render_markdown, item.text))
                 elif isinstance(item, capture.Error):
                     yield event("error", json.dumps({"message": item.message, "kind": item.kind}))
                 else:
@@ -558,7 +584,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     }
     return Starlette(
         routes=[
+            Route("/", _page, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=WEB), name="static"),
             Route("/healthz", service.healthz, methods=["GET"]),
+            Route("/v1/knowledge-base", service.knowledge_base, methods=["GET"]),
             Route("/v1/models", service.models, methods=["GET"]),
             Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
             Route("/v1/courses/stream", service.course_stream, methods=["GET"]),
@@ -566,6 +595,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+
+
+WEB = Path(__file__).resolve().parent / "web"
+
+
+async def _page(request: Request) -> Response:
+    return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 def _tune_garbage_collector() -> None:

@@ -28,7 +28,7 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
     with anyio.fail_after(30):
         events = await read_events(server, {"subject": "context managers"})
     names = [e.event for e in events]
-    assert set(names) == {"progress", "content", "complete"}
+    assert set(names) == {"progress", "content", "html", "complete"}
     assert names.index("progress") < names.index("content")
     assert names[-1] == "complete" and names.count("complete") == 1
     assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
@@ -38,6 +38,11 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
     markdown = "".join(e.data for e in events if e.event == "content")
     assert complete["markdown"] == markdown
     assert complete["html"].startswith("<h1>Context managers</h1>")
+    html = "".join(e.data + "\n" for e in events if e.event == "html")
+    assert html.startswith("<h1>Context managers</h1>") and "<h2>Quiz</h2>" in html
+    for index, event in enumerate(events):
+        if event.event == "content":
+            assert events[index + 1].event == "html", "each part comes as Markdown, then as HTML"
     assert {s["id"] for s in complete["sources"]} >= {"pydoc:with", "module:contextlib"}
     assert complete["elapsed_ms"] > 0 and "total_ms" in complete["timings"]
 
