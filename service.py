@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
     max_input_chars: int = Field(4000, ge=1, description="longest subject or last user message")
     max_messages: int = Field(256, ge=1, description="most messages in one chat request")
+    job_grace_period: float = Field(30.0, ge=0, description="seconds a job waits for its reader to reconnect")
+    job_retention: float = Field(300.0, ge=0, description="seconds a finished job can still be read")
+    job_log_events: int = Field(10_000, ge=10, description="events kept per job for resuming")
+    job_log_chars: int = Field(1 << 20, ge=1024, description="characters kept per job for resuming")
+    max_finished_jobs: int = Field(256, ge=0, description="finished jobs kept at most")
+    sse_retry_ms: int = Field(1000, ge=0, description="the reconnect delay sent to EventSource clients")
 
 
 # -- errors in the client's conventions ---------------------------------------------------
@@ -358,29 +364,28 @@ def render_markdown(text: str) -> str:
 
 
 class Service:
-    """The routes, bound to one ``Settings``."""
+    """The routes, bound to one ``Settings`` and one job registry."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-
-    @asynccontextmanager
-    async def _run(self, job: JobFactory, name: str, model: str) -> AsyncIterator[capture.JobStream]:
-        """Run a job for one request, and log how it ended (one line per job)."""
-        started = time.perf_counter()
-        stream = capture.run_job(
-            job, name=name, queue_size=self.settings.job_queue_size, echo=self.settings.echo_job_output
+        self.registry: capture.JobRegistry = capture.MemoryJobRegistry(
+            capture.RegistryLimits(
+                grace_period=settings.job_grace_period,
+                retention=settings.job_retention,
+                log_events=settings.job_log_events,
+                log_chars=settings.job_log_chars,
+                max_finished=settings.max_finished_jobs,
+            ),
+            queue_size=settings.job_queue_size,
+            echo=settings.echo_job_output,
+            on_finish=_log_finished,
         )
-        try:
-            async with stream:
-                yield stream
-        finally:
-            elapsed = (time.perf_counter() - started) * 1000
-            if isinstance(stream.terminal, capture.Complete):
-                logger.info("%s %s: complete in %.0f ms", name, model, elapsed)
-            elif isinstance(stream.terminal, capture.Error):
-                logger.info("%s %s: failed in %.0f ms: %s", name, model, elapsed, stream.terminal.message)
-            else:
-                logger.info("%s %s: cancelled after %.0f ms (the client went away)", name, model, elapsed)
+
+    def _start(self, model: Model, job: JobFactory, *, resumable: bool) -> capture.Job:
+        """Start a job; one that is not resumable is cancelled as soon as its reader leaves."""
+        started = self.registry.start(job, model.id, grace_period=None if resumable else 0)
+        logger.debug("%s %s: started", started.id, model.id)
+        return started
 
     # GET /healthz
     async def healthz(self, request: Request) -> Response:
@@ -414,17 +419,17 @@ class Service:
         ]
         return JSONResponse({"object": "list", "data": data})
 
+    # -- the OpenAI face ------------------------------------------------------------------
+
     # POST /v1/chat/completions
     async def chat_completions(self, request: Request) -> Response:
         chat = _parse_chat(await _read_json(request, self.settings), self.settings)
-        job = chat.model.prepare(chat.text, self.settings)
-        name = f"req-{secrets.token_hex(4)}"
-        logger.debug("%s %s: started (stream=%s)", name, chat.model.id, chat.stream)
+        job = self._start(chat.model, chat.model.prepare(chat.text, self.settings), resumable=False)
         if not chat.stream:
-            return await self._complete(request, chat, job, name)
+            return await self._complete(request, chat, job)
         writer = ChunkWriter(chat.model.id)
         return EventSourceResponse(
-            self._chunks(chat, job, name, writer),
+            self._chunks(chat, job, writer),
             ping=self.settings.heartbeat_interval,
             ping_message_factory=self._heartbeat_factory(writer),
             sep="\n",
@@ -436,28 +441,30 @@ class Service:
         return lambda: _data(writer.chunk({}))
 
     async def _chunks(
-        self, chat: ChatRequest, job: JobFactory, name: str, writer: ChunkWriter
+        self, chat: ChatRequest, job: capture.Job, writer: ChunkWriter
     ) -> AsyncIterator[ServerSentEvent | bytes]:
         yield _data(writer.chunk({"role": "assistant", "content": ""}))
         completion: list[str] = []
-        async with self._run(job, name, chat.model.id) as events:
-            async for event in events:
-                if isinstance(event, capture.Progress):
-                    yield writer.delta_event("reasoning_content", event.text)
-                elif isinstance(event, capture.Content):
-                    completion.append(event.text)
-                    yield writer.delta_event("content", event.text)
-                elif isinstance(event, capture.Error):
-                    yield _data(_stream_error(event.message, event.kind))
-                    return
-                else:
-                    yield _data(writer.chunk({}, finish_reason="stop"))
-                    if chat.include_usage:
-                        yield _data(writer.usage(chat.text, "".join(completion)))
-                    yield ServerSentEvent(data="[DONE]", sep="\n")
+        async for item in job.entries():
+            if isinstance(item, capture.Gap):
+                continue  # cannot happen: this job has one reader, attached from the start
+            event = item.event
+            if isinstance(event, capture.Progress):
+                yield writer.delta_event("reasoning_content", event.text)
+            elif isinstance(event, capture.Content):
+                completion.append(event.text)
+                yield writer.delta_event("content", event.text)
+            elif isinstance(event, capture.Error):
+                yield _data(_stream_error(event.message, event.kind))
+                return
+            else:
+                yield _data(writer.chunk({}, finish_reason="stop"))
+                if chat.include_usage:
+                    yield _data(writer.usage(chat.text, "".join(completion)))
+                yield ServerSentEvent(data="[DONE]", sep="\n")
 
-    async def _complete(self, request: Request, chat: ChatRequest, job: JobFactory, name: str) -> Response:
-        """``stream: false``: run the job to its end, or until the client goes away."""
+    async def _complete(self, request: Request, chat: ChatRequest, job: capture.Job) -> Response:
+        """``stream: false``: wait for the job's end, or until the client goes away."""
         reasoning: list[str] = []
         content: list[str] = []
         failure: capture.Error | None = None
@@ -466,18 +473,17 @@ class Service:
             async def cancel_on_disconnect() -> None:
                 while (await request.receive())["type"] != "http.disconnect":
                     pass
-                logger.info("%s: client went away; cancelling", name)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_on_disconnect)
-            async with self._run(job, name, chat.model.id) as events:
-                async for event in events:
-                    if isinstance(event, capture.Progress):
-                        reasoning.append(event.text)
-                    elif isinstance(event, capture.Content):
-                        content.append(event.text)
-                    elif isinstance(event, capture.Error):
-                        failure = event
+            async for item in job.entries():
+                event = item.event if isinstance(item, capture.Entry) else None
+                if isinstance(event, capture.Progress):
+                    reasoning.append(event.text)
+                elif isinstance(event, capture.Content):
+                    content.append(event.text)
+                elif isinstance(event, capture.Error):
+                    failure = event
             tg.cancel_scope.cancel()
         if failure is not None:
             return APIError(500, failure.message, type="server_error", code=failure.kind).response()
@@ -501,8 +507,18 @@ class Service:
             }
         )
 
+    # -- the EventSource face and jobs as resources -------------------------------------------
+
     # GET /v1/courses/stream?subject=…&model=…
     async def course_stream(self, request: Request) -> Response:
+        """A job's named events; a browser's automatic reconnect resumes the same job."""
+        resume = _last_event_id(request)
+        if resume is not None:
+            job = self.registry.get(resume[0])
+            if job is None:
+                # The job is gone (expired or never existed): 204 tells the browser to stop.
+                return Response(status_code=204)
+            return self._resume(job, resume[1])
         model = _find_model(request.query_params.get("model", DEFAULT_MODEL), "model")
         subject = request.query_params.get("subject", "")
         if len(subject) > self.settings.max_input_chars:
@@ -510,53 +526,144 @@ class Service:
                 400, f"The subject is longer than {self.settings.max_input_chars} characters.", param="subject"
             )
         try:
-            job = model.prepare(subject, self.settings)
+            factory = model.prepare(subject, self.settings)
         except APIError as exc:
             exc.param = "subject"
             raise
-        name = f"req-{secrets.token_hex(4)}"
-        logger.debug("%s %s: started (EventSource)", name, model.id)
+        return self._resume(self._start(model, factory, resumable=True), 0)
+
+    # POST /v1/jobs  {"model": …, "input": …}
+    async def create_job(self, request: Request) -> Response:
+        payload = await _read_json(request, self.settings)
+        if not isinstance(payload, dict):
+            raise APIError(400, "The request body must be a JSON object.")
+        model = _find_model(payload.get("model", DEFAULT_MODEL), "model")
+        text = payload.get("input")
+        if not isinstance(text, str):
+            raise APIError(400, "'input' must be a string (the subject, or the ticker's JSON).", param="input")
+        if len(text) > self.settings.max_input_chars:
+            raise APIError(400, f"'input' is longer than {self.settings.max_input_chars} characters.", param="input")
+        try:
+            factory = model.prepare(text, self.settings)
+        except APIError as exc:
+            exc.param = "input"
+            raise
+        job = self._start(model, factory, resumable=True)
+        events_url = f"/v1/jobs/{job.id}/events"
+        return JSONResponse(
+            {**job.describe(), "events_url": events_url},
+            status_code=201,
+            headers={"Location": f"/v1/jobs/{job.id}"},
+        )
+
+    def _job(self, request: Request) -> capture.Job:
+        job_id = request.path_params["job_id"]
+        job = self.registry.get(job_id)
+        if job is None:
+            raise APIError(404, f"No job '{job_id}' (unknown, or finished long ago).", param="job_id",
+                           code="job_not_found")
+        return job
+
+    # GET /v1/jobs/{job_id}
+    async def get_job(self, request: Request) -> Response:
+        job = self._job(request)
+        return JSONResponse({**job.describe(), "events_url": f"/v1/jobs/{job.id}/events"})
+
+    # DELETE /v1/jobs/{job_id}
+    async def delete_job(self, request: Request) -> Response:
+        job = self._job(request)
+        await job.stop()
+        return JSONResponse(job.describe())
+
+    # GET /v1/jobs/{job_id}/events
+    async def job_events(self, request: Request) -> Response:
+        job = self._job(request)
+        resume = _last_event_id(request)
+        after = 0
+        if resume is not None:
+            if resume[0] != job.id:
+                raise APIError(400, "The Last-Event-ID belongs to another job.", param="Last-Event-ID")
+            after = resume[1]
+        return self._resume(job, after)
+
+    def _resume(self, job: capture.Job, after: int) -> Response:
+        if job.finished is not None and after >= job.last_seq:
+            return Response(status_code=204)  # nothing left: the browser stops reconnecting
         return EventSourceResponse(
-            self._named_events(job, name, model.id),
+            self._named_events(job, after),
             ping=self.settings.heartbeat_interval,
             ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
             sep="\n",
         )
 
-    async def _named_events(self, job: JobFactory, name: str, model: str) -> AsyncIterator[ServerSentEvent]:
-        started = time.perf_counter()
-        seq = 0
-        pieces: list[str] = []
+    async def _named_events(self, job: capture.Job, after: int) -> AsyncIterator[ServerSentEvent]:
+        """Named events with ``id: <job>:<seq>``; the first carries ``retry:`` so clients come back fast."""
+        retry: int | None = self.settings.sse_retry_ms
 
-        def event(kind: str, data: str) -> ServerSentEvent:
-            nonlocal seq
-            seq += 1
-            return ServerSentEvent(data=data, event=kind, id=str(seq), sep="\n")
+        def event(kind: str, data: str, seq: int) -> ServerSentEvent:
+            nonlocal retry
+            sse = ServerSentEvent(data=data, event=kind, id=f"{job.id}:{seq}", retry=retry, sep="\n")
+            retry = None
+            return sse
 
-        async with self._run(job, name, model) as events:
-            async for item in events:
-                if isinstance(item, capture.Progress):
-                    yield event("progress", item.text)
-                elif isinstance(item, capture.Content):
-                    pieces.append(item.text)
-                    yield event("content", item.text)
-                    # The same piece as HTML, for pages that show the course as it is
-                    # written; clients that do not listen for "html" never see it.
-                    yield event("html", await anyio.to_thread.run_sync(render_markdown, item.text))
-                elif isinstance(item, capture.Error):
-                    yield event("error", json.dumps({"message": item.message, "kind": item.kind}))
-                else:
-                    markdown = str(item.results.get("markdown") or "".join(pieces))
-                    html = await anyio.to_thread.run_sync(render_markdown, markdown)
-                    complete = {
-                        "model": model,
-                        "markdown": markdown,
-                        "html": html,
-                        "sources": item.results.get("sources", []),
-                        "timings": item.results.get("timings", {}),
-                        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-                    }
-                    yield event("complete", json.dumps(complete, ensure_ascii=False))
+        async for item in job.entries(after):
+            if isinstance(item, capture.Gap):
+                lost = {
+                    "first": item.first,
+                    "last": item.last,
+                    "message": f"Events {item.first} to {item.last} are no longer kept: "
+                    "the connection was away too long, so some progress is missing here.",
+                }
+                yield event("gap", json.dumps(lost), item.last)
+                continue
+            seq, payload = item.seq, item.event
+            if isinstance(payload, capture.Progress):
+                yield event("progress", payload.text, seq)
+            elif isinstance(payload, capture.Content):
+                yield event("content", payload.text, seq)
+                # The same piece as HTML, for pages that show the course as it is
+                # written (same id: it is part of the same event for resuming).
+                yield event("html", await anyio.to_thread.run_sync(render_markdown, payload.text), seq)
+            elif isinstance(payload, capture.Error):
+                yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), seq)
+            else:
+                markdown = str(payload.results.get("markdown") or "".join(job.answer))
+                complete = {
+                    "job": job.id,
+                    "model": job.model,
+                    "markdown": markdown,
+                    "html": await anyio.to_thread.run_sync(render_markdown, markdown),
+                    "sources": payload.results.get("sources", []),
+                    "timings": payload.results.get("timings", {}),
+                    "elapsed_ms": round(((job.finished or time.time()) - job.created) * 1000, 1),
+                }
+                yield event("complete", json.dumps(complete, ensure_ascii=False), seq)
+
+
+_EVENT_ID = re.compile(r"(job_[0-9a-f]{1,64}):(\d{1,12})")
+
+
+def _last_event_id(request: Request) -> tuple[str, int] | None:
+    """The (job, sequence) a reconnecting client has seen: ``Last-Event-ID``, or the
+    ``last_event_id`` query parameter for clients that cannot set headers."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    if not raw:
+        return None
+    match = _EVENT_ID.fullmatch(raw.strip())
+    if match is None:
+        raise APIError(400, "Last-Event-ID must look like 'job_…:<number>'.", param="Last-Event-ID")
+    return match.group(1), int(match.group(2))
+
+
+def _log_finished(job: capture.Job) -> None:
+    """One log line per job: what it was, how it ended, how long it took."""
+    elapsed = ((job.finished or time.time()) - job.created) * 1000
+    if isinstance(job.terminal, capture.Error):
+        logger.info("%s %s: failed in %.0f ms: %s", job.id, job.model, elapsed, job.terminal.message)
+    elif job.status == "cancelled":
+        logger.info("%s %s: cancelled after %.0f ms (nobody was reading)", job.id, job.model, elapsed)
+    else:
+        logger.info("%s %s: %s in %.0f ms", job.id, job.model, job.status, elapsed)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -575,7 +682,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except Exception:
             logger.exception("the knowledge base could not be prepared; courses will fail until it is fixed")
         _tune_garbage_collector()
-        yield
+        try:
+            yield
+        finally:
+            await service.registry.aclose()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         APIError: _api_error,
@@ -591,6 +701,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/models", service.models, methods=["GET"]),
             Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
             Route("/v1/courses/stream", service.course_stream, methods=["GET"]),
+            Route("/v1/jobs", service.create_job, methods=["POST"]),
+            Route("/v1/jobs/{job_id}", service.get_job, methods=["GET"]),
+            Route("/v1/jobs/{job_id}", service.delete_job, methods=["DELETE"]),
+            Route("/v1/jobs/{job_id}/events", service.job_events, methods=["GET"]),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

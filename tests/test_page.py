@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
+from tests.proxy import CuttingProxy
 from tests.server import ROOT, ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -153,3 +154,19 @@ def test_a_failed_job_is_shown_plainly(browser: Browser, tmp_path: Path) -> None
             expect(page.locator("#status")).to_have_text("Failed.")
         finally:
             context.close()
+
+
+def test_the_page_resumes_the_same_job_when_the_connection_is_cut(page: Page, server: ServerProcess) -> None:
+    token = secrets.token_hex(6)
+    with CuttingProxy(server.port) as proxy:
+        page.goto(f"{proxy.url}/?model=ticker")
+        page.fill("#subject", json.dumps({"ticks": 40, "interval": 0.05, "token": token}))
+        page.click("#generate")
+        expect(page.locator("#log")).to_contain_text("tick 5 ")
+        proxy.drop_all()  # the connection dies under the page; Chromium reconnects with Last-Event-ID
+        expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
+    lines = (page.locator("#log").text_content() or "").splitlines()  # the box is folded: read its text
+    assert [line.split()[1] for line in lines] == [str(i) for i in range(40)], "every line once, in order"
+    started = [line for line in server.output() if line.endswith(f" {token}") and line.split()[-3] == "0"]
+    assert len(started) == 1, "the reconnect resumed the job instead of starting another"
+    expect(page.locator("#error")).to_be_hidden()

@@ -31,7 +31,11 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
     assert set(names) == {"progress", "content", "html", "complete"}
     assert names.index("progress") < names.index("content")
     assert names[-1] == "complete" and names.count("complete") == 1
-    assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+    job_ids = {e.id.split(":")[0] for e in events}
+    assert len(job_ids) == 1 and job_ids.pop().startswith("job_")
+    numbered = [int(e.id.split(":")[1]) for e in events if e.event != "html"]
+    assert numbered == list(range(1, len(numbered) + 1)), "ids count the job's events, in order"
+    assert events[0].retry == 1000, "retry: is sent so that clients reconnect promptly"
     progress = "".join(e.data for e in events if e.event == "progress")
     assert "PHASE 1: KNOWLEDGE RETRIEVAL\n" in progress
     complete = json.loads(events[-1].data)
@@ -42,7 +46,9 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
     assert html.startswith("<h1>Context managers</h1>") and "<h2>Quiz</h2>" in html
     for index, event in enumerate(events):
         if event.event == "content":
-            assert events[index + 1].event == "html", "each part comes as Markdown, then as HTML"
+            following = events[index + 1]
+            assert following.event == "html", "each part comes as Markdown, then as HTML"
+            assert following.id == event.id, "... as one event for resuming"
     assert {s["id"] for s in complete["sources"]} >= {"pydoc:with", "module:contextlib"}
     assert complete["elapsed_ms"] > 0 and "total_ms" in complete["timings"]
 

@@ -16,9 +16,9 @@ const elapsed = $("elapsed"), errorBox = $("error"), course = $("course");
 const sources = $("sources"), sourceList = $("source-list");
 
 let source = null;      // the open EventSource, if any
+let jobId = null;       // the server's job, from the event ids ("job_…:<seq>")
 let startedAt = 0;
 let timer = 0;
-let sawHtml = false;
 
 function setRunning(running) {
   generateButton.disabled = running;
@@ -39,7 +39,7 @@ function showElapsed() {
 
 function finish(message) {
   if (source) {
-    source.close();  // a closed EventSource does not reconnect (which would start a new job)
+    source.close();  // done: a closed EventSource does not reconnect
     source = null;
   }
   setRunning(false);
@@ -85,21 +85,34 @@ function start(subject) {
   phase.textContent = "";
   thinking.hidden = false;
   thinking.open = true;
-  sawHtml = false;
+  jobId = null;
   statusLine.textContent = "Generating a course on “" + subject + "”…";
   setRunning(true);
 
   let url = "/v1/courses/stream?subject=" + encodeURIComponent(subject);
   if (MODEL) url += "&model=" + encodeURIComponent(MODEL);
   source = new EventSource(url);
-  source.addEventListener("progress", (e) => appendLog(e.data));
-  source.addEventListener("html", (e) => {
-    sawHtml = true;
-    course.insertAdjacentHTML("beforeend", e.data);
+  // If the connection drops, the browser reconnects by itself with Last-Event-ID and the
+  // server resumes the same job exactly after the last event received.
+  const seen = (e) => {
+    if (e.lastEventId) jobId = e.lastEventId.split(":")[0];
+    if (statusLine.dataset.reconnecting) {
+      delete statusLine.dataset.reconnecting;
+      statusLine.textContent = "Reconnected: resuming the same job.";
+    }
+  };
+  source.addEventListener("progress", (e) => { seen(e); appendLog(e.data); });
+  source.addEventListener("gap", (e) => {
+    seen(e);
+    appendLog("[" + JSON.parse(e.data).message + "]\n");
   });
+  source.addEventListener("content", seen);
+  source.addEventListener("html", (e) => course.insertAdjacentHTML("beforeend", e.data));
   source.addEventListener("complete", (e) => {
     const result = JSON.parse(e.data);
-    if (!sawHtml) course.innerHTML = result.html;
+    // The whole course as rendered on the server: complete even if a reconnect came
+    // between a part and its HTML.
+    course.innerHTML = result.html;
     showSources(result.sources || []);
     thinking.open = false;
     finish("");
@@ -111,7 +124,10 @@ function start(subject) {
       try { message = JSON.parse(e.data).message; } catch (_) { /* plain text */ }
       showError("The course could not be generated: " + message);
       finish("Failed.");
-    } else if (source) {  // the connection itself failed or was cut
+    } else if (source && source.readyState === EventSource.CONNECTING) {
+      statusLine.dataset.reconnecting = "1";
+      statusLine.textContent = "Connection lost: reconnecting…";
+    } else if (source) {  // closed for good (the server refused, or the job is gone)
       showError("The connection to the server was lost.");
       finish("Stopped.");
     }
@@ -125,7 +141,9 @@ form.addEventListener("submit", (e) => {
 });
 
 stopButton.addEventListener("click", () => {
-  finish("Stopped: the server stops the job when the connection closes.");
+  // Closing the stream alone would leave the job waiting for a reconnect: cancel it.
+  if (jobId) fetch("/v1/jobs/" + encodeURIComponent(jobId), { method: "DELETE" }).catch(() => {});
+  finish("Stopped.");
   subjectInput.focus();
 });
 
