@@ -382,8 +382,8 @@ class Service:
         )
 
     def _start(self, model: Model, job: JobFactory, *, resumable: bool) -> capture.Job:
-        """Start a job; one that is not resumable is cancelled as soon as its reader leaves."""
-        started = self.registry.start(job, model.id, grace_period=None if resumable else 0)
+        """Start a job; one that is not resumable runs while its one reader reads, and stops when it leaves."""
+        started = self.registry.start(job, model.id, grace_period=None if resumable else 0, direct=not resumable)
         logger.debug("%s %s: started", started.id, model.id)
         return started
 

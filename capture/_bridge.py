@@ -100,6 +100,13 @@ class JobStream:
         )
         start_thread(self._thread, functools.partial(self._start_failed, loop))
 
+    def cancel(self) -> None:
+        """Cancel the job from outside its reader: the reader then sees the stream end."""
+        if self._context is not None:
+            self._context.cancel()
+        if self._queue is not None:
+            self._queue.close()  # wakes a reader waiting on it and a producer blocked on it
+
     async def aclose(self) -> None:
         """Stop reading: cancel the job if it still runs and close the queue. Idempotent."""
         if self._closed:

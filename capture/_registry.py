@@ -98,6 +98,10 @@ class Job:
     _grace: asyncio.TimerHandle | None = None
     _pump: asyncio.Task[None] | None = None
     _on_finish: Callable[[Job], None] | None = None
+    # A job with one reader that never resumes (the OpenAI route) needs no log: its
+    # reader reads the stream itself, sparing a task hop per event.
+    direct: bool = False
+    _direct_reader: bool = False
 
     # -- reading ---------------------------------------------------------------------
 
@@ -114,6 +118,10 @@ class Job:
 
     async def entries(self, after: int = 0) -> AsyncIterator[Entry | Gap]:
         """The events after sequence number ``after``, as they come, ending with the terminal one."""
+        if self.direct:
+            async for entry in self._read_directly():
+                yield entry
+            return
         reader = next(self._reader_ids)
         self._attach(reader, after)
         position = after
@@ -135,6 +143,24 @@ class Job:
                 await changed.wait()
         finally:
             self._detach(reader)
+
+    async def _read_directly(self) -> AsyncIterator[Entry]:
+        """The one reader of a direct job: the job runs while it reads and stops when it leaves."""
+        if self._direct_reader:
+            raise RuntimeError(f"{self.id} has its reader already")
+        self._direct_reader = True
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        try:
+            async with self.stream as events:
+                async for event in events:
+                    seq = self._next_seq
+                    self._next_seq += 1
+                    self._record(event)
+                    yield Entry(seq, event)
+        finally:
+            self._end()
 
     def _attach(self, reader: int, after: int) -> None:
         self._readers[reader] = after
@@ -197,37 +223,54 @@ class Job:
         self._wake()
 
     async def _run(self) -> None:
+        """The pump: read the job's stream into the log until it ends or is cancelled."""
         try:
             async with self.stream as events:
                 async for event in events:
                     await self._wait_for_room()
                     self._append(event)
-                    if isinstance(event, Content):
-                        self.answer.append(event.text)
-                    elif isinstance(event, (Complete, Error)):
-                        self.terminal = event
-                        self.status = "complete" if isinstance(event, Complete) else "failed"
+                    self._record(event)
         finally:
-            if self.status == "running":
-                self.status = "cancelled"
-            self.finished = time.time()
-            if self._grace is not None:
-                self._grace.cancel()
-                self._grace = None
-            self._wake()
-            if self._on_finish is not None:
-                self._on_finish(self)
+            self._end()
+
+    def _record(self, event: Event) -> None:
+        if isinstance(event, Content):
+            self.answer.append(event.text)
+        elif isinstance(event, (Complete, Error)):
+            self.terminal = event
+            self.status = "complete" if isinstance(event, Complete) else "failed"
+
+    def _end(self) -> None:
+        if self.finished is not None:
+            return
+        if self.status == "running":
+            self.status = "cancelled"
+        self.finished = time.time()
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        self._wake()
+        if self._on_finish is not None:
+            self._on_finish(self)
 
     def cancel(self) -> None:
         """Stop the job (its thread stops at its next print, yield or capture.sleep)."""
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
+        elif self.direct and self.finished is None:
+            # Its reader sees the queue close and ends; a reader that never came ends it here.
+            self.stream.cancel()
+            if not self._direct_reader:
+                self._end()
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Cancel the job and wait (up to ``timeout`` s) until it is recorded as ended."""
         self.cancel()
         if self._pump is not None:
             await asyncio.wait({self._pump}, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.finished is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def describe(self) -> dict[str, Any]:
         """The job as a resource, for ``GET /v1/jobs/{id}``."""
@@ -251,7 +294,9 @@ class Job:
 class JobRegistry(Protocol):
     """What the service needs from wherever jobs live."""
 
-    def start(self, job: Callable[[], Any], model: str, *, grace_period: float | None = None) -> Job: ...
+    def start(
+        self, job: Callable[[], Any], model: str, *, grace_period: float | None = None, direct: bool = False
+    ) -> Job: ...
 
     def get(self, job_id: str) -> Job | None: ...
 
@@ -278,11 +323,14 @@ class MemoryJobRegistry:
         self._jobs: dict[str, Job] = {}
         self._finished: OrderedDict[str, asyncio.TimerHandle] = OrderedDict()
 
-    def start(self, job: Callable[[], Any], model: str, *, grace_period: float | None = None) -> Job:
+    def start(
+        self, job: Callable[[], Any], model: str, *, grace_period: float | None = None, direct: bool = False
+    ) -> Job:
         """Run ``job()`` (a blocking callable, see ``run_job``) until it ends or is cancelled.
 
         Call from the event loop. ``grace_period`` overrides the registry's for this
-        job (0: cancel as soon as its last reader leaves).
+        job. A ``direct`` job has exactly one reader, which runs it while it reads
+        (no log, no resuming): it starts with its reader and stops when it leaves.
         """
         job_id = f"job_{secrets.token_hex(8)}"
         stream = JobStream(job, name=job_id, queue_size=self._queue_size, echo=self._echo)
@@ -292,10 +340,12 @@ class MemoryJobRegistry:
             stream=stream,
             limits=self.limits,
             grace_period=self.limits.grace_period if grace_period is None else grace_period,
+            direct=direct,
         )
         record._on_finish = self._finished_job
         self._jobs[job_id] = record
-        record._pump = asyncio.get_running_loop().create_task(record._run(), name=f"pump:{job_id}")
+        if not direct:
+            record._pump = asyncio.get_running_loop().create_task(record._run(), name=f"pump:{job_id}")
         # A job nobody ever reads is cancelled too; its first reader may take a moment
         # to arrive (a response starts streaming after its handler returns).
         record._start_grace(at_least=FIRST_READER_WAIT)
@@ -323,6 +373,9 @@ class MemoryJobRegistry:
 
     async def aclose(self) -> None:
         """Cancel every running job and wait for their pumps to end."""
+        for job in list(self._jobs.values()):
+            if job.direct:
+                job.cancel()
         pumps = [job._pump for job in self._jobs.values() if job._pump is not None and not job._pump.done()]
         for pump in pumps:
             pump.cancel()

@@ -156,3 +156,41 @@ async def test_closing_the_registry_cancels_running_jobs() -> None:
         await registry.aclose()
         await job.stream.wait_finished()
     assert job.status == "cancelled" and registry.running() == 0
+
+
+async def test_a_direct_job_runs_while_its_one_reader_reads(registry: MemoryJobRegistry) -> None:
+    job = registry.start(functools.partial(printer, 20), "printer", grace_period=0, direct=True)
+    with anyio.fail_after(5):
+        items = await read_all(job)
+        with pytest.raises(RuntimeError):
+            await read_all(job)  # one reader only
+    assert text(items) == "".join(f"line {i}\n" for i in range(20))
+    assert job.status == "complete" and job.finished is not None and registry.running() == 0
+
+
+async def test_a_direct_job_stops_when_its_reader_leaves(registry: MemoryJobRegistry) -> None:
+    job = registry.start(sleeper, "sleeper", grace_period=0, direct=True)
+    with anyio.fail_after(5):
+        async for _ in job.entries():
+            break
+        await job.stream.wait_finished()
+    assert job.status == "cancelled"
+
+
+async def test_closing_the_registry_ends_a_direct_reader() -> None:
+    registry = MemoryJobRegistry()
+    job = registry.start(sleeper, "sleeper", grace_period=0, direct=True)
+    seen: list[Entry | Gap] = []
+
+    async def reader() -> None:
+        async for item in job.entries():
+            seen.append(item)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            while not seen:
+                await anyio.sleep(0.01)
+            await registry.aclose()  # the reader's loop ends by itself
+        await job.stream.wait_finished()
+    assert job.status == "cancelled"
