@@ -25,8 +25,13 @@ lint: setup
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
+# The service writes its own access log (with request and job ids); uvicorn waits at most
+# SHUTDOWN_TIMEOUT seconds for open streams after SIGTERM/SIGINT.
+SHUTDOWN_TIMEOUT ?= 10
+
 run: setup
-	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT)
+	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log \
+		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
 # Both servers side by side; several minutes. Writes the results into BENCHMARKS.md.
 bench: setup

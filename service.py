@@ -22,6 +22,7 @@ Deliberate choices, not to be "fixed":
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import json
@@ -43,12 +44,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import capture
+from observability import AccessLogMiddleware, Metrics, logfmt
 from pipeline import (
     CourseConfig,
     KnowledgeBase,
@@ -87,6 +90,9 @@ class Settings(BaseSettings):
     job_log_chars: int = Field(1 << 20, ge=1024, description="characters kept per job for resuming")
     max_finished_jobs: int = Field(256, ge=0, description="finished jobs kept at most")
     sse_retry_ms: int = Field(1000, ge=0, description="the reconnect delay sent to EventSource clients")
+    shutdown_grace_period: float = Field(
+        5.0, ge=0, description="seconds open streams get to say goodbye when the server stops"
+    )
 
 
 # -- errors in the client's conventions ---------------------------------------------------
@@ -378,18 +384,105 @@ class Service:
             ),
             queue_size=settings.job_queue_size,
             echo=settings.echo_job_output,
-            on_finish=_log_finished,
+            on_finish=self._job_finished,
+        )
+        self.metrics = Metrics(jobs_running=self.registry.running)
+        self.shutting_down = False
+        # Set (by sse-starlette, on every open stream) when the server is told to stop.
+        self.shutdown_event: anyio.Event | None = None
+
+    def _start(self, request: Request, model: Model, job: JobFactory, *, resumable: bool) -> capture.Job:
+        """Start a job; one that is not resumable runs while its one reader reads, and stops when it leaves."""
+        if self.shutting_down:
+            self.metrics.errors.labels("shutting_down").inc()
+            raise APIError(
+                503,
+                "The server is shutting down; try again in a moment.",
+                type="server_error",
+                code="server_shutting_down",
+                headers={"Retry-After": "5"},
+            )
+        request_id = str(request.state.request_id) if hasattr(request.state, "request_id") else ""
+        started = self.registry.start(
+            job,
+            model.id,
+            grace_period=None if resumable else 0,
+            direct=not resumable,
+            tags={"request_id": request_id} if request_id else None,
+        )
+        request.state.job_id = started.id
+        return started
+
+    def _job_finished(self, job: capture.Job) -> None:
+        """One log line per job, and its duration by outcome."""
+        elapsed = (job.finished or time.time()) - job.created
+        outcome = job.status
+        self.metrics.job_duration.labels(job.model, outcome).observe(elapsed)
+        if isinstance(job.terminal, capture.Error):
+            self.metrics.errors.labels(job.terminal.kind).inc()
+        logger.info(
+            logfmt(
+                event="job",
+                job=job.id,
+                model=job.model,
+                outcome=outcome,
+                duration_ms=elapsed * 1000,
+                events=job.last_seq,
+                request_id=job.tags.get("request_id"),
+                error=job.terminal.message if isinstance(job.terminal, capture.Error) else None,
+                reason="shutdown" if outcome == "cancelled" and self.shutting_down else None,
+            )
         )
 
-    def _start(self, model: Model, job: JobFactory, *, resumable: bool) -> capture.Job:
-        """Start a job; one that is not resumable runs while its one reader reads, and stops when it leaves."""
-        started = self.registry.start(job, model.id, grace_period=None if resumable else 0, direct=not resumable)
-        logger.debug("%s %s: started", started.id, model.id)
-        return started
+    async def begin_shutdown(self) -> None:
+        """The server was told to stop: end every job, so every stream says goodbye and ends cleanly."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        logger.info(logfmt(event="shutdown", jobs_running=self.registry.running()))
+        self.registry.cancel_all()
+
+    def _stream(self, content: AsyncIterator[bytes], route: str, ping: Callable[[], ServerSentEvent]) -> Response:
+        """An event stream with heartbeats, a cooperative shutdown, and metrics."""
+
+        def heartbeat() -> ServerSentEvent:
+            self.metrics.heartbeats_sent.labels(route).inc()
+            return ping()
+
+        return EventSourceResponse(
+            content,
+            ping=self.settings.heartbeat_interval,
+            ping_message_factory=heartbeat,
+            sep="\n",
+            shutdown_event=self.shutdown_event,
+            shutdown_grace_period=self.settings.shutdown_grace_period,
+        )
+
+    @asynccontextmanager
+    async def _open_stream(self, route: str) -> AsyncIterator[dict[str, bool]]:
+        """Count a stream while it is open; a stream that ends before its job did lost its client."""
+        state = {"ended": False}
+        gauge = self.metrics.active_streams.labels(route)
+        gauge.inc()
+        try:
+            yield state
+        finally:
+            gauge.dec()
+            if not state["ended"] and not self.shutting_down:
+                self.metrics.client_disconnects.labels(route).inc()
+
+    def _goodbye_message(self) -> str:
+        self.metrics.errors.labels("shutdown").inc()
+        return "The server is shutting down; the stream ends here. Please try again in a moment."
 
     # GET /healthz
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "shutting down" if self.shutting_down else "ok"})
+
+    # GET /metrics
+    async def metrics_endpoint(self, request: Request) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
 
     # GET /v1/knowledge-base
     async def knowledge_base(self, request: Request) -> Response:
@@ -423,17 +516,13 @@ class Service:
 
     # POST /v1/chat/completions
     async def chat_completions(self, request: Request) -> Response:
+        started = time.perf_counter()
         chat = _parse_chat(await _read_json(request, self.settings), self.settings)
-        job = self._start(chat.model, chat.model.prepare(chat.text, self.settings), resumable=False)
+        job = self._start(request, chat.model, chat.model.prepare(chat.text, self.settings), resumable=False)
         if not chat.stream:
             return await self._complete(request, chat, job)
         writer = ChunkWriter(chat.model.id)
-        return EventSourceResponse(
-            self._chunks(chat, job, writer),
-            ping=self.settings.heartbeat_interval,
-            ping_message_factory=self._heartbeat_factory(writer),
-            sep="\n",
-        )
+        return self._stream(self._chunks(chat, job, writer, started), "chat", self._heartbeat_factory(writer))
 
     def _heartbeat_factory(self, writer: ChunkWriter) -> Callable[[], ServerSentEvent]:
         if self.settings.heartbeat_style == "comment":
@@ -441,27 +530,40 @@ class Service:
         return lambda: _data(writer.chunk({}))
 
     async def _chunks(
-        self, chat: ChatRequest, job: capture.Job, writer: ChunkWriter
-    ) -> AsyncIterator[ServerSentEvent | bytes]:
-        yield _data(writer.chunk({"role": "assistant", "content": ""}))
+        self, chat: ChatRequest, job: capture.Job, writer: ChunkWriter, started: float
+    ) -> AsyncIterator[bytes]:
+        sent = self.metrics.sent
+        yield sent("chat", "role", _data(writer.chunk({"role": "assistant", "content": ""})).encode())
         completion: list[str] = []
-        async for item in job.entries():
-            if isinstance(item, capture.Gap):
-                continue  # cannot happen: this job has one reader, attached from the start
-            event = item.event
-            if isinstance(event, capture.Progress):
-                yield writer.delta_event("reasoning_content", event.text)
-            elif isinstance(event, capture.Content):
-                completion.append(event.text)
-                yield writer.delta_event("content", event.text)
-            elif isinstance(event, capture.Error):
-                yield _data(_stream_error(event.message, event.kind))
-                return
-            else:
-                yield _data(writer.chunk({}, finish_reason="stop"))
-                if chat.include_usage:
-                    yield _data(writer.usage(chat.text, "".join(completion)))
-                yield ServerSentEvent(data="[DONE]", sep="\n")
+        first = True
+        async with self._open_stream("chat") as stream:
+            async for item in job.entries():
+                if isinstance(item, capture.Gap):
+                    continue  # cannot happen: this job has one reader, attached from the start
+                event = item.event
+                if first:
+                    first = False
+                    self.metrics.first_event.labels("chat").observe(time.perf_counter() - started)
+                if isinstance(event, capture.Progress):
+                    yield sent("chat", "progress", writer.delta_event("reasoning_content", event.text))
+                elif isinstance(event, capture.Content):
+                    completion.append(event.text)
+                    yield sent("chat", "content", writer.delta_event("content", event.text))
+                elif isinstance(event, capture.Error):
+                    stream["ended"] = True
+                    yield sent("chat", "error", _data(_stream_error(event.message, event.kind)).encode())
+                    return
+                else:
+                    stream["ended"] = True
+                    yield sent("chat", "finish", _data(writer.chunk({}, finish_reason="stop")).encode())
+                    if chat.include_usage:
+                        yield sent("chat", "usage", _data(writer.usage(chat.text, "".join(completion))).encode())
+                    yield sent("chat", "done", b"data: [DONE]\n\n")
+                    return
+            if self.shutting_down:
+                stream["ended"] = True
+                goodbye = _stream_error(self._goodbye_message(), "server_shutting_down")
+                yield sent("chat", "error", _data(goodbye).encode())
 
     async def _complete(self, request: Request, chat: ChatRequest, job: capture.Job) -> Response:
         """``stream: false``: wait for the job's end, or until the client goes away."""
@@ -487,6 +589,11 @@ class Service:
             tg.cancel_scope.cancel()
         if failure is not None:
             return APIError(500, failure.message, type="server_error", code=failure.kind).response()
+        if job.status == "cancelled" and self.shutting_down:
+            return APIError(
+                503, self._goodbye_message(), type="server_error", code="server_shutting_down",
+                headers={"Retry-After": "5"},
+            ).response()
         writer = ChunkWriter(chat.model.id)
         answer = "".join(content)
         usage = writer.usage(chat.text, answer)["usage"]
@@ -518,7 +625,8 @@ class Service:
             if job is None:
                 # The job is gone (expired or never existed): 204 tells the browser to stop.
                 return Response(status_code=204)
-            return self._resume(job, resume[1])
+            request.state.job_id = job.id
+            return self._resume(job, resume[1], "courses")
         model = _find_model(request.query_params.get("model", DEFAULT_MODEL), "model")
         subject = request.query_params.get("subject", "")
         if len(subject) > self.settings.max_input_chars:
@@ -530,7 +638,7 @@ class Service:
         except APIError as exc:
             exc.param = "subject"
             raise
-        return self._resume(self._start(model, factory, resumable=True), 0)
+        return self._resume(self._start(request, model, factory, resumable=True), 0, "courses")
 
     # POST /v1/jobs  {"model": …, "input": …}
     async def create_job(self, request: Request) -> Response:
@@ -548,7 +656,7 @@ class Service:
         except APIError as exc:
             exc.param = "input"
             raise
-        job = self._start(model, factory, resumable=True)
+        job = self._start(request, model, factory, resumable=True)
         events_url = f"/v1/jobs/{job.id}/events"
         return JSONResponse(
             {**job.describe(), "events_url": events_url},
@@ -584,60 +692,75 @@ class Service:
             if resume[0] != job.id:
                 raise APIError(400, "The Last-Event-ID belongs to another job.", param="Last-Event-ID")
             after = resume[1]
-        return self._resume(job, after)
+        request.state.job_id = job.id
+        return self._resume(job, after, "jobs")
 
-    def _resume(self, job: capture.Job, after: int) -> Response:
+    def _resume(self, job: capture.Job, after: int, route: str) -> Response:
         if job.finished is not None and after >= job.last_seq:
             return Response(status_code=204)  # nothing left: the browser stops reconnecting
-        return EventSourceResponse(
-            self._named_events(job, after),
-            ping=self.settings.heartbeat_interval,
-            ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
-            sep="\n",
+        return self._stream(
+            self._named_events(job, after, route, time.perf_counter()),
+            route,
+            lambda: ServerSentEvent(comment="ping", sep="\n"),
         )
 
-    async def _named_events(self, job: capture.Job, after: int) -> AsyncIterator[ServerSentEvent]:
+    async def _named_events(
+        self, job: capture.Job, after: int, route: str, started: float
+    ) -> AsyncIterator[bytes]:
         """Named events with ``id: <job>:<seq>``; the first carries ``retry:`` so clients come back fast."""
         retry: int | None = self.settings.sse_retry_ms
+        first = True
 
-        def event(kind: str, data: str, seq: int) -> ServerSentEvent:
-            nonlocal retry
-            sse = ServerSentEvent(data=data, event=kind, id=f"{job.id}:{seq}", retry=retry, sep="\n")
+        def event(kind: str, data: str, seq: int | None) -> bytes:
+            nonlocal retry, first
+            if first:
+                first = False
+                self.metrics.first_event.labels(route).observe(time.perf_counter() - started)
+            sse_id = f"{job.id}:{seq}" if seq is not None else None
+            sse = ServerSentEvent(data=data, event=kind, id=sse_id, retry=retry, sep="\n")
             retry = None
-            return sse
+            return self.metrics.sent(route, kind, sse.encode())
 
-        async for item in job.entries(after):
-            if isinstance(item, capture.Gap):
-                lost = {
-                    "first": item.first,
-                    "last": item.last,
-                    "message": f"Events {item.first} to {item.last} are no longer kept: "
-                    "the connection was away too long, so some progress is missing here.",
-                }
-                yield event("gap", json.dumps(lost), item.last)
-                continue
-            seq, payload = item.seq, item.event
-            if isinstance(payload, capture.Progress):
-                yield event("progress", payload.text, seq)
-            elif isinstance(payload, capture.Content):
-                yield event("content", payload.text, seq)
-                # The same piece as HTML, for pages that show the course as it is
-                # written (same id: it is part of the same event for resuming).
-                yield event("html", await anyio.to_thread.run_sync(render_markdown, payload.text), seq)
-            elif isinstance(payload, capture.Error):
-                yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), seq)
-            else:
-                markdown = str(payload.results.get("markdown") or "".join(job.answer))
-                complete = {
-                    "job": job.id,
-                    "model": job.model,
-                    "markdown": markdown,
-                    "html": await anyio.to_thread.run_sync(render_markdown, markdown),
-                    "sources": payload.results.get("sources", []),
-                    "timings": payload.results.get("timings", {}),
-                    "elapsed_ms": round(((job.finished or time.time()) - job.created) * 1000, 1),
-                }
-                yield event("complete", json.dumps(complete, ensure_ascii=False), seq)
+        async with self._open_stream(route) as stream:
+            async for item in job.entries(after):
+                if isinstance(item, capture.Gap):
+                    lost = {
+                        "first": item.first,
+                        "last": item.last,
+                        "message": f"Events {item.first} to {item.last} are no longer kept: "
+                        "the connection was away too long, so some progress is missing here.",
+                    }
+                    yield event("gap", json.dumps(lost), item.last)
+                    continue
+                seq, payload = item.seq, item.event
+                if isinstance(payload, capture.Progress):
+                    yield event("progress", payload.text, seq)
+                elif isinstance(payload, capture.Content):
+                    yield event("content", payload.text, seq)
+                    # The same piece as HTML, for pages that show the course as it is
+                    # written (same id: it is part of the same event for resuming).
+                    yield event("html", await anyio.to_thread.run_sync(render_markdown, payload.text), seq)
+                elif isinstance(payload, capture.Error):
+                    stream["ended"] = True
+                    yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), seq)
+                else:
+                    stream["ended"] = True
+                    markdown = str(payload.results.get("markdown") or "".join(job.answer))
+                    complete = {
+                        "job": job.id,
+                        "model": job.model,
+                        "markdown": markdown,
+                        "html": await anyio.to_thread.run_sync(render_markdown, markdown),
+                        "sources": payload.results.get("sources", []),
+                        "timings": payload.results.get("timings", {}),
+                        "elapsed_ms": round(((job.finished or time.time()) - job.created) * 1000, 1),
+                    }
+                    yield event("complete", json.dumps(complete, ensure_ascii=False), seq)
+            if self.shutting_down and not stream["ended"]:
+                stream["ended"] = True
+                # No id: a reconnect (to a restarted server) should not skip anything.
+                goodbye = {"message": self._goodbye_message(), "kind": "shutdown"}
+                yield event("error", json.dumps(goodbye), None)
 
 
 _EVENT_ID = re.compile(r"(job_[0-9a-f]{1,64}):(\d{1,12})")
@@ -653,17 +776,6 @@ def _last_event_id(request: Request) -> tuple[str, int] | None:
     if match is None:
         raise APIError(400, "Last-Event-ID must look like 'job_…:<number>'.", param="Last-Event-ID")
     return match.group(1), int(match.group(2))
-
-
-def _log_finished(job: capture.Job) -> None:
-    """One log line per job: what it was, how it ended, how long it took."""
-    elapsed = ((job.finished or time.time()) - job.created) * 1000
-    if isinstance(job.terminal, capture.Error):
-        logger.info("%s %s: failed in %.0f ms: %s", job.id, job.model, elapsed, job.terminal.message)
-    elif job.status == "cancelled":
-        logger.info("%s %s: cancelled after %.0f ms (nobody was reading)", job.id, job.model, elapsed)
-    else:
-        logger.info("%s %s: %s in %.0f ms", job.id, job.model, job.status, elapsed)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -682,9 +794,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except Exception:
             logger.exception("the knowledge base could not be prepared; courses will fail until it is fixed")
         _tune_garbage_collector()
+        # One event for every open stream: sse-starlette sets it when the server is told to
+        # stop, lets each stream finish within SHUTDOWN_GRACE_PERIOD, then cuts what is left.
+        service.shutdown_event = anyio.Event()
+
+        async def on_shutdown_signal() -> None:
+            assert service.shutdown_event is not None
+            await service.shutdown_event.wait()
+            await service.begin_shutdown()
+
+        watcher = asyncio.get_running_loop().create_task(on_shutdown_signal(), name="shutdown-watcher")
         try:
             yield
         finally:
+            watcher.cancel()
+            service.shutting_down = True
             await service.registry.aclose()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -697,6 +821,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", _page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=WEB), name="static"),
             Route("/healthz", service.healthz, methods=["GET"]),
+            Route("/metrics", service.metrics_endpoint, methods=["GET"]),
             Route("/v1/knowledge-base", service.knowledge_base, methods=["GET"]),
             Route("/v1/models", service.models, methods=["GET"]),
             Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
@@ -707,6 +832,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/jobs/{job_id}/events", service.job_events, methods=["GET"]),
         ],
         exception_handlers=handlers,
+        middleware=[Middleware(AccessLogMiddleware, metrics=service.metrics)],
         lifespan=lifespan,
     )
 

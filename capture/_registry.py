@@ -101,6 +101,7 @@ class Job:
     # A job with one reader that never resumes (the OpenAI route) needs no log: its
     # reader reads the stream itself, sparing a task hop per event.
     direct: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # what the caller wants to remember (a request id)
     _direct_reader: bool = False
 
     # -- reading ---------------------------------------------------------------------
@@ -295,12 +296,20 @@ class JobRegistry(Protocol):
     """What the service needs from wherever jobs live."""
 
     def start(
-        self, job: Callable[[], Any], model: str, *, grace_period: float | None = None, direct: bool = False
+        self,
+        job: Callable[[], Any],
+        model: str,
+        *,
+        grace_period: float | None = None,
+        direct: bool = False,
+        tags: dict[str, str] | None = None,
     ) -> Job: ...
 
     def get(self, job_id: str) -> Job | None: ...
 
     def running(self) -> int: ...
+
+    def cancel_all(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -324,7 +333,13 @@ class MemoryJobRegistry:
         self._finished: OrderedDict[str, asyncio.TimerHandle] = OrderedDict()
 
     def start(
-        self, job: Callable[[], Any], model: str, *, grace_period: float | None = None, direct: bool = False
+        self,
+        job: Callable[[], Any],
+        model: str,
+        *,
+        grace_period: float | None = None,
+        direct: bool = False,
+        tags: dict[str, str] | None = None,
     ) -> Job:
         """Run ``job()`` (a blocking callable, see ``run_job``) until it ends or is cancelled.
 
@@ -341,6 +356,7 @@ class MemoryJobRegistry:
             limits=self.limits,
             grace_period=self.limits.grace_period if grace_period is None else grace_period,
             direct=direct,
+            tags=dict(tags or {}),
         )
         record._on_finish = self._finished_job
         self._jobs[job_id] = record
@@ -356,6 +372,11 @@ class MemoryJobRegistry:
 
     def running(self) -> int:
         return sum(1 for job in self._jobs.values() if job.finished is None)
+
+    def cancel_all(self) -> None:
+        """Cancel every running job (readers then see their jobs end)."""
+        for job in list(self._jobs.values()):
+            job.cancel()
 
     def _finished_job(self, job: Job) -> None:
         if self._on_finish is not None:

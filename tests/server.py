@@ -25,14 +25,14 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m uvicorn service:app`` with the given environment; its output is kept in ``lines``."""
 
-    def __init__(self, env: dict[str, str], app: str = "service:app") -> None:
+    def __init__(self, env: dict[str, str], app: str = "service:app", args: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         self._lock = threading.Lock()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), *(args or [])],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,
