@@ -43,7 +43,7 @@ def logfmt(**fields: Any) -> str:
 class Metrics:
     """The service's metrics, in a registry of its own (one per app)."""
 
-    def __init__(self, jobs_running: Callable[[], float]) -> None:
+    def __init__(self, jobs_running: Callable[[], float], jobs_waiting: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.active_streams = Gauge(
@@ -51,6 +51,8 @@ class Metrics:
         )
         self.jobs_running = Gauge("course_stream_jobs_running", "Jobs running now", registry=r)
         self.jobs_running.set_function(jobs_running)
+        self.jobs_queued = Gauge("course_stream_jobs_queued", "Jobs waiting for a free worker", registry=r)
+        self.jobs_queued.set_function(jobs_waiting)
         self.events_sent = Counter(
             "course_stream_events_sent", "Events sent to clients", ["route", "kind"], registry=r
         )

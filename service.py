@@ -39,18 +39,22 @@ from typing import Any, Literal
 
 import anyio
 from markdown_it import MarkdownIt
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 import capture
+from auth import APIKeyMiddleware, StreamTokens, parse_list
 from observability import AccessLogMiddleware, Metrics, logfmt
 from pipeline import (
     CourseConfig,
@@ -93,6 +97,27 @@ class Settings(BaseSettings):
     shutdown_grace_period: float = Field(
         5.0, ge=0, description="seconds open streams get to say goodbye when the server stops"
     )
+    max_concurrent_jobs: int = Field(64, ge=1, description="jobs running at once")
+    max_queued_jobs: int = Field(256, ge=0, description="jobs waiting for a free worker; beyond: 429")
+    job_timeout: float = Field(600.0, ge=0, description="seconds a job may run before it is stopped (0: no limit)")
+    max_event_chars: int = Field(64 * 1024, ge=256, description="printed characters in one progress event")
+    send_timeout: float = Field(
+        30.0, ge=0, description="seconds a client may stop reading before its stream is closed (0: never)"
+    )
+    api_keys: str = Field("", description="comma-separated API keys; empty: no authentication")
+    stream_token_ttl: float = Field(600.0, gt=0, description="seconds a stream token stays valid")
+    stream_token_secret: str = Field(
+        "", description="secret that signs stream tokens (empty: random per process)"
+    )
+    cors_origins: str = Field("", description="comma-separated origins allowed to call the API from a browser")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_null_origin(cls, value: str) -> str:
+        # "null" is the origin of sandboxed iframes and file:// pages: allowing it allows anyone.
+        if "null" in [origin.lower() for origin in parse_list(value)]:
+            raise ValueError("CORS_ORIGINS must not contain 'null'")
+        return value
 
 
 # -- errors in the client's conventions ---------------------------------------------------
@@ -302,8 +327,28 @@ def estimate_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+# JSON leaves U+0085, U+2028 and U+2029 unescaped, but line-based clients (httpx, and so
+# httpx-sse) end a line there: escaped, a chunk stays one line for every client.
+_JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_JSON_LINE_BREAKS)
+
+
+# Event-stream data is text; SSE turns CR and CRLF into line breaks, and common clients also
+# break lines at these (str.splitlines does). Normalised to "\n", the text reads the same in
+# every client, and no printed character can end a field early or start a forged one.
+_TEXT_LINE_BREAKS = str.maketrans({c: "\n" for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def sse_text(text: str) -> str:
+    """Printed text as event-stream data: every kind of line break becomes "\\n"."""
+    return text.replace("\r\n", "\n").translate(_TEXT_LINE_BREAKS)
+
+
 def _data(payload: dict[str, Any]) -> ServerSentEvent:
-    return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False, separators=(",", ":")), sep="\n")
+    return ServerSentEvent(data=_json(payload), sep="\n")
 
 
 class ChunkWriter:
@@ -316,18 +361,14 @@ class ChunkWriter:
         # Progress and content chunks are most of a stream: they are encoded as a
         # fixed prefix and suffix around the JSON of their text, which is what
         # json.dumps of ``chunk()`` gives byte for byte (a test checks it).
-        head = json.dumps(
-            {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        head = _json({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model})
         self._prefix = f'data: {head[:-1]},"choices":[{{"index":0,"delta":{{"'.encode()
         self._suffix = b'},"finish_reason":null}]}\n\n'
 
     def delta_event(self, field: str, text: str) -> bytes:
         """The SSE bytes of a chunk whose delta is ``{field: text}``."""
         return b"".join(
-            (self._prefix, field.encode(), b'":', json.dumps(text, ensure_ascii=False).encode(), self._suffix)
+            (self._prefix, field.encode(), b'":', _json(text).encode(), self._suffix)
         )
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -381,12 +422,18 @@ class Service:
                 log_events=settings.job_log_events,
                 log_chars=settings.job_log_chars,
                 max_finished=settings.max_finished_jobs,
+                max_running=settings.max_concurrent_jobs,
+                max_waiting=settings.max_queued_jobs,
+                max_run_time=settings.job_timeout,
+                max_event_chars=settings.max_event_chars,
             ),
             queue_size=settings.job_queue_size,
             echo=settings.echo_job_output,
             on_finish=self._job_finished,
         )
-        self.metrics = Metrics(jobs_running=self.registry.running)
+        self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
+        secret = settings.stream_token_secret.encode() or secrets.token_bytes(32)
+        self.tokens = StreamTokens(secret, settings.stream_token_ttl)
         self.shutting_down = False
         # Set (by sse-starlette, on every open stream) when the server is told to stop.
         self.shutdown_event: anyio.Event | None = None
@@ -403,13 +450,24 @@ class Service:
                 headers={"Retry-After": "5"},
             )
         request_id = str(request.state.request_id) if hasattr(request.state, "request_id") else ""
-        started = self.registry.start(
-            job,
-            model.id,
-            grace_period=None if resumable else 0,
-            direct=not resumable,
-            tags={"request_id": request_id} if request_id else None,
-        )
+        try:
+            started = self.registry.start(
+                job,
+                model.id,
+                grace_period=None if resumable else 0,
+                direct=not resumable,
+                tags={"request_id": request_id} if request_id else None,
+            )
+        except capture.Overloaded as busy:
+            self.metrics.errors.labels("overloaded").inc()
+            raise APIError(
+                429,
+                f"The server is busy: {busy.running} jobs running and {busy.waiting} waiting for a worker. "
+                "Try again in a few seconds.",
+                type="rate_limit_exceeded",
+                code="server_overloaded",
+                headers={"Retry-After": "5"},
+            ) from None
         request.state.job_id = started.id
         return started
 
@@ -449,11 +507,13 @@ class Service:
             self.metrics.heartbeats_sent.labels(route).inc()
             return ping()
 
-        return EventSourceResponse(
+        return _EventStream(
             content,
+            metrics=self.metrics,
             ping=self.settings.heartbeat_interval,
             ping_message_factory=heartbeat,
             sep="\n",
+            send_timeout=self.settings.send_timeout or None,
             shutdown_event=self.shutdown_event,
             shutdown_grace_period=self.settings.shutdown_grace_period,
         )
@@ -478,6 +538,15 @@ class Service:
     # GET /healthz
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "shutting down" if self.shutting_down else "ok"})
+
+    # POST /v1/stream-tokens
+    async def stream_token(self, request: Request) -> Response:
+        """A short-lived token for opening event streams where no header can be sent (EventSource)."""
+        token, expires = self.tokens.issue()
+        return JSONResponse(
+            {"token": token, "expires_at": expires, "expires_in": int(self.tokens.ttl)},
+            headers={"Cache-Control": "no-store"},
+        )
 
     # GET /metrics
     async def metrics_endpoint(self, request: Request) -> Response:
@@ -734,12 +803,13 @@ class Service:
                     continue
                 seq, payload = item.seq, item.event
                 if isinstance(payload, capture.Progress):
-                    yield event("progress", payload.text, seq)
+                    yield event("progress", sse_text(payload.text), seq)
                 elif isinstance(payload, capture.Content):
-                    yield event("content", payload.text, seq)
+                    yield event("content", sse_text(payload.text), seq)
                     # The same piece as HTML, for pages that show the course as it is
                     # written (same id: it is part of the same event for resuming).
-                    yield event("html", await anyio.to_thread.run_sync(render_markdown, payload.text), seq)
+                    html = await anyio.to_thread.run_sync(render_markdown, payload.text)
+                    yield event("html", sse_text(html), seq)
                 elif isinstance(payload, capture.Error):
                     stream["ended"] = True
                     yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), seq)
@@ -755,12 +825,28 @@ class Service:
                         "timings": payload.results.get("timings", {}),
                         "elapsed_ms": round(((job.finished or time.time()) - job.created) * 1000, 1),
                     }
-                    yield event("complete", json.dumps(complete, ensure_ascii=False), seq)
+                    yield event("complete", _json(complete), seq)
             if self.shutting_down and not stream["ended"]:
                 stream["ended"] = True
                 # No id: a reconnect (to a restarted server) should not skip anything.
                 goodbye = {"message": self._goodbye_message(), "kind": "shutdown"}
                 yield event("error", json.dumps(goodbye), None)
+
+
+class _EventStream(EventSourceResponse):
+    """sse-starlette's response; a client that stopped reading is closed with one log line, not a traceback."""
+
+    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # Its generator was closed, so its job is cancelled (or left to its grace period).
+            self._metrics.errors.labels("slow_client").inc()
+            logger.warning(logfmt(event="slow_client", path=scope["path"], send_timeout_s=self.send_timeout))
 
 
 _EVENT_ID = re.compile(r"(job_[0-9a-f]{1,64}):(\d{1,12})")
@@ -827,14 +913,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
             Route("/v1/courses/stream", service.course_stream, methods=["GET"]),
             Route("/v1/jobs", service.create_job, methods=["POST"]),
+            Route("/v1/stream-tokens", service.stream_token, methods=["POST"]),
             Route("/v1/jobs/{job_id}", service.get_job, methods=["GET"]),
             Route("/v1/jobs/{job_id}", service.delete_job, methods=["DELETE"]),
             Route("/v1/jobs/{job_id}/events", service.job_events, methods=["GET"]),
         ],
         exception_handlers=handlers,
-        middleware=[Middleware(AccessLogMiddleware, metrics=service.metrics)],
+        middleware=_middleware(settings, service),
         lifespan=lifespan,
     )
+
+
+def _middleware(settings: Settings, service: Service) -> list[Middleware]:
+    """Outermost first: CORS (so preflights need no credentials), the access log, then API keys."""
+    stack = []
+    origins = parse_list(settings.cors_origins)
+    if origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_credentials=False,  # keys travel in headers, never in cookies
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After", "Location"],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(AccessLogMiddleware, metrics=service.metrics))
+    stack.append(Middleware(APIKeyMiddleware, keys=parse_list(settings.api_keys), tokens=service.tokens))
+    return stack
 
 
 WEB = Path(__file__).resolve().parent / "web"

@@ -10,7 +10,7 @@ from ._bridge import JobStream, run_job, short_error_message
 from ._events import Complete, Content, Error, Event, Progress
 from ._job import JobCancelled, Thread, bind, check_cancelled, current_job, sleep
 from ._proxy import StdoutProxy, install
-from ._registry import Entry, Gap, Job, JobRegistry, MemoryJobRegistry, RegistryLimits
+from ._registry import Entry, Gap, Job, JobRegistry, MemoryJobRegistry, Overloaded, RegistryLimits
 
 __all__ = (
     "Complete",
@@ -24,6 +24,7 @@ __all__ = (
     "JobRegistry",
     "JobStream",
     "MemoryJobRegistry",
+    "Overloaded",
     "Progress",
     "RegistryLimits",
     "StdoutProxy",

@@ -37,9 +37,9 @@ __all__ = ("JobStream", "run_job")
 logger = logging.getLogger("capture")
 
 DEFAULT_QUEUE_SIZE = 64
-# When the consumer is behind, consecutive progress events are merged into one,
-# up to this many characters, so a slow client gets fewer, larger events.
-MAX_COALESCED = 64 * 1024
+# The most printed text one event carries: a longer print is split, and progress
+# waiting for a reader that is behind is merged up to this size.
+MAX_EVENT_CHARS = 64 * 1024
 MAX_ERROR_MESSAGE = 200
 
 _ids = itertools.count(1)
@@ -64,10 +64,12 @@ class JobStream:
         name: str | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         echo: bool = False,
+        max_event_chars: int = MAX_EVENT_CHARS,
         **kwargs: Any,
     ) -> None:
-        if queue_size < 1:
-            raise ValueError("queue_size must be at least 1")
+        if queue_size < 1 or max_event_chars < 1:
+            raise ValueError("queue_size and max_event_chars must be at least 1")
+        self._max_event_chars = max_event_chars
         self.name = name or f"job-{next(_ids)}"
         self._job = job
         self._args = args
@@ -94,7 +96,7 @@ class JobStream:
         loop = asyncio.get_running_loop()
         self._finished_future = loop.create_future()
         self._queue = janus.Queue(self._queue_size)
-        self._context = JobContext(self._queue, self.name, self._echo)
+        self._context = JobContext(self._queue, self.name, self._echo, self._max_event_chars)
         self._thread = threading.Thread(
             target=self._work, args=(loop,), name=f"capture:{self.name}", daemon=True
         )
@@ -182,7 +184,7 @@ class JobStream:
             return first
         parts = [first.text]
         size = len(first.text)
-        while size < MAX_COALESCED and not async_q.empty():
+        while not async_q.empty():
             try:
                 nxt = async_q.get_nowait()
             except (asyncio.QueueEmpty, janus.AsyncQueueShutDown):
@@ -191,6 +193,9 @@ class JobStream:
                 self._held = nxt
                 break
             text = self._context.take(nxt).text
+            if size + len(text) > self._max_event_chars:
+                self._held = Progress(text)  # next time: merging it would make this event too big
+                break
             parts.append(text)
             size += len(text)
         return Progress("".join(parts)) if len(parts) > 1 else first

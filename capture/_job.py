@@ -90,7 +90,8 @@ class JobCancelled(BaseException):
     """
 
 
-# Printed text is batched at the source up to this size (see ProgressBatch).
+# Printed text is batched at the source up to this size (see ProgressBatch), or up to
+# the job's event size limit when that is smaller.
 MAX_BATCH = 16 * 1024
 
 
@@ -115,9 +116,12 @@ class ProgressBatch:
 class JobContext:
     """The producer side of one job: its queue, its cancel flag, its console echo."""
 
-    def __init__(self, queue: janus.Queue[Event | ProgressBatch], name: str, echo: bool) -> None:
+    def __init__(
+        self, queue: janus.Queue[Event | ProgressBatch], name: str, echo: bool, max_event_chars: int = MAX_BATCH * 4
+    ) -> None:
         self.name = name
         self.echo = echo
+        self.max_event_chars = max_event_chars
         self._sync_q = queue.sync_q
         self._cancelled = CancelFlag()
         self._batch: ProgressBatch | None = None
@@ -154,11 +158,18 @@ class JobContext:
             raise JobCancelled(self.name) from None
 
     def emit_progress(self, text: str) -> None:
+        if len(text) > self.max_event_chars:
+            # One huge print becomes several events, each within the limit.
+            step = self.max_event_chars
+            for start in range(0, len(text), step):
+                self.emit_progress(text[start : start + step])
+            return
         if self.echo:
             _echo(self.name, text)
         with self._batch_lock:
             batch = self._batch
-            if batch is not None and not batch.taken and batch.size < MAX_BATCH:
+            limit = min(MAX_BATCH, self.max_event_chars)
+            if batch is not None and not batch.taken and batch.size + len(text) <= limit:
                 batch.parts.append(text)
                 batch.size += len(text)
                 return

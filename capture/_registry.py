@@ -32,12 +32,22 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._bridge import DEFAULT_QUEUE_SIZE, JobStream
+from ._admission import Admission, Overloaded, Ticket
+from ._bridge import DEFAULT_QUEUE_SIZE, MAX_EVENT_CHARS, JobStream
 from ._events import Complete, Content, Error, Event, Progress
 
-__all__ = ("Entry", "Gap", "Job", "JobRegistry", "JobStatus", "MemoryJobRegistry", "RegistryLimits")
+__all__ = (
+    "Entry",
+    "Gap",
+    "Job",
+    "JobRegistry",
+    "JobStatus",
+    "MemoryJobRegistry",
+    "Overloaded",
+    "RegistryLimits",
+)
 
-JobStatus = str  # "running" | "complete" | "failed" | "cancelled"
+JobStatus = str  # "queued" | "running" | "complete" | "failed" | "cancelled"
 
 FIRST_READER_WAIT = 5.0  # seconds a new job waits for its first reader, whatever its grace period
 
@@ -65,6 +75,10 @@ class RegistryLimits:
     log_events: int = 10_000  # events a job's log keeps
     log_chars: int = 1 << 20  # characters a job's log keeps
     max_finished: int = 256  # finished jobs kept at most
+    max_running: int = 64  # jobs running at once
+    max_waiting: int = 256  # jobs waiting for a place to run; beyond, start() raises Overloaded
+    max_run_time: float = 0.0  # seconds a job may run before it is stopped (0: no limit)
+    max_event_chars: int = MAX_EVENT_CHARS  # characters of printed text in one event
 
 
 def _size(event: Event) -> int:
@@ -102,6 +116,10 @@ class Job:
     # reader reads the stream itself, sparing a task hop per event.
     direct: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # what the caller wants to remember (a request id)
+    admission: Admission | None = None
+    ticket: Ticket | None = None
+    _timed_out: bool = False
+    _deadline: asyncio.TimerHandle | None = None
     _direct_reader: bool = False
 
     # -- reading ---------------------------------------------------------------------
@@ -154,14 +172,43 @@ class Job:
             self._grace.cancel()
             self._grace = None
         try:
+            async for text in self._wait_for_a_place():
+                seq = self._next_seq
+                self._next_seq += 1
+                yield Entry(seq, Progress(text))
             async with self.stream as events:
                 async for event in events:
                     seq = self._next_seq
                     self._next_seq += 1
                     self._record(event)
                     yield Entry(seq, event)
+            if self._timed_out:
+                seq = self._next_seq
+                self._next_seq += 1
+                event = self._timeout_error()
+                self._record(event)
+                yield Entry(seq, event)
         finally:
             self._end()
+
+    async def _wait_for_a_place(self) -> AsyncIterator[str]:
+        """Wait for admission, telling the reader where the job stands; then start the run-time clock."""
+        if self.admission is not None and self.ticket is not None and not self.ticket.admitted:
+            self.status = "queued"
+            async for ahead in self.admission.wait(self.ticket):
+                yield f"Waiting for a free worker: {ahead} ahead.\n"
+            yield "A worker is free: starting.\n"
+        self.status = "running"
+        if self.limits.max_run_time > 0:
+            self._deadline = asyncio.get_running_loop().call_later(self.limits.max_run_time, self._time_out)
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self.stream.cancel()
+
+    def _timeout_error(self) -> Error:
+        limit = self.limits.max_run_time
+        return Error(f"The job ran longer than the limit of {limit:g} s and was stopped.", kind="timeout")
 
     def _attach(self, reader: int, after: int) -> None:
         self._readers[reader] = after
@@ -226,11 +273,17 @@ class Job:
     async def _run(self) -> None:
         """The pump: read the job's stream into the log until it ends or is cancelled."""
         try:
+            async for text in self._wait_for_a_place():
+                self._append(Progress(text))
             async with self.stream as events:
                 async for event in events:
                     await self._wait_for_room()
                     self._append(event)
                     self._record(event)
+            if self._timed_out:
+                event = self._timeout_error()
+                self._append(event)
+                self._record(event)
         finally:
             self._end()
 
@@ -244,9 +297,13 @@ class Job:
     def _end(self) -> None:
         if self.finished is not None:
             return
-        if self.status == "running":
+        if self.status in ("running", "queued"):
             self.status = "cancelled"
         self.finished = time.time()
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.admission is not None and self.ticket is not None:
+            self.admission.release(self.ticket)
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
@@ -309,6 +366,8 @@ class JobRegistry(Protocol):
 
     def running(self) -> int: ...
 
+    def waiting(self) -> int: ...
+
     def cancel_all(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -326,6 +385,7 @@ class MemoryJobRegistry:
         on_finish: Callable[[Job], None] | None = None,
     ) -> None:
         self.limits = limits or RegistryLimits()
+        self.admission = Admission(self.limits.max_running, self.limits.max_waiting)
         self._queue_size = queue_size
         self._echo = echo
         self._on_finish = on_finish
@@ -347,8 +407,15 @@ class MemoryJobRegistry:
         job. A ``direct`` job has exactly one reader, which runs it while it reads
         (no log, no resuming): it starts with its reader and stops when it leaves.
         """
+        ticket = self.admission.reserve()  # raises Overloaded: nothing was started
         job_id = f"job_{secrets.token_hex(8)}"
-        stream = JobStream(job, name=job_id, queue_size=self._queue_size, echo=self._echo)
+        stream = JobStream(
+            job,
+            name=job_id,
+            queue_size=self._queue_size,
+            echo=self._echo,
+            max_event_chars=self.limits.max_event_chars,
+        )
         record = Job(
             id=job_id,
             model=model,
@@ -357,11 +424,16 @@ class MemoryJobRegistry:
             grace_period=self.limits.grace_period if grace_period is None else grace_period,
             direct=direct,
             tags=dict(tags or {}),
+            admission=self.admission,
+            ticket=ticket,
         )
         record._on_finish = self._finished_job
+        record.status = "running" if ticket.admitted else "queued"
         self._jobs[job_id] = record
         if not direct:
             record._pump = asyncio.get_running_loop().create_task(record._run(), name=f"pump:{job_id}")
+            # A pump cancelled before it first ran never reaches its finally: end the job anyway.
+            record._pump.add_done_callback(lambda _: record._end())
         # A job nobody ever reads is cancelled too; its first reader may take a moment
         # to arrive (a response starts streaming after its handler returns).
         record._start_grace(at_least=FIRST_READER_WAIT)
@@ -371,7 +443,10 @@ class MemoryJobRegistry:
         return self._jobs.get(job_id)
 
     def running(self) -> int:
-        return sum(1 for job in self._jobs.values() if job.finished is None)
+        return self.admission.running
+
+    def waiting(self) -> int:
+        return self.admission.waiting
 
     def cancel_all(self) -> None:
         """Cancel every running job (readers then see their jobs end)."""

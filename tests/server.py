@@ -32,7 +32,9 @@ class ServerProcess:
         self._lock = threading.Lock()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), *(args or [])],
+            # As `make run` does: the service writes its own access log (paths without query strings).
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
+             "--no-access-log", *(args or [])],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,

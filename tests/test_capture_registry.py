@@ -194,3 +194,75 @@ async def test_closing_the_registry_ends_a_direct_reader() -> None:
             await registry.aclose()  # the reader's loop ends by itself
         await job.stream.wait_finished()
     assert job.status == "cancelled"
+
+
+async def test_jobs_beyond_the_limit_wait_in_order_and_see_their_position() -> None:
+    registry = MemoryJobRegistry(RegistryLimits(max_running=2, max_waiting=3))
+    try:
+        jobs = [registry.start(functools.partial(printer, 3, 0.05), "printer") for _ in range(5)]
+        with pytest.raises(capture.Overloaded):
+            registry.start(functools.partial(printer, 1), "printer")  # 2 running + 3 waiting: full
+        assert registry.running() == 2 and registry.waiting() == 3
+        with anyio.fail_after(10):
+            results = [await read_all(job) for job in jobs]
+        for index, items in enumerate(results):
+            lines = text(items).splitlines()
+            ahead = [int(line.split(": ")[1].split()[0]) for line in lines if line.startswith("Waiting")]
+            if index < 2:
+                assert ahead == [], "the first two start at once"
+            else:
+                # Positions only go down (two places freed at once skip a number), then it starts.
+                assert ahead[0] == index - 2 and ahead == sorted(set(ahead), reverse=True), f"job {index}: {ahead}"
+                assert "A worker is free: starting." in lines
+            assert isinstance(items[-1], Entry) and isinstance(items[-1].event, Complete), "nobody dropped"
+        assert registry.running() == 0 and registry.waiting() == 0
+    finally:
+        await registry.aclose()
+
+
+async def test_a_job_cancelled_while_waiting_gives_up_its_place() -> None:
+    registry = MemoryJobRegistry(RegistryLimits(max_running=1, max_waiting=2))
+    try:
+        first = registry.start(sleeper, "sleeper")
+        second = registry.start(functools.partial(printer, 1), "printer")
+        third = registry.start(functools.partial(printer, 1), "printer")
+        with anyio.fail_after(5):
+            await second.stop()
+            assert second.status == "cancelled" and registry.waiting() == 1
+            await first.stop()
+            items = await read_all(third)
+        assert "Waiting for a free worker: 1 ahead." in text(items)
+        assert "Waiting for a free worker: 0 ahead." in text(items)
+        assert third.status == "complete"
+    finally:
+        await registry.aclose()
+
+
+@pytest.mark.parametrize("direct", [False, True])
+async def test_a_job_over_its_run_time_is_stopped_with_a_clear_error(direct: bool) -> None:
+    registry = MemoryJobRegistry(RegistryLimits(max_run_time=0.3))
+    try:
+        job = registry.start(sleeper, "sleeper", direct=direct)
+        with anyio.fail_after(5):
+            items = await read_all(job)
+            await job.stream.wait_finished()
+        last = items[-1]
+        assert isinstance(last, Entry) and isinstance(last.event, capture.Error)
+        assert last.event.kind == "timeout" and "limit of 0.3 s" in last.event.message
+        assert job.status == "failed"
+    finally:
+        await registry.aclose()
+
+
+async def test_one_huge_print_is_split_into_events_within_the_limit() -> None:
+    registry = MemoryJobRegistry(RegistryLimits(max_event_chars=1000))
+    try:
+        huge = "x" * 4500 + "\n" + "y" * 10 + "\n"
+        job = registry.start(functools.partial(print, huge, end=""), "print", direct=True)
+        with anyio.fail_after(5):
+            items = await read_all(job)
+        progress = [i.event.text for i in items if isinstance(i, Entry) and isinstance(i.event, Progress)]
+        assert "".join(progress) == huge
+        assert max(len(p) for p in progress) <= 1000
+    finally:
+        await registry.aclose()

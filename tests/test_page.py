@@ -170,3 +170,28 @@ def test_the_page_resumes_the_same_job_when_the_connection_is_cut(page: Page, se
     started = [line for line in server.output() if line.endswith(f" {token}") and line.split()[-3] == "0"]
     assert len(started) == 1, "the reconnect resumed the job instead of starting another"
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_with_api_keys_the_page_asks_for_one_and_never_puts_it_in_a_url(
+    browser: Browser, default_kb: Path
+) -> None:
+    with ServerProcess({"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": "page-secret-key"}) as guarded:
+        context = browser.new_context()
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        urls: list[str] = []
+        page.on("request", lambda request: urls.append(request.url))
+        try:
+            page.goto(guarded.url)
+            expect(page.locator("#key-form")).to_be_visible()
+            page.fill("#api-key", "page-secret-key")
+            page.click("#key-form button")
+            expect(page.locator("#kb")).to_contain_text("Python language-reference topics")
+            page.fill("#subject", "json")
+            page.click("#generate")
+            expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
+            expect(page.locator("#course h1")).to_have_text("Json")
+        finally:
+            context.close()
+    assert any("access_token=" in url for url in urls), "the stream was opened with a token"
+    assert not any("page-secret-key" in url for url in urls), "the key never travels in a URL"

@@ -15,6 +15,7 @@ const statusLine = $("status"), thinking = $("thinking"), log = $("log"), phase 
 const elapsed = $("elapsed"), errorBox = $("error"), course = $("course");
 const sources = $("sources"), sourceList = $("source-list");
 
+let apiKey = sessionStorage.getItem("apiKey") || "";  // only when the server asks for one
 let source = null;      // the open EventSource, if any
 let jobId = null;       // the server's job, from the event ids ("job_…:<seq>")
 let startedAt = 0;
@@ -76,7 +77,39 @@ function showSources(list) {
   sources.hidden = list.length === 0;
 }
 
-function start(subject) {
+function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (apiKey) headers["Authorization"] = "Bearer " + apiKey;
+  return fetch(path, Object.assign({}, options, { headers }));
+}
+
+function askForKey(message) {
+  $("key-form").hidden = false;
+  if (message) showError(message);
+  $("api-key").focus();
+}
+
+$("key-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  apiKey = $("api-key").value.trim();
+  sessionStorage.setItem("apiKey", apiKey);
+  $("key-form").hidden = true;
+  errorBox.hidden = true;
+  loadKnowledgeBase();
+});
+
+async function start(subject) {
+  // EventSource cannot send headers: with a key, the stream is opened with a short-lived token.
+  let token = "";
+  if (apiKey) {
+    const response = await api("/v1/stream-tokens", { method: "POST" });
+    if (response.status === 401) { askForKey("The API key was refused."); return; }
+    token = (await response.json()).token;
+  }
+  openStream(subject, token);
+}
+
+function openStream(subject, token) {
   if (source) source.close();
   log.replaceChildren();
   course.replaceChildren();
@@ -91,6 +124,7 @@ function start(subject) {
 
   let url = "/v1/courses/stream?subject=" + encodeURIComponent(subject);
   if (MODEL) url += "&model=" + encodeURIComponent(MODEL);
+  if (token) url += "&access_token=" + encodeURIComponent(token);
   source = new EventSource(url);
   // If the connection drops, the browser reconnects by itself with Last-Event-ID and the
   // server resumes the same job exactly after the last event received.
@@ -142,7 +176,7 @@ form.addEventListener("submit", (e) => {
 
 stopButton.addEventListener("click", () => {
   // Closing the stream alone would leave the job waiting for a reconnect: cancel it.
-  if (jobId) fetch("/v1/jobs/" + encodeURIComponent(jobId), { method: "DELETE" }).catch(() => {});
+  if (jobId) api("/v1/jobs/" + encodeURIComponent(jobId), { method: "DELETE" }).catch(() => {});
   finish("Stopped.");
   subjectInput.focus();
 });
@@ -159,7 +193,14 @@ for (const example of EXAMPLES) {
   $("example-buttons").append(button);
 }
 
-fetch("/v1/knowledge-base")
-  .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
-  .then((kb) => { $("kb").textContent = kb.description; })
-  .catch(() => { $("kb").textContent = "(unavailable)"; });
+function loadKnowledgeBase() {
+  api("/v1/knowledge-base")
+    .then((r) => {
+      if (r.status === 401) { askForKey(apiKey ? "The API key was refused." : ""); return Promise.reject(401); }
+      return r.ok ? r.json() : Promise.reject(r.status);
+    })
+    .then((kb) => { $("kb").textContent = kb.description; })
+    .catch(() => { $("kb").textContent = "(unavailable)"; });
+}
+
+loadKnowledgeBase();
