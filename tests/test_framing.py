@@ -41,7 +41,9 @@ def stream_of(chunks: list[bytes]) -> httpx.Response:
 
 def spec_events(payload: bytes) -> list[tuple[str, str]]:
     """(event, data) as the SSE spec (and a browser) parses them: lines end at CR, LF or CRLF only."""
-    events, data, name = [], [], "message"
+    events: list[tuple[str, str]] = []
+    data: list[str] = []
+    name = "message"
     for line in re.split(r"\r\n|\r|\n", payload.decode("utf-8")):
         if line == "":
             if data:
