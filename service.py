@@ -330,21 +330,24 @@ def estimate_tokens(text: str) -> int:
 # JSON leaves U+0085, U+2028 and U+2029 unescaped, but line-based clients (httpx, and so
 # httpx-sse) end a line there: escaped, a chunk stays one line for every client.
 _JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_JSON_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_JSON_LINE_BREAKS)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # A regex scan finds nothing fast; translate() only when there is something to escape.
+    return text.translate(_JSON_LINE_BREAKS) if _JSON_LINE_BREAK.search(text) else text
 
 
 # Event-stream data is text; SSE turns CR and CRLF into line breaks, and common clients also
 # break lines at these (str.splitlines does). Normalised to "\n", the text reads the same in
 # every client, and no printed character can end a field early or start a forged one.
-_TEXT_LINE_BREAKS = str.maketrans({c: "\n" for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+_TEXT_LINE_BREAK = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def sse_text(text: str) -> str:
     """Printed text as event-stream data: every kind of line break becomes "\\n"."""
-    return text.replace("\r\n", "\n").translate(_TEXT_LINE_BREAKS)
+    return _TEXT_LINE_BREAK.sub("\n", text)
 
 
 def _data(payload: dict[str, Any]) -> ServerSentEvent:
