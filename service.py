@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import anyio
 from markdown_it import MarkdownIt
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
@@ -59,6 +59,7 @@ from observability import AccessLogMiddleware, Metrics, logfmt
 from pipeline import (
     CourseConfig,
     KnowledgeBase,
+    LLMSettings,
     open_default,
     parse_ticker_input,
     stream_course_generation_progress,
@@ -110,6 +111,31 @@ class Settings(BaseSettings):
         "", description="secret that signs stream tokens (empty: random per process)"
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API from a browser")
+    llm_base_url: str = Field("", description="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
+    llm_model: str = Field("", description="the model to ask there")
+    llm_api_key: str = Field("", description="its API key, if it needs one")
+    llm_timeout: float = Field(60.0, gt=0, description="seconds to connect, and between two pieces of its answer")
+    llm_max_retries: int = Field(2, ge=0, description="retries for failures before any token arrived")
+    llm_fallback: bool = Field(False, description="on an upstream failure, use the embedded generator instead")
+
+    @model_validator(mode="after")
+    def _llm_needs_a_model(self) -> Settings:
+        if self.llm_base_url and not self.llm_model:
+            raise ValueError("LLM_BASE_URL is set, so LLM_MODEL must say which model to use")
+        return self
+
+    def llm(self) -> LLMSettings | None:
+        """The language model the course generator writes with, if one is configured."""
+        if not self.llm_base_url:
+            return None
+        return LLMSettings(
+            base_url=self.llm_base_url,
+            model=self.llm_model,
+            api_key=self.llm_api_key,
+            timeout=self.llm_timeout,
+            max_retries=self.llm_max_retries,
+            fallback=self.llm_fallback,
+        )
 
     @field_validator("cors_origins")
     @classmethod
@@ -177,18 +203,21 @@ JobFactory = Callable[[], Iterator[dict[str, Any]]]
 class Model:
     id: str
     description: str
-    prepare: Callable[[str, Settings], JobFactory]  # validates the input text; raises APIError
+    backend: str  # what does the work: "embedded", or which language model
+    prepare: Callable[[str], JobFactory]  # validates the input text; raises APIError
 
 
-def _prepare_course(text: str, settings: Settings) -> JobFactory:
-    subject = " ".join(text.split())
-    if not subject:
-        raise APIError(400, "The subject is empty: say what the course should be about.", param="messages")
-    config = CourseConfig(knowledge_base=settings.knowledge_base)
-    return functools.partial(stream_course_generation_progress, subject, config)
+def _course_preparer(config: CourseConfig) -> Callable[[str], JobFactory]:
+    def prepare(text: str) -> JobFactory:
+        subject = " ".join(text.split())
+        if not subject:
+            raise APIError(400, "The subject is empty: say what the course should be about.", param="messages")
+        return functools.partial(stream_course_generation_progress, subject, config)
+
+    return prepare
 
 
-def _prepare_ticker(text: str, settings: Settings) -> JobFactory:
+def _prepare_ticker(text: str) -> JobFactory:
     try:
         spec = parse_ticker_input(text)
     except ValueError as exc:
@@ -196,30 +225,42 @@ def _prepare_ticker(text: str, settings: Settings) -> JobFactory:
     return functools.partial(ticker, spec)
 
 
-MODELS: dict[str, Model] = {
-    m.id: m
-    for m in (
-        Model("course-generator", "Writes a course from the knowledge base (input: the subject).", _prepare_course),
+def build_models(settings: Settings) -> dict[str, Model]:
+    """The models this server offers: ``course-generator`` uses the configured language model, if any."""
+    embedded = CourseConfig(knowledge_base=settings.knowledge_base)
+    course = "Writes a course from the knowledge base (input: the subject)."
+    models = []
+    llm = settings.llm()
+    if llm is not None:
+        with_llm = CourseConfig(knowledge_base=settings.knowledge_base, llm=llm)
+        models.append(Model("course-generator", course, f"llm: {llm.describe()}", _course_preparer(with_llm)))
+        models.append(Model("course-generator-embedded", course, "embedded", _course_preparer(embedded)))
+    else:
+        models.append(Model("course-generator", course, "embedded", _course_preparer(embedded)))
+    models.append(
         Model(
             "ticker",
             'Diagnostic: prints "tick <i> <time_ns> <token>" lines '
             '(input: {"ticks": int, "interval": seconds, "token": str}).',
+            "embedded",
             _prepare_ticker,
-        ),
+        )
     )
-}
+    return {m.id: m for m in models}
+
+
 DEFAULT_MODEL = "course-generator"
 _CREATED = int(time.time())
 
 
-def _find_model(name: Any, param: str) -> Model:
+def _find_model(models: dict[str, Model], name: Any, param: str) -> Model:
     if not isinstance(name, str) or not name:
         raise APIError(400, f"'{param}' must be a non-empty string.", param=param)
-    model = MODELS.get(name)
+    model = models.get(name)
     if model is None:
         raise APIError(
             404,
-            f"The model '{name}' does not exist. Available: {', '.join(MODELS)}.",
+            f"The model '{name}' does not exist. Available: {', '.join(models)}.",
             param=param,
             code="model_not_found",
         )
@@ -277,10 +318,10 @@ class ChatRequest:
     include_usage: bool
 
 
-def _parse_chat(payload: Any, settings: Settings) -> ChatRequest:
+def _parse_chat(payload: Any, settings: Settings, models: dict[str, Model]) -> ChatRequest:
     if not isinstance(payload, dict):
         raise APIError(400, "The request body must be a JSON object.")
-    model = _find_model(payload.get("model"), "model")
+    model = _find_model(models, payload.get("model"), "model")
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "'messages' must be a non-empty list of messages.", param="messages")
@@ -418,6 +459,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.models = build_models(settings)
         self.registry: capture.JobRegistry = capture.MemoryJobRegistry(
             capture.RegistryLimits(
                 grace_period=settings.job_grace_period,
@@ -571,7 +613,7 @@ class Service:
             raise APIError(503, "The knowledge base is unavailable.", type="server_error") from None
 
     # GET /v1/models
-    async def models(self, request: Request) -> Response:
+    async def list_models(self, request: Request) -> Response:
         data = [
             {
                 "id": m.id,
@@ -579,8 +621,9 @@ class Service:
                 "created": _CREATED,
                 "owned_by": "course-stream",
                 "description": m.description,
+                "backend": m.backend,
             }
-            for m in MODELS.values()
+            for m in self.models.values()
         ]
         return JSONResponse({"object": "list", "data": data})
 
@@ -589,8 +632,8 @@ class Service:
     # POST /v1/chat/completions
     async def chat_completions(self, request: Request) -> Response:
         started = time.perf_counter()
-        chat = _parse_chat(await _read_json(request, self.settings), self.settings)
-        job = self._start(request, chat.model, chat.model.prepare(chat.text, self.settings), resumable=False)
+        chat = _parse_chat(await _read_json(request, self.settings), self.settings, self.models)
+        job = self._start(request, chat.model, chat.model.prepare(chat.text), resumable=False)
         if not chat.stream:
             return await self._complete(request, chat, job)
         writer = ChunkWriter(chat.model.id)
@@ -699,14 +742,14 @@ class Service:
                 return Response(status_code=204)
             request.state.job_id = job.id
             return self._resume(job, resume[1], "courses")
-        model = _find_model(request.query_params.get("model", DEFAULT_MODEL), "model")
+        model = _find_model(self.models, request.query_params.get("model", DEFAULT_MODEL), "model")
         subject = request.query_params.get("subject", "")
         if len(subject) > self.settings.max_input_chars:
             raise APIError(
                 400, f"The subject is longer than {self.settings.max_input_chars} characters.", param="subject"
             )
         try:
-            factory = model.prepare(subject, self.settings)
+            factory = model.prepare(subject)
         except APIError as exc:
             exc.param = "subject"
             raise
@@ -717,14 +760,14 @@ class Service:
         payload = await _read_json(request, self.settings)
         if not isinstance(payload, dict):
             raise APIError(400, "The request body must be a JSON object.")
-        model = _find_model(payload.get("model", DEFAULT_MODEL), "model")
+        model = _find_model(self.models, payload.get("model", DEFAULT_MODEL), "model")
         text = payload.get("input")
         if not isinstance(text, str):
             raise APIError(400, "'input' must be a string (the subject, or the ticker's JSON).", param="input")
         if len(text) > self.settings.max_input_chars:
             raise APIError(400, f"'input' is longer than {self.settings.max_input_chars} characters.", param="input")
         try:
-            factory = model.prepare(text, self.settings)
+            factory = model.prepare(text)
         except APIError as exc:
             exc.param = "input"
             raise
@@ -912,7 +955,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", service.healthz, methods=["GET"]),
             Route("/metrics", service.metrics_endpoint, methods=["GET"]),
             Route("/v1/knowledge-base", service.knowledge_base, methods=["GET"]),
-            Route("/v1/models", service.models, methods=["GET"]),
+            Route("/v1/models", service.list_models, methods=["GET"]),
             Route("/v1/chat/completions", service.chat_completions, methods=["POST"]),
             Route("/v1/courses/stream", service.course_stream, methods=["GET"]),
             Route("/v1/jobs", service.create_job, methods=["POST"]),

@@ -8,7 +8,7 @@ the helpers a job may call: ``sleep`` (a cancellable wait), ``check_cancelled``,
 
 from ._bridge import JobStream, run_job, short_error_message
 from ._events import Complete, Content, Error, Event, Progress
-from ._job import JobCancelled, Thread, bind, check_cancelled, current_job, sleep
+from ._job import JobCancelled, Thread, bind, check_cancelled, current_job, on_cancel, sleep
 from ._proxy import StdoutProxy, install
 from ._registry import Entry, Gap, Job, JobRegistry, MemoryJobRegistry, Overloaded, RegistryLimits
 
@@ -33,6 +33,7 @@ __all__ = (
     "check_cancelled",
     "current_job",
     "install",
+    "on_cancel",
     "run_job",
     "short_error_message",
     "sleep",

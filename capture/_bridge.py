@@ -303,7 +303,8 @@ def _to_event(item: Any) -> Event:
         results = item.get("results", {})
         return Complete(_as_results(results))
     if kind == "error":
-        return Error(str(item.get("message") or item.get("content") or "job failed"))
+        message = str(item.get("message") or item.get("content") or "job failed")
+        return Error(message, str(item.get("kind") or "job_error"))
     raise ValueError(f"unknown job event type {kind!r}")
 
 

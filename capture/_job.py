@@ -12,7 +12,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import janus
@@ -30,6 +31,7 @@ __all__ = (
     "bind",
     "check_cancelled",
     "current_job",
+    "on_cancel",
     "sleep",
 )
 
@@ -126,6 +128,7 @@ class JobContext:
         self._cancelled = CancelFlag()
         self._batch: ProgressBatch | None = None
         self._batch_lock = threading.Lock()
+        self._on_cancel: list[Callable[[], None]] = []
 
     @property
     def cancelled(self) -> bool:
@@ -133,6 +136,24 @@ class JobContext:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        with self._batch_lock:
+            callbacks = list(self._on_cancel)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("job %s: a cancel callback failed", self.name)
+
+    def add_cancel_callback(self, callback: Callable[[], None]) -> None:
+        with self._batch_lock:
+            self._on_cancel.append(callback)
+        if self.cancelled:  # cancelled already: run it now
+            callback()
+
+    def remove_cancel_callback(self, callback: Callable[[], None]) -> None:
+        with self._batch_lock:
+            if callback in self._on_cancel:
+                self._on_cancel.remove(callback)
 
     def check(self) -> None:
         if self._cancelled.is_set():
@@ -251,6 +272,25 @@ def check_cancelled() -> None:
     job = current_job()
     if job is not None:
         job.check()
+
+
+@contextmanager
+def on_cancel(callback: Callable[[], None]) -> Iterator[None]:
+    """Run ``callback`` (from another thread) if the job is cancelled while inside this block.
+
+    For work that blocks where ``JobCancelled`` cannot reach it, such as reading a
+    socket: the callback can close the socket, so that the blocked read returns
+    at once. Outside a job it does nothing.
+    """
+    job = current_job()
+    if job is None:
+        yield
+        return
+    job.add_cancel_callback(callback)
+    try:
+        yield
+    finally:
+        job.remove_cancel_callback(callback)
 
 
 def sleep(seconds: float) -> None:

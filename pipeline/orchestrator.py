@@ -17,6 +17,7 @@ from typing import Any
 from .enhancer import ContentEnhancerAgent
 from .generator import CourseGeneratorAgent
 from .knowledge import open_default
+from .llm import LLMCourseGenerator, LLMError, LLMSettings
 from .retriever import KnowledgeRetrieverAgent
 
 __all__ = ("CourseConfig", "stream_course_generation_progress")
@@ -27,6 +28,7 @@ RULE = "=" * 60
 @dataclass(frozen=True, slots=True)
 class CourseConfig:
     knowledge_base: Path | None = None  # None: $KNOWLEDGE_BASE, else data/knowledge.sqlite3
+    llm: LLMSettings | None = None  # None: the embedded generator writes the course
 
 
 def _config(config: CourseConfig | Mapping[str, Any] | None) -> CourseConfig:
@@ -35,7 +37,10 @@ def _config(config: CourseConfig | Mapping[str, Any] | None) -> CourseConfig:
     if isinstance(config, CourseConfig):
         return config
     path = config.get("knowledge_base")
-    return CourseConfig(knowledge_base=Path(path) if path else None)
+    llm = config.get("llm")
+    return CourseConfig(
+        knowledge_base=Path(path) if path else None, llm=llm if isinstance(llm, LLMSettings) else None
+    )
 
 
 def _phase(number: int, title: str) -> None:
@@ -74,9 +79,26 @@ def stream_course_generation_progress(
     print("✍️ Agent 3: CourseGeneratorAgent — writing the course")
     phase_start = time.perf_counter()
     pieces: list[str] = []
-    for piece in CourseGeneratorAgent().write(outline, knowledge_base):
-        pieces.append(piece)
-        yield {"type": "content", "content": piece}
+    backend = "embedded"
+    if settings.llm is not None and outline.known:
+        backend = f"llm: {settings.llm.describe()}"
+        try:
+            for token in LLMCourseGenerator(settings.llm).write(outline):
+                pieces.append(token)
+                yield {"type": "content", "content": token}
+        except LLMError as error:
+            if error.started or not settings.llm.fallback:
+                print(f"The language model failed: {error.message}.")
+                yield {"type": "error", "message": f"Could not write the course: {error.message}.",
+                       "kind": "upstream_error"}
+                return
+            print(f"⚠️ {error.message[:1].upper()}{error.message[1:]}: "
+                  "writing the course with the embedded generator instead.")
+            backend = "embedded (fallback)"
+    if not pieces:
+        for piece in CourseGeneratorAgent().write(outline, knowledge_base):
+            pieces.append(piece)
+            yield {"type": "content", "content": piece}
     timings["generation_ms"] = (time.perf_counter() - phase_start) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     timings = {k: round(v, 1) for k, v in timings.items()}
@@ -95,5 +117,6 @@ def stream_course_generation_progress(
             "sources": outline.sources,
             "timings": timings,
             "knowledge_base": knowledge_base,
+            "backend": backend,
         },
     }

@@ -1,0 +1,237 @@
+"""Optional: agents that write with a language model behind any OpenAI-compatible endpoint.
+
+The knowledge base stays the source of facts: the model is given the passages the
+retriever found, numbered, and asked to write the course from them only, citing
+them. Its answer streams to the client token by token (``content`` events); its
+own reasoning, when it sends some (``reasoning_content`` or ``reasoning``), goes
+to the thinking box.
+
+Jobs run in worker threads, so the client is httpx's blocking one. Cancelling the
+job shuts the upstream connection's socket down (``capture.on_cancel``): a read
+blocked on it returns at once, and the upstream sees its client leave.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from httpx_sse import SSEError, connect_sse
+
+import capture
+
+from .enhancer import Outline
+
+__all__ = ("LLMCourseGenerator", "LLMError", "LLMSettings", "course_messages", "stream_chat")
+
+MAX_PROMPT_CHARS = 24_000
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    base_url: str  # e.g. http://127.0.0.1:11434/v1 (Ollama), https://api.openai.com/v1
+    model: str
+    api_key: str = ""
+    timeout: float = 60.0  # seconds to connect, and between two pieces of the answer
+    max_retries: int = 2  # attempts after the first, for failures before any token arrived
+    fallback: bool = False  # on failure, write the course with the embedded generator instead
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def describe(self) -> str:
+        return f"{self.model} at {self.host}"
+
+
+class LLMError(Exception):
+    """The upstream failed; ``message`` says how, in words a user can act on."""
+
+    def __init__(self, message: str, *, retryable: bool = False, started: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.started = started  # some of the answer had already arrived
+
+
+def stream_chat(settings: LLMSettings, messages: list[dict[str, str]]) -> Iterator[tuple[str, str]]:
+    """Stream a chat completion: yields ("content" | "reasoning", text) pieces as they arrive.
+
+    Retries (with a cancellable pause) what may pass: no connection, 429, 5xx, a
+    timeout before the first piece. A failure after pieces arrived is not retried:
+    they have been shown already.
+    """
+    attempt = 0
+    while True:
+        try:
+            yield from _stream_once(settings, messages)
+            return
+        except LLMError as error:
+            if error.started or not error.retryable or attempt >= settings.max_retries:
+                raise
+            attempt += 1
+            pause = 0.5 * 2 ** (attempt - 1)
+            print(f"The language model did not answer ({error.message}); trying again in {pause:g} s.")
+            capture.sleep(pause)
+
+
+def _stream_once(settings: LLMSettings, messages: list[dict[str, str]]) -> Iterator[tuple[str, str]]:
+    headers = {"Accept": "text/event-stream"}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    body = {"model": settings.model, "messages": messages, "stream": True}
+    url = settings.base_url.rstrip("/") + "/chat/completions"
+    timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
+    started = False
+    with httpx.Client(timeout=timeout, headers=headers) as client:
+        try:
+            with connect_sse(client, "POST", url, json=body) as source:
+                response = source.response
+                if response.status_code != 200:
+                    response.read()
+                    raise _status_error(settings, response)
+                with capture.on_cancel(_shutdown_callback(response)):
+                    for event in source.iter_sse():
+                        if event.data.strip() == "[DONE]":
+                            return
+                        for kind, text in _pieces(settings, event.data):
+                            started = True
+                            yield kind, text
+            if not started:
+                raise LLMError(f"the language model ({settings.describe()}) sent an empty answer")
+            raise LLMError(f"the language model's stream ({settings.describe()}) ended without [DONE]",
+                           started=started)
+        except capture.JobCancelled:
+            raise
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            capture.check_cancelled()
+            raise LLMError(f"the language model at {settings.host} is unreachable ({_reason(exc)})",
+                           retryable=True) from None
+        except httpx.TimeoutException:
+            capture.check_cancelled()
+            raise LLMError(
+                f"the language model ({settings.describe()}) sent nothing for {settings.timeout:g} s",
+                retryable=not started, started=started,
+            ) from None
+        except (httpx.TransportError, SSEError) as exc:
+            capture.check_cancelled()  # our own shutdown of the socket, when the job was cancelled
+            raise LLMError(
+                f"the language model's stream ({settings.describe()}) was cut off"
+                + (" mid-answer" if started else "") + f" ({_reason(exc)})",
+                retryable=not started, started=started,
+            ) from None
+
+
+def _pieces(settings: LLMSettings, data: str) -> Iterator[tuple[str, str]]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError:
+        raise LLMError(f"the language model ({settings.describe()}) sent something that is not JSON",
+                       started=True) from None
+    if isinstance(chunk, dict) and chunk.get("error"):
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise LLMError(f"the language model ({settings.describe()}) failed: {message}", started=True)
+    for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            yield "reasoning", reasoning
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            yield "content", content
+
+
+def _status_error(settings: LLMSettings, response: httpx.Response) -> LLMError:
+    status = response.status_code
+    try:
+        detail = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = response.reason_phrase
+    if status in (401, 403):
+        return LLMError(f"the language model at {settings.host} refused the API key ({status}: {detail})")
+    if status == 404:
+        return LLMError(f"the language model at {settings.host} has no model '{settings.model}' (404: {detail})")
+    if status == 429:
+        return LLMError(f"the language model at {settings.host} is rate-limiting requests (429: {detail})",
+                        retryable=True)
+    if status >= 500:
+        return LLMError(f"the language model at {settings.host} failed (HTTP {status}: {detail})", retryable=True)
+    return LLMError(f"the language model at {settings.host} refused the request (HTTP {status}: {detail})")
+
+
+def _shutdown_callback(response: httpx.Response) -> Any:
+    """A callback that shuts the response's socket down, so a read blocked on it returns."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+
+    def shutdown() -> None:
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    return shutdown
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+SYSTEM_PROMPT = """You write short, accurate courses for programmers, in Markdown.
+Use only the numbered sources you are given: no outside facts. Cite them as [1], [2] … after
+the sentences that use them. Keep code examples from the sources intact, in fenced code blocks.
+Structure: a title (# …), learning objectives, a few sections (## …) with explanations and
+examples, a summary, a quiz of 3 to 5 questions with the answers after them, and a list of the
+sources you cited."""
+
+
+def course_messages(outline: Outline) -> list[dict[str, str]]:
+    """The prompt: the subject and the retrieved passages, numbered, within a size budget."""
+    parts: list[str] = []
+    size = 0
+    for number, section in enumerate(outline.sections, 1):
+        text = "\n\n".join(
+            f"```\n{block.text}\n```" if block.literal else block.text for block in section.paragraphs
+        )
+        entry = f"[{number}] {section.doc_id} — {section.title}\n{text}"
+        if size + len(entry) > MAX_PROMPT_CHARS:
+            entry = entry[: max(0, MAX_PROMPT_CHARS - size)]
+        parts.append(entry)
+        size += len(entry)
+        if size >= MAX_PROMPT_CHARS:
+            break
+    user = f"Subject: {outline.subject}\n\nSources:\n\n" + "\n\n".join(parts)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+class LLMCourseGenerator:
+    """CourseGeneratorAgent's language-model twin: the course as the model writes it, token by token."""
+
+    name = "CourseGeneratorAgent (language model)"
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+
+    def write(self, outline: Outline) -> Iterator[str]:
+        print(f"Asking {self.settings.describe()} to write the course from {len(outline.sections)} sources.")
+        thinking = False
+        for kind, text in stream_chat(self.settings, course_messages(outline)):
+            if kind == "reasoning":
+                print(text, end="", flush=True)  # the model's own thinking, token by token
+                thinking = not text.endswith("\n")
+            else:
+                if thinking:
+                    print()
+                    thinking = False
+                yield text
+        if thinking:
+            print()
+
