@@ -563,18 +563,16 @@ class Service:
             shutdown_grace_period=self.settings.shutdown_grace_period,
         )
 
-    @asynccontextmanager
-    async def _open_stream(self, route: str) -> AsyncIterator[dict[str, bool]]:
-        """Count a stream while it is open; a stream that ends before its job did lost its client."""
-        state = {"ended": False}
-        gauge = self.metrics.active_streams.labels(route)
-        gauge.inc()
-        try:
-            yield state
-        finally:
-            gauge.dec()
-            if not state["ended"] and not self.shutting_down:
-                self.metrics.client_disconnects.labels(route).inc()
+    def _stream_opened(self, route: str) -> dict[str, bool]:
+        """Count a stream while it is open (pair with ``_stream_closed`` in a ``finally``)."""
+        self.metrics.active_streams.labels(route).inc()
+        return {"ended": False}
+
+    def _stream_closed(self, route: str, state: dict[str, bool]) -> None:
+        """A stream that closes before its job's end lost its client (unless the server is stopping)."""
+        self.metrics.active_streams.labels(route).dec()
+        if not state["ended"] and not self.shutting_down:
+            self.metrics.client_disconnects.labels(route).inc()
 
     def _goodbye_message(self) -> str:
         self.metrics.errors.labels("shutdown").inc()
@@ -651,7 +649,8 @@ class Service:
         yield sent("chat", "role", _data(writer.chunk({"role": "assistant", "content": ""})).encode())
         completion: list[str] = []
         first = True
-        async with self._open_stream("chat") as stream:
+        stream = self._stream_opened("chat")
+        try:
             async for item in job.entries():
                 if isinstance(item, capture.Gap):
                     continue  # cannot happen: this job has one reader, attached from the start
@@ -679,6 +678,8 @@ class Service:
                 stream["ended"] = True
                 goodbye = _stream_error(self._goodbye_message(), "server_shutting_down")
                 yield sent("chat", "error", _data(goodbye).encode())
+        finally:
+            self._stream_closed("chat", stream)
 
     async def _complete(self, request: Request, chat: ChatRequest, job: capture.Job) -> Response:
         """``stream: false``: wait for the job's end, or until the client goes away."""
@@ -836,7 +837,8 @@ class Service:
             retry = None
             return self.metrics.sent(route, kind, sse.encode())
 
-        async with self._open_stream(route) as stream:
+        stream = self._stream_opened(route)
+        try:
             async for item in job.entries(after):
                 if isinstance(item, capture.Gap):
                     lost = {
@@ -877,6 +879,8 @@ class Service:
                 # No id: a reconnect (to a restarted server) should not skip anything.
                 goodbye = {"message": self._goodbye_message(), "kind": "shutdown"}
                 yield event("error", json.dumps(goodbye), None)
+        finally:
+            self._stream_closed(route, stream)
 
 
 class _EventStream(EventSourceResponse):
@@ -987,7 +991,9 @@ def _middleware(settings: Settings, service: Service) -> list[Middleware]:
             )
         )
     stack.append(Middleware(AccessLogMiddleware, metrics=service.metrics))
-    stack.append(Middleware(APIKeyMiddleware, keys=parse_list(settings.api_keys), tokens=service.tokens))
+    keys = parse_list(settings.api_keys)
+    if keys:  # without keys it would only hold a frame per open stream
+        stack.append(Middleware(APIKeyMiddleware, keys=keys, tokens=service.tokens))
     return stack
 
 

@@ -87,7 +87,7 @@ def _size(event: Event) -> int:
     return 256
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: thousands of jobs may be open at once
 class Job:
     """A running or finished job and its log. Created by a registry, read through ``entries``."""
 
@@ -105,7 +105,7 @@ class Job:
     _head: int = 0  # index in _log of the oldest kept entry
     _chars: int = 0
     _next_seq: int = 1
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)  # readers wait on it
+    _changed: asyncio.Event | None = None  # readers wait on it; made when one first has to
     _room: asyncio.Event | None = None  # the pump waits on it while the log is full
     _readers: dict[int, int] = field(default_factory=dict)  # reader → last seq it has read
     _reader_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -158,8 +158,9 @@ class Job:
                     self._read(reader, position)
                 if self.finished is not None:
                     return
-                changed = self._changed
-                await changed.wait()
+                if self._changed is None:
+                    self._changed = asyncio.Event()
+                await self._changed.wait()
         finally:
             self._detach(reader)
 
@@ -240,8 +241,9 @@ class Job:
 
     def _wake(self) -> None:
         """Tell waiting readers the log changed."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     # -- writing (the pump) ------------------------------------------------------------
 
