@@ -133,6 +133,11 @@ def module_from_source(name: str, source: str) -> Document | None:
         elif node_doc:
             prefix = "async " if isinstance(node, ast.AsyncFunctionDef) else ""
             sections.append(Section(f"{prefix}{name}.{_signature(node)}", node_doc))
+    return _module_document(name, doc, sections)
+
+
+def _module_document(name: str, doc: str | None, sections: list[Section]) -> Document | None:
+    """A module's document: titled by its first docstring sentence; None when it documents nothing."""
     if not sections:
         return None
     return Document(
@@ -179,15 +184,7 @@ def module_from_import(name: str) -> Document | None:
                     sections.append(Section(f"{name}.{attr}.{method_name}", method_doc))
         else:
             sections.append(Section(f"{name}.{attr}{sig}", value_doc))
-    if not sections:
-        return None
-    return Document(
-        id=f"module:{name}",
-        title=f"{name} — {_summary(doc, 'module ' + name)}",
-        kind="module",
-        keywords=f"{name} {name}",
-        sections=sections,
-    )
+    return _module_document(name, doc, sections)
 
 
 def _stdlib_sources() -> Iterator[tuple[str, Path]]:
