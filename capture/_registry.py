@@ -128,10 +128,6 @@ class Job:
     def last_seq(self) -> int:
         return self._next_seq - 1
 
-    @property
-    def readers(self) -> int:
-        return len(self._readers)
-
     def _first_kept(self) -> int:
         return self._log[self._head].seq if self._head < len(self._log) else self._next_seq
 

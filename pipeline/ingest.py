@@ -38,12 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     with KnowledgeBase(args.knowledge_base) as kb:
         if not args.without_python_docs:
             kb.ensure_default_corpus()
-        total_docs = total_passages = 0
+        total_docs = 0
         for path in args.paths:
             documents, passages = kb.add_documents(load_folder(path), origin=str(path.resolve()))
             print(f"{path}: {documents} documents, {passages} passages")
             total_docs += documents
-            total_passages += passages
         if total_docs == 0:
             print(f"No supported files found (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}).", file=sys.stderr)
             return 1

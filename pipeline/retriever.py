@@ -105,7 +105,6 @@ class ScoredDocument:
     id: str
     title: str
     score: float = 0.0
-    queries_matched: int = 0
     best_weight: float = 0.0  # the weight of the most specific query it matched
     passages: dict[int, tuple[Passage, float]] = field(default_factory=dict)
 
@@ -231,7 +230,6 @@ class KnowledgeRetrieverAgent:
             if doc is None:
                 doc = documents[doc_id] = ScoredDocument(doc_id, title)
             doc.score += weight * score / top
-            doc.queries_matched += 1
             doc.best_weight = max(doc.best_weight, weight)
 
     @staticmethod
