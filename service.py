@@ -41,8 +41,7 @@ import anyio
 from markdown_it import MarkdownIt
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from sse_starlette.sse import SendTimeoutError
+from sse_starlette import ServerSentEvent
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -51,10 +50,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
 
 import capture
 from auth import APIKeyMiddleware, StreamTokens, parse_list
+from event_stream import EventStream, SendWatchdog
 from observability import AccessLogMiddleware, Metrics, logfmt
 from pipeline import (
     CourseConfig,
@@ -480,6 +479,7 @@ class Service:
         secret = settings.stream_token_secret.encode() or secrets.token_bytes(32)
         self.tokens = StreamTokens(secret, settings.stream_token_ttl)
         self.shutting_down = False
+        self.send_watchdog = SendWatchdog()
         # Set (by sse-starlette, on every open stream) when the server is told to stop.
         self.shutdown_event: anyio.Event | None = None
 
@@ -552,9 +552,10 @@ class Service:
             self.metrics.heartbeats_sent.labels(route).inc()
             return ping()
 
-        return _EventStream(
+        return EventStream(
             content,
             metrics=self.metrics,
+            watchdog=self.send_watchdog,
             ping=self.settings.heartbeat_interval,
             ping_message_factory=heartbeat,
             sep="\n",
@@ -883,22 +884,6 @@ class Service:
             self._stream_closed(route, stream)
 
 
-class _EventStream(EventSourceResponse):
-    """sse-starlette's response; a client that stopped reading is closed with one log line, not a traceback."""
-
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            # Its generator was closed, so its job is cancelled (or left to its grace period).
-            self._metrics.errors.labels("slow_client").inc()
-            logger.warning(logfmt(event="slow_client", path=scope["path"], send_timeout_s=self.send_timeout))
-
-
 _EVENT_ID = re.compile(r"(job_[0-9a-f]{1,64}):(\d{1,12})")
 
 
@@ -944,6 +929,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             watcher.cancel()
+            service.send_watchdog.close()
             service.shutting_down = True
             await service.registry.aclose()
 

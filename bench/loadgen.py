@@ -1,6 +1,6 @@
 """A load client for any server that speaks the OpenAI streaming format and runs ``ticker``.
 
-It speaks HTTP/1.1 over raw asyncio streams and scans the bytes for ``tick``
+It speaks HTTP/1.1 over raw asyncio connections and scans the bytes for ``tick``
 lines: a full HTTP client and a JSON decode per chunk would cost more CPU than
 the servers under test, on the same two cores.  Every printed line carries the
 time it was printed (``time.time_ns()``), so its delay to the client is the
@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 TICK = re.compile(rb"tick (\d+) (\d+) ([0-9A-Za-z_-]+)")
 HEARTBEAT = re.compile(rb'"delta": ?\{\}, ?"finish_reason": ?null')
@@ -60,6 +61,79 @@ def request_bytes(host: str, port: int, ticks: int, interval: float, token: str)
     return head.encode() + body
 
 
+class _StreamProtocol(asyncio.Protocol):
+    """One stream's connection: every chunk is scanned in ``data_received``, as it arrives.
+
+    A protocol rather than ``StreamReader`` reads: no task or timer per read, so the
+    client's own CPU use (on the machine it shares with the server) stays small.
+    """
+
+    def __init__(self, result: StreamResult, request: bytes, started: list[str] | None) -> None:
+        self.result = result
+        self.request = request
+        self.started = started
+        self.token = result.token.encode()
+        self.head = b""
+        self.tail = b""
+        self.in_body = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCP transport is not an asyncio.Transport subclass, but it is one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.result.sent_ns = time.time_ns()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time_ns()
+        result = self.result
+        if not self.in_body:
+            self.head += data
+            cut = self.head.find(b"\r\n\r\n")
+            if cut < 0:
+                return
+            if not self.head.startswith(b"HTTP/1.1 200"):
+                result.error = self.head.split(b"\r\n", 1)[0].decode()
+                self.close()
+                return
+            self.in_body = True
+            data, self.head = self.head[cut + 4 :], b""
+        buffer = self.tail + data if self.tail else data
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            self.tail = buffer
+            return
+        complete, self.tail = buffer[: cut + 2], buffer[cut + 2 :]
+        for match in TICK.finditer(complete):
+            if match.group(3) != self.token:
+                result.foreign += 1
+                continue
+            if not result.first_ns:
+                result.first_ns = now
+                if self.started is not None:
+                    self.started.append(result.token)
+            result.received.append(int(match.group(1)))
+            result.delays_ms.append((now - int(match.group(2))) / 1e6)
+        beats = len(HEARTBEAT.findall(complete))
+        if beats:
+            result.heartbeats.extend([now] * beats)
+        if DONE in complete:
+            result.done = True
+            result.end_ns = now
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.result.error:
+            self.result.error = type(exc).__name__
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 async def one_stream(
     host: str,
     port: int,
@@ -72,57 +146,25 @@ async def one_stream(
 ) -> StreamResult:
     """Run one ticker stream to its end (or the deadline, or ``stop``), recording every line's delay."""
     result = StreamResult(token, ticks)
-    writer = None
+    protocol = _StreamProtocol(result, request_bytes(host, port, ticks, interval, token), started)
     try:
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
-        result.sent_ns = time.time_ns()
-        writer.write(request_bytes(host, port, ticks, interval, token))
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            result.error = head.split(b"\r\n", 1)[0].decode()
-            return result
-        tail = b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (stop is not None and stop.is_set()):
-                result.error = "deadline"
-                break
-            try:
-                data = await asyncio.wait_for(reader.read(65536), timeout=min(remaining, 1.0))
-            except TimeoutError:
-                continue
-            now = time.time_ns()
-            if not data:
-                break
-            buffer = tail + data
-            cut = buffer.rfind(b"\n\n")
-            if cut < 0:
-                tail = buffer
-                continue
-            complete, tail = buffer[: cut + 2], buffer[cut + 2 :]
-            for match in TICK.finditer(complete):
-                if match.group(3).decode() != token:
-                    result.foreign += 1
-                    continue
-                if not result.first_ns:
-                    result.first_ns = now
-                    if started is not None:
-                        started.append(token)
-                result.received.append(int(match.group(1)))
-                result.delays_ms.append((now - int(match.group(2))) / 1e6)
-            beats = len(HEARTBEAT.findall(complete))
-            if beats:
-                result.heartbeats.extend([now] * beats)
-            if DONE in complete:
-                result.done = True
-                result.end_ns = now
-                break
-    except (OSError, asyncio.IncompleteReadError) as exc:
+        await asyncio.get_running_loop().create_connection(lambda: protocol, host, port)
+    except OSError as exc:
         result.error = type(exc).__name__
-    finally:
-        if writer is not None:
-            writer.close()
+        return result
+    waits: list[asyncio.Future[Any]] = [protocol.closed]
+    stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    if stopped is not None:
+        waits.append(stopped)
+    await asyncio.wait(waits, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED)
+    if stopped is not None:
+        stopped.cancel()
+    if not protocol.closed.done():
+        result.error = result.error or "deadline"
+        protocol.close()
+        await protocol.closed
+    elif not result.done and not result.error and not protocol.in_body:
+        result.error = "closed before a response"
     return result
 
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvloop
 
 from bench import loadgen
 from tests.server import free_port
@@ -99,7 +100,7 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
         for name, app in APPS.items():
             with server(app, env) as (port, _):
                 timeout = 30 + ticks * interval * 10
-                stats = asyncio.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"c{n}x"))
+                stats = uvloop.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"c{n}x"))
             rows.append(
                 f"| {n} | {name} | {fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
                 f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | "
@@ -116,7 +117,7 @@ def throughput_rows(env: dict[str, str], lines: int) -> tuple[list[str], dict[st
     rows = []
     for name, app in APPS.items():
         with server(app, env) as (port, _):
-            rate, lost = asyncio.run(loadgen.throughput(HOST, port, lines, timeout=60))
+            rate, lost = uvloop.run(loadgen.throughput(HOST, port, lines, timeout=60))
         rates[name] = rate
         rows.append(f"| single-stream throughput, {name} | {fmt(rate, 0)} lines/s, {lost:,} lost |")
         print(rows[-1], flush=True)
@@ -128,8 +129,8 @@ def first_event_rows(env: dict[str, str], samples: int) -> tuple[list[str], dict
     rows = []
     for name, app in APPS.items():
         with server(app, env) as (port, _):
-            asyncio.run(loadgen.first_event(HOST, port, 10))  # warm up
-            times = asyncio.run(loadgen.first_event(HOST, port, samples))
+            uvloop.run(loadgen.first_event(HOST, port, 10))  # warm up
+            times = uvloop.run(loadgen.first_event(HOST, port, samples))
         medians[name] = loadgen.median(times)
         rows.append(
             f"| time to first event, {name} | p50 {fmt(medians[name], 2)} ms, "
@@ -158,7 +159,7 @@ def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hol
             time.sleep(0.5)
             before = rss_kib(pid)
             sampled: list[int] = []
-            open_streams, lateness, errors = asyncio.run(_idle_measure(port, pid, n, heartbeat, hold, sampled))
+            open_streams, lateness, errors = uvloop.run(_idle_measure(port, pid, n, heartbeat, hold, sampled))
         per_stream = (sampled[0] - before) / max(1, open_streams)
         late = (
             f"late by p50 {fmt(loadgen.median(lateness), 3)} s, p99 {fmt(loadgen.percentile(lateness, 99), 3)} s"
