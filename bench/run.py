@@ -31,6 +31,9 @@ from tests.server import free_port
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 APPS = {"this service": "service:app", "baseline (seed design)": "bench.baseline:app"}
+# Starlette + sse-starlette streaming the same chunks with no job thread (bench/floor.py): what the
+# framework alone costs, for the concurrency and idle-stream figures.
+FLOOR = {"stack floor (no job threads)": "bench.floor:app"}
 
 
 def machine() -> str:
@@ -97,7 +100,7 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
     ]
     notes: list[str] = []
     for n in sizes:
-        for name, app in APPS.items():
+        for name, app in {**APPS, **FLOOR}.items():
             with server(app, env) as (port, _):
                 timeout = 30 + ticks * interval * 10
                 stats = uvloop.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"c{n}x"))
@@ -153,7 +156,7 @@ async def _idle_measure(
 
 def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hold: float) -> list[str]:
     rows = []
-    for name, app in APPS.items():
+    for name, app in {**APPS, **FLOOR}.items():
         n = counts[name]
         with server(app, {**env, "HEARTBEAT_INTERVAL": str(heartbeat)}) as (port, pid):
             time.sleep(0.5)
@@ -226,8 +229,9 @@ def main() -> int:
     }
     sizes = [1, 20] if args.quick else [1, 100, 500, 1000]
     lines = 5_000 if args.quick else 100_000
-    idle = {"this service": 200, "baseline (seed design)": 100} if args.quick else {
-        "this service": 10_000, "baseline (seed design)": 1_000}
+    floor = next(iter(FLOOR))
+    idle = {"this service": 200, "baseline (seed design)": 100, floor: 200} if args.quick else {
+        "this service": 10_000, "baseline (seed design)": 1_000, floor: 10_000}
 
     out = [f"Machine: {machine()}. Client and servers share it. "
            f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
