@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Iterable
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("APIKeyMiddleware", "StreamTokens", "parse_list")
@@ -80,11 +81,7 @@ class APIKeyMiddleware:
         if scope["method"] == "OPTIONS":  # CORS preflight carries no credentials
             await self.app(scope, receive, send)
             return
-        authorization = ""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
+        authorization = Headers(scope=scope).get("authorization", "")
         scheme, _, credential = authorization.partition(" ")
         if scheme.lower() == "bearer" and key_matches(credential.strip(), self.keys):
             await self.app(scope, receive, send)

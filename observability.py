@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ("AccessLogMiddleware", "Metrics", "logfmt")
@@ -113,13 +114,8 @@ class AccessLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                request_id = candidate if _SAFE_REQUEST_ID.fullmatch(candidate) else ""
-                break
-        request_id = request_id or f"req_{secrets.token_hex(8)}"
+        candidate = Headers(scope=scope).get("x-request-id", "")
+        request_id = candidate if _SAFE_REQUEST_ID.fullmatch(candidate) else f"req_{secrets.token_hex(8)}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()

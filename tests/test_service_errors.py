@@ -68,3 +68,12 @@ def test_unknown_paths_and_methods_answer_in_the_same_shape(server: ServerProces
 
 def test_healthz(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_request_id_is_kept_when_safe_and_generated_otherwise(server: ServerProcess) -> None:
+    given = httpx.get(f"{server.url}/v1/models", headers={"X-Request-ID": "edge-42.a_b"})
+    unsafe = httpx.get(f"{server.url}/v1/models", headers={"X-Request-ID": "two words"})
+    none = httpx.get(f"{server.url}/v1/models")
+    assert given.headers["x-request-id"] == "edge-42.a_b"
+    assert unsafe.headers["x-request-id"].startswith("req_") and none.headers["x-request-id"].startswith("req_")
+    assert unsafe.headers["x-request-id"] != none.headers["x-request-id"]
