@@ -95,7 +95,8 @@ class Block:
     """A heading, a paragraph of prose (reflowed), or a literal block (kept verbatim)."""
 
     text: str
-    kind: str  # "heading" | "prose" | "literal"
+    kind: str  # "heading" | "prose" | "literal" | "note" (a note or warning, as prose) | "table" (Markdown)
+    language: str = ""  # of a literal block: "python", "pycon" (an interactive session), "text" …
 
     @property
     def literal(self) -> bool:

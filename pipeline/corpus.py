@@ -23,15 +23,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._text import sentences
+from ._rest import parse_page
+from ._text import Block, sentences
+from .manual import PARTS, Manual
 
-__all__ = ("SUPPORTED_SUFFIXES", "Document", "Section", "default_corpus", "load_file", "load_folder")
+__all__ = (
+    "SUPPORTED_SUFFIXES", "Document", "Section", "default_corpus", "load_file", "load_folder", "manual_corpus",
+)
 
 
 @dataclass(slots=True)
 class Section:
     heading: str
     text: str
+    blocks: list[Block] | None = None  # already cut (the manual's parser does it); else cut from ``text``
+    names: str = ""  # API names the section documents ("asyncio.create_task"), indexed with its text
 
 
 @dataclass(slots=True)
@@ -40,9 +46,10 @@ class Document:
 
     id: str
     title: str
-    kind: str  # "pydoc" | "module" | "file"
+    kind: str  # "manual" | "pydoc" | "module" | "file"
     keywords: str = ""
     sections: list[Section] = field(default_factory=list)
+    trusted: bool = False  # its code may be run to show real output (see ``examples``)
 
 
 # -- language reference topics -----------------------------------------------------
@@ -227,6 +234,55 @@ def stdlib_modules() -> Iterator[Document]:
 def default_corpus() -> Iterator[Document]:
     yield from pydoc_topics()
     yield from stdlib_modules()
+
+
+# -- the manual ----------------------------------------------------------------------
+
+# Pages that teach nothing about the language: the changelog-like "what's new",
+# the C API, build and distribution tooling are outside the four parts anyway;
+# these inside them are indexes or stubs.
+_SKIPPED_PAGES = frozenset({"library/index", "reference/index", "tutorial/index", "howto/index",
+                            "library/undoc", "library/superseded", "library/security_warnings"})
+
+
+def manual_page(page_id: str, source: str) -> Document | None:
+    """One page of the manual (``library/asyncio-task``) as a document of pre-cut sections."""
+    page = parse_page(source)
+    sections: list[Section] = []
+    for section in page.sections:
+        blocks = [b for b in section.blocks if not b.text.startswith("**Source code:**")]
+        if not blocks and section.api is None:
+            continue
+        if section.api is not None:
+            # An API entry's heading is its signature, and its body starts with it, so that
+            # a passage never shows "Return a task object." without saying whose.
+            blocks = [Block(section.api.signature, "literal", "signature"), *blocks]
+        names = section.api.name if section.api else ""
+        sections.append(Section(section.heading or page.title, "", blocks, names))
+    if not sections:
+        return None
+    part = page_id.split("/")[0]
+    keywords = " ".join(filter(None, [page.module, part]))
+    return Document(
+        id=f"manual:{page_id}",
+        title=page.title or page_id,
+        kind="manual",
+        keywords=keywords,
+        sections=sections,
+        trusted=True,
+    )
+
+
+def manual_corpus(manual: Manual) -> Iterator[Document]:
+    """The tutorial, HOWTOs, library reference and language reference, page by page."""
+    for part in PARTS:
+        for path in sorted((manual.root / part).glob("*.rst.txt")):
+            page_id = f"{part}/{path.name.removesuffix('.rst.txt')}"
+            if page_id in _SKIPPED_PAGES:
+                continue
+            document = manual_page(page_id, path.read_text(encoding="utf-8", errors="replace"))
+            if document is not None:
+                yield document
 
 
 # -- users' files ---------------------------------------------------------------------

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import corpus
-from ._text import normalise, split_blocks
+from ._text import Block, normalise, split_blocks
+from .manual import Manual, installed
 
 __all__ = ("DEFAULT_PATH", "Hit", "KnowledgeBase", "Passage", "default_path")
 
@@ -65,8 +66,33 @@ def default_path() -> Path:
     return Path(os.environ.get("KNOWLEDGE_BASE") or DEFAULT_PATH)
 
 
-def _corpus_version() -> str:
-    return f"python-{platform.python_version()}-v3"
+# Kinds of documents that make up a default corpus (replaced together when it changes).
+_DEFAULT_KINDS = "kind IN ('pydoc', 'module', 'manual')"
+
+
+def _corpus_version(manual: Manual | None) -> str:
+    if manual is not None:
+        return f"manual-{manual.package}-{manual.version}-v4"
+    return f"python-{platform.python_version()}-v4"
+
+
+def _corpus_description(manual: Manual | None) -> str:
+    if manual is not None:
+        return f"{manual.describe()}: tutorial, HOWTOs, library and language reference"
+    return (f"the documentation that ships with Python {platform.python_version()} (the manual could not be "
+            "fetched; run python -m pipeline.manual)")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``3 documents``, ``1 document``: progress text never says "1 sources"."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def block_text(block: Block) -> str:
+    """A block as a passage stores it: code and signatures fenced with their language, the rest as is."""
+    if block.kind == "literal":
+        return f"```{block.language}\n{block.text}\n```"
+    return block.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,27 +110,27 @@ class Hit:
     score: float  # higher is better (negated bm25)
 
 
-def passages_of(document: corpus.Document) -> Iterator[tuple[str, str]]:
-    """Cut a document into (heading, body) passages of bounded size along block boundaries."""
+def passages_of(document: corpus.Document) -> Iterator[tuple[str, str, str]]:
+    """Cut a document into (heading, body, API names) passages of bounded size along block boundaries."""
     for section in document.sections:
         heading = section.heading
         parts: list[str] = []
         size = 0
-        for block in split_blocks(section.text):
+        for block in section.blocks if section.blocks is not None else split_blocks(section.text):
             if block.kind == "heading":
                 if parts:
-                    yield heading, "\n\n".join(parts)
+                    yield heading, "\n\n".join(parts), section.names
                     parts, size = [], 0
                 heading = block.text
                 continue
-            text = f"```\n{block.text}\n```" if block.literal else block.text
-            if parts and not block.literal and size + len(text) > MAX_PASSAGE:
-                yield heading, "\n\n".join(parts)
+            text = block_text(block)
+            if parts and block.kind in ("prose", "note") and size + len(text) > MAX_PASSAGE:
+                yield heading, "\n\n".join(parts), section.names
                 parts, size = [], 0
             parts.append(text)
             size += len(text)
         if parts:
-            yield heading, "\n\n".join(parts)
+            yield heading, "\n\n".join(parts), section.names
 
 
 class KnowledgeBase:
@@ -116,6 +142,9 @@ class KnowledgeBase:
         self._db = sqlite3.connect(self.path, timeout=120)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(documents)")}
+        if "trusted" not in columns:  # a file written before examples were run
+            self._db.execute("ALTER TABLE documents ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -128,39 +157,52 @@ class KnowledgeBase:
 
     # -- building ------------------------------------------------------------------
 
-    def has_default_corpus(self) -> bool:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'default_corpus'").fetchone()
-        return row is not None and row[0] == _corpus_version()
+    def has_default_corpus(self, manual: Manual | None = None) -> bool:
+        return self._meta("default_corpus") == _corpus_version(manual)
 
-    def ensure_default_corpus(self, progress: Callable[[str], None] = print) -> bool:
-        """Index the interpreter's documentation unless it already is; True if it indexed now."""
-        if self.has_default_corpus():
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def ensure_default_corpus(
+        self, progress: Callable[[str], None] = print, manual: Manual | bool | None = True
+    ) -> bool:
+        """Index the default corpus unless it already is; True if it indexed now.
+
+        ``manual``: True (the default) uses the Python manual fetched by ``python -m
+        pipeline.manual`` when there is one, and the interpreter's own documentation
+        otherwise; None or False forces that fallback; a ``Manual`` uses that one.
+        """
+        if manual is True and self._meta("default_choice") == "builtin":
+            manual = None  # this file was built without the manual on purpose: keep it so
+        chosen = installed() if manual is True else manual or None
+        if self.has_default_corpus(chosen):
             return False
         with _build_lock:
             # BEGIN IMMEDIATE takes the write lock, so a second process building at
             # the same moment waits here, then sees the corpus is there.
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if self.has_default_corpus():
+                if self.has_default_corpus(chosen):
                     self._db.rollback()
                     return False
-                progress(
-                    f"Indexing the Python {platform.python_version()} documentation into "
-                    f"{self.path} (first use only)…"
-                )
+                description = _corpus_description(chosen)
+                progress(f"Indexing {description} into {self.path} (first use only)…")
                 started = time.perf_counter()
-                self._delete_where("kind IN ('pydoc', 'module')")
-                documents, passages = self._insert(corpus.default_corpus(), origin="python")
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('default_corpus', ?)",
-                    (_corpus_version(),),
-                )
+                self._delete_where(_DEFAULT_KINDS)
+                documents = corpus.manual_corpus(chosen) if chosen is not None else corpus.default_corpus()
+                n_documents, n_passages = self._insert(documents, origin="python")
+                choice = "auto" if manual is True or chosen is not None else "builtin"
+                for key, value in (("default_corpus", _corpus_version(chosen)), ("description", description),
+                                   ("default_choice", choice)):
+                    self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
                 self._db.commit()
             except BaseException:
                 self._db.rollback()
                 raise
         progress(
-            f"Indexed {documents} documents ({passages} passages) in {time.perf_counter() - started:.1f} s."
+            f"Indexed {plural(n_documents, 'document')} ({plural(n_passages, 'passage')}) "
+            f"in {time.perf_counter() - started:.1f} s."
         )
         return True
 
@@ -183,20 +225,21 @@ class KnowledgeBase:
         for document in documents:
             self._delete_where("id = ?", document.id)
             self._db.execute(
-                "INSERT INTO documents(id, title, kind, origin) VALUES (?, ?, ?, ?)",
-                (document.id, document.title, document.kind, origin),
+                "INSERT INTO documents(id, title, kind, origin, trusted) VALUES (?, ?, ?, ?, ?)",
+                (document.id, document.title, document.kind, origin, int(document.trusted)),
             )
             title, keywords = normalise(document.title), normalise(document.keywords)
             headings: list[str] = []
             bodies: list[str] = []
-            for seq, (heading, body) in enumerate(passages_of(document)):
+            for seq, (heading, body, names) in enumerate(passages_of(document)):
                 cursor = self._db.execute(
                     "INSERT INTO passages(doc_id, seq, title, heading, body) VALUES (?, ?, ?, ?, ?)",
                     (document.id, seq, document.title, heading, body),
                 )
                 self._db.execute(
                     "INSERT INTO passage_index(rowid, title, keywords, heading, body) VALUES (?, ?, ?, ?, ?)",
-                    (cursor.lastrowid, title, keywords, normalise(heading), normalise(body)),
+                    (cursor.lastrowid, title, f"{keywords} {normalise(names)}".strip(), normalise(heading),
+                     normalise(body)),
                 )
                 if not headings or headings[-1] != heading:
                     headings.append(heading)
@@ -260,14 +303,29 @@ class KnowledgeBase:
         """How many documents of each kind the knowledge base holds."""
         return {str(k): int(n) for k, n in self._db.execute("SELECT kind, count(*) FROM documents GROUP BY kind")}
 
+    def is_trusted(self, doc_id: str) -> bool:
+        """Whether the operator trusts this document's code to be run (the manual; ingested with --trust-code)."""
+        row = self._db.execute("SELECT trusted FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return bool(row and row[0])
+
+    def corpus(self) -> str:
+        """Which default corpus is in use: "manual", "builtin" (the fallback), or "none"."""
+        version = self._meta("default_corpus") or ""
+        return "manual" if version.startswith("manual-") else "builtin" if version else "none"
+
     def describe(self) -> str:
-        """One line saying what this knowledge base holds, for people."""
+        """One line saying what this knowledge base holds, for people: which corpus first."""
         counts = self.counts()
         parts = []
-        if counts.get("pydoc"):
-            parts.append(f"{counts['pydoc']} Python language-reference topics")
-        if counts.get("module"):
-            parts.append(f"{counts['module']} standard-library modules")
+        description = self._meta("description")
+        if counts.get("manual"):
+            parts.append(f"{description or 'the Python manual'} ({plural(counts['manual'], 'page')})")
+        if counts.get("pydoc") or counts.get("module"):
+            parts.append(description or "the documentation that ships with Python")
+            if counts.get("pydoc"):
+                parts.append(f"{counts['pydoc']} Python language-reference topics")
+            if counts.get("module"):
+                parts.append(f"{counts['module']} standard-library modules")
         if counts.get("file"):
             parts.append(f"{counts['file']} of your own documents")
         return ", ".join(parts) if parts else "nothing yet"

@@ -1,0 +1,245 @@
+"""Examples that run: a documentation snippet becomes a script, runs in a separate process, and
+its real output is what the course shows.
+
+What runs, and the limits (see ``Limits``):
+
+- only code from documents the operator trusts (the manual; files ingested with
+  ``--trust-code``): ``CourseGeneratorAgent`` checks before calling ``run``;
+- in a new interpreter (``python -s -P``: no user site-packages, no script
+  directory on ``sys.path``) with an empty environment but for ``PATH``, a UTF-8
+  locale and ``PYTHONHASHSEED=0`` (``-I`` would ignore that seed, and set
+  ordering would then differ from run to run, so a quiz's "what does this
+  print?" could not be answered), in a fresh temporary directory that is its
+  working directory and ``HOME``, deleted afterwards;
+- stdin is empty; stdout and stderr go to files in that directory, capped by
+  ``RLIMIT_FSIZE``; address space (``RLIMIT_AS``), CPU seconds, open files and
+  core dumps are limited by the child itself before it reads the code (not in a
+  ``preexec_fn``, which is unsafe in the service's threaded process); a
+  wall-clock timeout kills its whole process group.
+
+An interactive session (``>>>``) becomes plain Python: a bare expression whose
+value the session shows is printed, and a statement the session shows failing
+is wrapped in ``try``/``except`` so that the error, when it is the lesson, is
+real output too.  The shown code is exactly the code that ran.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ("Example", "Limits", "Run", "from_session", "prepare", "run")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    wall_seconds: float = 3.0
+    cpu_seconds: int = 2
+    memory_bytes: int = 512 * 1024 * 1024
+    output_bytes: int = 16 * 1024  # what is kept; the file itself is capped at 4x that
+    open_files: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A snippet ready to run: its statements, each marked when it is a bare expression of a session."""
+
+    statements: tuple[tuple[str, bool], ...]  # (source, show its value as the interpreter would)
+    expected: str  # the output the document shows, if it shows one ("" otherwise)
+    shows_error: bool  # the document shows an exception on purpose
+
+    def code(self, printed: frozenset[int] = frozenset()) -> str:
+        """The example as a script: ``print(expr)`` for the session's expressions whose value was shown."""
+        return "\n".join(
+            f"print({source.strip()})" if i in printed else source for i, (source, _) in enumerate(self.statements)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    ok: bool
+    code: str  # valid Python: exactly what ran, and what the course shows
+    output: str  # stdout (truncated to the limit)
+    error: str  # "NameError: name 'x' is not defined", "timed out after 3 s" …; "" when ok
+    seconds: float
+
+
+_PROMPT = re.compile(r"^(>>>|\.\.\.)( |$)")
+
+
+def _statements(session: str) -> list[tuple[str, list[str]]]:
+    """(source, expected output lines) per ``>>>`` statement of an interactive session."""
+    items: list[tuple[list[str], list[str]]] = []
+    for line in session.splitlines():
+        if line.startswith(">>>"):
+            items.append(([line[4:]], []))
+        elif line.startswith("...") and items and not items[-1][1]:
+            items[-1][0].append(line[4:])
+        elif items and line.strip():
+            items[-1][1].append(line)
+        elif items and items[-1][1]:
+            items[-1][1].append("")
+    return [("\n".join(src).rstrip(), out) for src, out in items]
+
+
+def _exception_name(expected: list[str]) -> str:
+    last = next((line.strip() for line in reversed(expected) if line.strip()), "")
+    name = last.split(":", 1)[0].rsplit(".", 1)[-1]
+    return name if isinstance(getattr(builtins, name, None), type) else "Exception"
+
+
+def from_session(session: str) -> Example | None:
+    """An interactive session as statements to run, or None when it is not Python."""
+    statements: list[tuple[str, bool]] = []
+    expected: list[str] = []
+    shows_error = False
+    for source, output in _statements(session):
+        if not source.strip():
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return None
+        out = [line for line in output if line.strip()]
+        if out and out[0].startswith("Traceback"):
+            # The session shows this statement failing: the error is the lesson, so it is caught
+            # and printed, and the script goes on as the session did.
+            shows_error = True
+            name = _exception_name(out)
+            shown = f'    print("{name}:", error)' if name != "Exception" else (
+                '    print(type(error).__name__ + ":", error)')
+            body = "\n".join("    " + line for line in source.splitlines())
+            statements.append((f"try:\n{body}\nexcept {name} as error:\n{shown}", False))
+            expected.append(out[-1])
+            continue
+        is_expression = len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
+        statements.append((source, is_expression))
+        expected += out
+    if not statements:
+        return None
+    return Example(tuple(statements), "\n".join(expected), shows_error)
+
+
+def prepare(code: str, language: str) -> Example | None:
+    """A literal block of the documents as an example to run, or None when it is not Python."""
+    text = code.strip("\n")
+    if language == "pycon" or text.lstrip().startswith(">>>"):
+        return from_session(text)
+    if language != "python":
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    if all(isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)) for node in tree.body):
+        return None  # nothing to see
+    return Example(((text, False),), "", False)
+
+
+# The child: limits first, then the statements.  A session's bare expression is
+# evaluated and, like the interpreter does, shown unless it is None; the indices
+# of those shown are reported back, so that the shown script says print(...) for
+# exactly those and nothing else.
+_BOOTSTRAP = """\
+import json, os, resource, sys
+for limit, value in {limits}:
+    resource.setrlimit(limit, (value, value))
+statements = json.loads(sys.stdin.read())
+sys.stdin = open(os.devnull)
+namespace = {{"__name__": "__main__", "__builtins__": __builtins__}}
+shown = []
+try:
+    for index, (source, is_expression) in enumerate(statements):
+        if is_expression:
+            value = eval(compile(source.strip(), "example.py", "eval"), namespace)
+            if value is not None:
+                print(value)
+                shown.append(index)
+        else:
+            exec(compile(source, "example.py", "exec"), namespace)
+finally:
+    sys.stdout.flush()
+    os.write(int(sys.argv[1]), json.dumps(shown).encode())
+"""
+
+
+
+def _bootstrap(limits: Limits) -> str:
+    pairs = [
+        ("resource.RLIMIT_AS", limits.memory_bytes),
+        ("resource.RLIMIT_CPU", limits.cpu_seconds),
+        ("resource.RLIMIT_FSIZE", limits.output_bytes * 4),
+        ("resource.RLIMIT_NOFILE", limits.open_files),
+        ("resource.RLIMIT_CORE", 0),
+    ]
+    return _BOOTSTRAP.format(limits="[" + ", ".join(f"({name}, {value})" for name, value in pairs) + "]")
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def run(example: Example, limits: Limits | None = None) -> Run:
+    """Run ``example`` in a separate, limited process; its real output and whether it ended well."""
+    limits = limits or Limits()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="example-") as temporary:
+        work = Path(temporary)
+        env = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
+               "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": temporary,
+               "TMPDIR": temporary}
+        with open(work / ".stdout", "w+b") as stdout, open(work / ".stderr", "w+b") as stderr, \
+                open(work / ".stdin", "w+b") as stdin:
+            stdin.write(json.dumps(example.statements).encode())
+            stdin.seek(0)
+            report_read, report_write = os.pipe()
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-s", "-P", "-c", _bootstrap(limits), str(report_write)],
+                    stdin=stdin, stdout=stdout, stderr=stderr, cwd=work, env=env, start_new_session=True,
+                    pass_fds=(report_write,),
+                )
+            finally:
+                os.close(report_write)
+            try:
+                status = process.wait(timeout=limits.wall_seconds)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                status = process.wait()
+                timed_out = True
+            stdout.seek(0)
+            output = stdout.read(limits.output_bytes + 1).decode("utf-8", errors="replace")
+            stderr.seek(0)
+            errors = stderr.read(limits.output_bytes).decode("utf-8", errors="replace")
+            with os.fdopen(report_read, "rb") as report:
+                reported = report.read(65536)
+    try:
+        printed = frozenset(int(i) for i in json.loads(reported or b"[]"))
+    except (ValueError, TypeError):
+        printed = frozenset()
+    code = example.code(printed)
+    seconds = time.perf_counter() - started
+    if len(output) > limits.output_bytes:
+        output = output[: limits.output_bytes] + "\n… (output cut)"
+    if timed_out:
+        return Run(False, code, output, f"timed out after {limits.wall_seconds:g} s", seconds)
+    if status != 0:
+        reason = _last_error_line(errors)
+        if status in (-signal.SIGXCPU, -signal.SIGKILL):
+            reason = f"stopped: more than {limits.cpu_seconds} s of CPU time"
+        elif not reason:
+            reason = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        return Run(False, code, output, reason, seconds)
+    return Run(True, code, output.rstrip("\n"), "", seconds)
