@@ -35,6 +35,10 @@ class module_marker(nodes.Element):
     """``.. module::`` / ``.. currentmodule::``: the module later API names belong to."""
 
 
+class glossary(nodes.Element):
+    """``.. glossary::``: each term becomes a section of its own, so that it is found by name."""
+
+
 class note_block(nodes.Element):
     """A note, warning or CPython detail: kept, and marked, because pitfalls live there."""
 
@@ -139,6 +143,16 @@ class _Grammar(Directive):
         return [node]
 
 
+class _Glossary(Directive):
+    has_content = True
+    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
+
+    def run(self) -> list[nodes.Node]:
+        node = glossary()
+        self.state.nested_parse(self.content, self.content_offset, node)
+        return [node]
+
+
 class _Note(Directive):
     has_content = True
     optional_arguments = 2
@@ -214,6 +228,7 @@ def _register() -> None:
     for name in _CODE:
         directives.register_directive(name, _Code)
     directives.register_directive("productionlist", _Grammar)
+    directives.register_directive("glossary", _Glossary)
     for name in _NOTES:
         directives.register_directive(name, _Note)
     _registered.add("directives")
@@ -303,7 +318,7 @@ class _Walker:
             title = node.next_node(nodes.title)
             heading = _inline(title) if title is not None else ""
             if not self.title:
-                self.title = heading
+                self.title = heading.replace(" --- ", " — ")
             saved = self.current.heading
             self._start(heading)
             for child in node.children:
@@ -317,6 +332,17 @@ class _Walker:
             return
         if isinstance(node, api_entry):
             self._api(node, depth)
+            return
+        if isinstance(node, glossary):
+            saved = self.current.heading
+            for item in node.findall(nodes.definition_list_item):
+                terms = [_inline(t) for t in item.findall(nodes.term)]
+                self._start(", ".join(terms))
+                definition = item.next_node(nodes.definition)
+                if definition is not None:
+                    for child in definition.children:
+                        self.walk(child, depth + 1)
+            self._start(saved)
             return
         if isinstance(node, note_block):
             label = str(node["label"])
@@ -354,13 +380,8 @@ class _Walker:
                     for code in definition.findall(nodes.literal_block):
                         self._code(code)
             return
-        if isinstance(node, nodes.field_list):
-            for item in node.children:
-                name = item.next_node(nodes.field_name)
-                body = item.next_node(nodes.field_body)
-                text = " ".join(_inline(p) for p in body.findall(nodes.paragraph)) if body else ""
-                self.add(Block(f"- **{name.astext() if name else ''}**: {text}", "prose"))
-            return
+        if isinstance(node, (nodes.field_list, nodes.docinfo)):
+            return  # a page's metadata (author, release), not its teaching
         if isinstance(node, nodes.table):
             self._table(node)
             return

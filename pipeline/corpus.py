@@ -275,9 +275,9 @@ def manual_page(page_id: str, source: str) -> Document | None:
 
 def manual_corpus(manual: Manual) -> Iterator[Document]:
     """The tutorial, HOWTOs, library reference and language reference, page by page."""
-    for part in PARTS:
+    for part in (*PARTS, "glossary"):
         for path in sorted((manual.root / part).glob("*.rst.txt")):
-            page_id = f"{part}/{path.name.removesuffix('.rst.txt')}"
+            page_id = f"{part}/{path.name.removesuffix('.rst.txt')}" if part in PARTS else part
             if page_id in _SKIPPED_PAGES:
                 continue
             document = manual_page(page_id, path.read_text(encoding="utf-8", errors="replace"))

@@ -1,4 +1,11 @@
-"""ContentEnhancerAgent: ranks, de-duplicates and organises retrieved passages into an outline."""
+"""ContentEnhancerAgent: turns the retrieved passages into a lesson plan in teaching order.
+
+What it is (definitions and explanations that name the subject), the syntax and
+API (entries with their qualified names and signatures, grammar), examples (run
+first: only those that ran are kept, with their real output), pitfalls (notes
+and warnings), and key points for the summary.  Only on-topic material is kept:
+a paragraph must speak of one of the subject's concepts.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +13,79 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._text import Block, is_python_code, sentences, singular, tokens
-from .knowledge import Passage
-from .retriever import Retrieval, ScoredDocument
+from . import examples as runner
+from ._subject import fold
+from ._text import Block, sentences, singular
+from .knowledge import Passage, plural
+from .retriever import RELATED_TERMS, Retrieval, ScoredDocument
 
-__all__ = ("ContentEnhancerAgent", "Outline", "OutlineSection", "parse_body")
+__all__ = ("ApiItem", "ContentEnhancerAgent", "CourseExample", "Outline", "OutlineSection", "parse_body")
 
-MAX_SECTIONS = 5
-PASSAGES_PER_SECTION = 3
-MIN_RELATIVE_SCORE = 0.35  # a document scoring under this share of the best one is off-topic
+PASSAGES_PER_DOCUMENT = 5
+MAX_EXPLANATIONS = 6
+MAX_API = 6
+MAX_EXAMPLES = 4
+MAX_EXAMPLE_ATTEMPTS = 10
+MAX_PITFALLS = 4
 DUPLICATE_OVERLAP = 0.8
 
-_FENCE = re.compile(r"^```\n(.*?)\n```$", re.S)
-_DEFINING = re.compile(r"\b(is|are|refers to|means|provides|represents|returns|creates)\b")
-_IMPORTANT = re.compile(r"\b(must|always|never|only|guarantee[sd]?|cannot|can|should|automatically|raises?)\b")
+_FENCE = re.compile(r"^```([\w-]*)\n(.*?)\n```$", re.S)
+_NOTE = re.compile(r"^\*\*(Note|Warning|Important|Caution|Attention|Danger|Deprecated[^*]*)[:.]\*\*\s*")
+_DEFINING = re.compile(r"\b(is|are|refers to|means|provides|represents|lets|allows)\b")
+_PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware|careful|surprising|mistake|"
+                      r"pitfall|gotcha|only once|not thread-safe|raises?)\b", re.I)
 
 
 def parse_body(body: str) -> list[Block]:
-    """A stored passage body back into blocks (literal blocks were fenced when indexed)."""
+    """A stored passage body back into blocks (code was fenced with its language when indexed)."""
     blocks: list[Block] = []
-    # Paragraphs are separated by blank lines; a fenced block may contain blank lines.
-    pieces = re.split(r"(```\n.*?\n```)", body, flags=re.S)
-    for piece in pieces:
+    for piece in re.split(r"(```[\w-]*\n.*?\n```)", body, flags=re.S):
         match = _FENCE.match(piece.strip())
         if match:
-            blocks.append(Block(match.group(1), "literal"))
+            blocks.append(Block(match.group(2), "literal", match.group(1)))
             continue
         for paragraph in piece.split("\n\n"):
-            if paragraph.strip():
-                blocks.append(Block(paragraph.strip(), "prose"))
+            text = paragraph.strip()
+            if not text:
+                continue
+            if all(line.startswith("|") for line in text.splitlines()):
+                blocks.append(Block(text, "table"))
+            elif _NOTE.match(text):
+                blocks.append(Block(text, "note"))
+            else:
+                blocks.append(Block(text, "prose"))
     return blocks
 
 
 @dataclass(slots=True)
 class OutlineSection:
+    """What one source contributes, in its reading order (the language-model writer's passages)."""
+
     doc_id: str
     title: str
     score: float
-    paragraphs: list[Block] = field(default_factory=list)  # prose and literal blocks, in reading order
-    examples: list[str] = field(default_factory=list)  # Python code, verbatim
+    paragraphs: list[Block] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # code that ran
+    api_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiItem:
+    name: str  # "asyncio.create_task"
+    signature: str
+    summary: str  # its first sentence
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CourseExample:
+    doc_id: str
+    heading: str
+    code: str  # valid Python, exactly what ran
+    output: str  # its real output
+    shows_error: bool
+    milliseconds: float
+    stable: bool = True  # a second run printed the same
 
 
 @dataclass(slots=True)
@@ -57,10 +98,18 @@ class Outline:
     key_points: list[tuple[str, str]]  # (sentence, doc id)
     sources: list[dict[str, object]]
     nearby: list[str]  # titles of documents that touch the subject, for an unknown one
+    kind: str = "subject"
+    covered: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    explanations: list[tuple[Block, str]] = field(default_factory=list)  # (block, doc id)
+    api: list[ApiItem] = field(default_factory=list)
+    grammar: list[tuple[str, str]] = field(default_factory=list)  # (grammar text, doc id)
+    examples: list[CourseExample] = field(default_factory=list)
+    pitfalls: list[tuple[str, str]] = field(default_factory=list)  # (text, doc id)
 
 
 def _words(text: str) -> set[str]:
-    return {singular(w) for w in tokens(text) if len(w) > 2}
+    return {singular(w) for w in re.findall(r"[a-z0-9_]+", fold(text)) if len(w) > 2}
 
 
 def _overlap(a: set[str], b: set[str]) -> float:
@@ -69,103 +118,218 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", fold(text))
+
+
+def _concept_words(retrieval: Retrieval) -> set[str]:
+    """What shows a paragraph is on the subject: each concept as a whole, squashed so that "key
+    functions" and "key-function" both contain "keyfunction"; and the names related to it
+    ("sorted", "with statement"), as whole words ("=" marks those)."""
+    words: set[str] = set()
+    for concept in retrieval.covered or retrieval.terms:
+        words.add(_squash(singular(concept)))
+        for related in RELATED_TERMS.get(concept, ())[:4]:
+            if len(related) > 4 and not related.startswith("_"):
+                words.add("=" + fold(related))
+    return {w for w in words if len(w) > 1}
+
+
+def _on_topic(text: str, words: set[str]) -> bool:
+    squashed = _squash(text)
+    folded = fold(text)
+    return any(
+        re.search(rf"(?<![\w.]){re.escape(w[1:])}(?!\w)", folded) if w.startswith("=") else w in squashed
+        for w in words
+    )
+
+
 class ContentEnhancerAgent:
-    """Turns a pile of retrieved passages into sections, definitions, key points and examples."""
+    """Turns a pile of retrieved passages into a lesson plan, running the examples it keeps."""
 
     name = "ContentEnhancerAgent"
 
-    def __init__(self, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        say: Callable[[str], None] = print,
+        trusted: Callable[[str], bool] = lambda doc_id: False,
+        limits: runner.Limits | None = None,
+    ) -> None:
         self.say = say
+        self.trusted = trusted
+        self.limits = limits or runner.Limits()
 
     def enhance(self, retrieval: Retrieval) -> Outline:
-        terms = {singular(t) for t in retrieval.terms}
-        nearby = [d.title for d in retrieval.documents[:5]]
         if not retrieval.known or not retrieval.documents:
-            self.say("Nothing in the knowledge base covers this subject as a whole.")
-            return Outline(retrieval.subject, retrieval.terms, False, [], [], [], [], nearby)
-
-        top = retrieval.documents[0].score
-        chosen = [d for d in retrieval.documents[:MAX_SECTIONS] if d.score >= MIN_RELATIVE_SCORE * top and d.passages]
-        self.say(f"Ranking {len(retrieval.documents)} documents: keeping the {len(chosen)} most relevant.")
-
-        seen: list[set[str]] = []
-        sections: list[OutlineSection] = []
-        dropped = 0
-        for doc in chosen:
-            section, removed = self._section(doc, seen)
-            dropped += removed
-            if section.paragraphs:
-                sections.append(section)
-        if dropped:
-            self.say(f"Removed {dropped} passages that repeat others.")
-        self.say(f"Organised the material into {len(sections)} sections: " + "; ".join(s.title for s in sections))
-
-        definitions = self._definitions(sections, terms)
-        self.say(f"Picked {len(definitions)} definitions.")
-        key_points = self._key_points(sections, terms, {d for d, _ in definitions})
-        self.say(f"Picked {len(key_points)} key points.")
-        n_examples = sum(len(s.examples) for s in sections)
-        self.say(f"Kept {n_examples} code examples intact.")
-        sources = [{"id": s.doc_id, "title": s.title, "score": round(s.score, 3)} for s in sections]
-        return Outline(retrieval.subject, retrieval.terms, True, sections, definitions, key_points, sources, nearby)
-
-    def _section(self, doc: ScoredDocument, seen: list[set[str]]) -> tuple[OutlineSection, int]:
-        section = OutlineSection(doc.id, doc.title, doc.score)
-        picked: list[Passage] = []
-        removed = 0
-        for passage, _ in doc.ranked_passages():
-            if len(picked) >= PASSAGES_PER_SECTION:
-                break
-            words = _words(passage.body)
-            if any(_overlap(words, other) >= DUPLICATE_OVERLAP for other in seen):
-                removed += 1
-                continue
-            seen.append(words)
-            picked.append(passage)
-        for passage in sorted(picked, key=lambda p: p.seq):  # reading order, as the source has it
-            for block in parse_body(passage.body):
-                section.paragraphs.append(block)
-                if block.literal and is_python_code(block.text):
-                    section.examples.append(block.text)
-        return section, removed
+            if retrieval.kind == "subject":
+                self.say("Nothing in the knowledge base covers this subject as a whole.")
+            return Outline(retrieval.subject, retrieval.terms, False, [], [], [], [], retrieval.nearby,
+                           retrieval.kind, retrieval.covered, retrieval.missing)
+        words = _concept_words(retrieval)
+        outline = Outline(retrieval.subject, retrieval.terms, True, [], [], [], [], retrieval.nearby,
+                          retrieval.kind, retrieval.covered, retrieval.missing)
+        picked = self._pick_passages(retrieval.documents)
+        self.say(f"Reading {plural(sum(len(p) for _, p in picked), 'passage')} "
+                 f"from {plural(len(picked), 'document')}.")
+        candidates: list[tuple[Block, str, str]] = []  # literal blocks: (block, doc id, heading)
+        by_score: list[tuple[float, int, Passage, OutlineSection]] = []
+        for doc, passages in picked:
+            section = OutlineSection(doc.id, doc.title, doc.score)
+            outline.sections.append(section)
+            for passage in passages:
+                by_score.append((-doc.passages[passage.seq][1], len(by_score), passage, section))
+        # Best passages first: a glossary definition, then the explanations that scored best.
+        by_score.sort(key=lambda item: (not item[2].doc_id.endswith(":glossary"), item[0], item[1]))
+        for _, _, passage, section in by_score:
+            self._read(passage, section, outline, words, candidates)
+        outline.sections = [s for s in outline.sections if s.paragraphs]
+        outline.explanations = outline.explanations[:MAX_EXPLANATIONS]
+        self.say(f"Kept {plural(len(outline.explanations), 'explanation')} on the subject, "
+                 f"{plural(len(outline.api), 'API entry', 'API entries')}"
+                 + (f" ({', '.join(a.name for a in outline.api)})" if outline.api else "") + ".")
+        self._run_examples(candidates, outline)
+        outline.definitions = self._definitions(outline, words)
+        outline.key_points = self._key_points(outline, words, {d for d, _ in outline.definitions})
+        outline.pitfalls = outline.pitfalls[:MAX_PITFALLS]
+        self.say(f"Picked {plural(len(outline.definitions), 'definition')}, "
+                 f"{plural(len(outline.key_points), 'key point')} and {plural(len(outline.pitfalls), 'pitfall')}.")
+        outline.sources = [{"id": s.doc_id, "title": s.title, "score": round(s.score, 3)} for s in outline.sections]
+        return outline
 
     @staticmethod
-    def _prose_sentences(sections: list[OutlineSection]) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
-        for section in sections:
-            for block in section.paragraphs:
-                if not block.literal and not block.text.endswith(":"):
-                    found.extend((s, section.doc_id) for s in sentences(block.text))
-        return found
+    def _pick_passages(documents: list[ScoredDocument]) -> list[tuple[ScoredDocument, list[Passage]]]:
+        """The best passages of each document, without near-duplicates, in the document's order."""
+        seen: list[set[str]] = []
+        picked: list[tuple[ScoredDocument, list[Passage]]] = []
+        for doc in documents:
+            chosen: list[Passage] = []
+            for passage, _ in doc.ranked_passages():
+                if len(chosen) >= PASSAGES_PER_DOCUMENT:
+                    break
+                words = _words(passage.body)
+                if any(_overlap(words, other) >= DUPLICATE_OVERLAP for other in seen):
+                    continue
+                seen.append(words)
+                chosen.append(passage)
+            if chosen:
+                picked.append((doc, sorted(chosen, key=lambda p: p.seq)))
+        return picked
 
-    def _definitions(self, sections: list[OutlineSection], terms: set[str]) -> list[tuple[str, str]]:
-        picked: list[tuple[str, str]] = []
-        for sentence, doc_id in self._prose_sentences(sections):
-            if not 30 <= len(sentence) <= 260:
+    def _read(
+        self,
+        passage: Passage,
+        section: OutlineSection,
+        outline: Outline,
+        words: set[str],
+        candidates: list[tuple[Block, str, str]],
+    ) -> None:
+        blocks = parse_body(passage.body)
+        signature = blocks[0].text if blocks and blocks[0].language == "signature" else ""
+        if signature:
+            blocks = blocks[1:]
+            name = signature.split("(")[0].split()[-1] if signature.split("(")[0].split() else signature
+            first = next((b.text for b in blocks if b.kind == "prose"), "")
+            summary = (sentences(first) or [""])[0]
+            on_topic = _on_topic(signature + " " + first, words)
+            if on_topic and len(outline.api) < MAX_API and all(a.name != name for a in outline.api):
+                outline.api.append(ApiItem(name, signature, summary, passage.doc_id))
+                section.api_names.append(name)
+        on_topic_passage = _on_topic(passage.heading + " " + passage.title, words)
+        explained = 0
+        for block in blocks:
+            if block.kind == "literal":
+                if "::=" in block.text and _on_topic(block.text, words):
+                    outline.grammar.append((block.text, passage.doc_id))
+                    section.paragraphs.append(block)
+                elif block.language in ("python", "pycon"):
+                    candidates.append((block, passage.doc_id, passage.heading))
+                    section.paragraphs.append(block)
                 continue
-            head = " ".join(sentence.split()[:10])
-            if _DEFINING.search(head) and terms & _words(head):
-                picked.append((sentence, doc_id))
-            if len(picked) == 4:
+            if not (_on_topic(block.text, words) or (on_topic_passage and block.kind == "prose" and not signature)):
+                continue
+            section.paragraphs.append(block)
+            if block.kind == "note":
+                outline.pitfalls.append((block.text, passage.doc_id))
+            elif block.kind in ("prose", "table") and not signature and explained < 2:
+                if not block.text.endswith(":") and not block.text.startswith("- **"):
+                    outline.explanations.append((block, passage.doc_id))
+                    explained += 1
+            if block.kind == "prose" and _PITFALL.search(block.text) and _on_topic(block.text, words):
+                for sentence in sentences(block.text):
+                    if _PITFALL.search(sentence) and _on_topic(sentence, words) and 30 < len(sentence) < 300:
+                        outline.pitfalls.append((sentence, passage.doc_id))
+                        break
+
+    def _run_examples(self, candidates: list[tuple[Block, str, str]], outline: Outline) -> None:
+        """Run the candidate examples, in order, until enough have run; keep those that ran."""
+        runnable = [(runner.prepare(b.text, b.language), doc_id, heading) for b, doc_id, heading in candidates]
+        prepared = [(e, d, h) for e, d, h in runnable if e is not None]
+        trusted = [(e, d, h) for e, d, h in prepared if self.trusted(d)]
+        if len(trusted) < len(prepared):
+            self.say(f"Not running {plural(len(prepared) - len(trusted), 'example')} from documents whose code "
+                     "is not trusted.")
+        attempts = trusted[:MAX_EXAMPLE_ATTEMPTS]
+        seen: set[str] = set()
+        ran: list[CourseExample] = []
+        for number, (example, doc_id, heading) in enumerate(attempts, 1):
+            self.say(f"Running example {number}/{len(attempts)} from {doc_id} ({heading[:60]})…")
+            result = runner.run(example, self.limits)
+            milliseconds = result.seconds * 1000
+            if not result.ok:
+                self.say(f"  left out: {result.error} ({milliseconds:.0f} ms)")
+                continue
+            if result.code in seen:
+                continue
+            seen.add(result.code)
+            lines = result.output.count("\n") + 1 if result.output else 0
+            self.say(f"  ran in {milliseconds:.0f} ms: {plural(lines, 'line')} of output")
+            # Run once more: an output that differs between runs (addresses, times, ordering)
+            # cannot be the answer to "what does this print?".
+            again = runner.run(example, self.limits)
+            stable = again.ok and again.output == result.output
+            if not stable:
+                self.say("  its output changes from run to run: shown, but not asked in the quiz")
+            ran.append(CourseExample(doc_id, heading, result.code, result.output, example.shows_error,
+                                     milliseconds, stable))
+        # Examples that print something teach more than definitions that print nothing.
+        ran.sort(key=lambda e: not e.output)
+        outline.examples = ran[:MAX_EXAMPLES]
+        for kept in outline.examples:
+            for section in outline.sections:
+                if section.doc_id == kept.doc_id:
+                    section.examples.append(kept.code)
+        self.say(f"Kept {plural(len(outline.examples), 'example')} of the {len(ran)} that ran.")
+
+    @staticmethod
+    def _definitions(outline: Outline, words: set[str]) -> list[tuple[str, str]]:
+        picked: list[tuple[str, str]] = []
+        for block, doc_id in outline.explanations:
+            if block.kind != "prose":
+                continue
+            for sentence in sentences(block.text):
+                head = " ".join(sentence.split()[:12])
+                if 30 <= len(sentence) <= 280 and _DEFINING.search(head) and _on_topic(head, words):
+                    picked.append((sentence, doc_id))
+                    break
+            if len(picked) == 3:
                 break
         return picked
 
-    def _key_points(
-        self, sections: list[OutlineSection], terms: set[str], exclude: set[str]
-    ) -> list[tuple[str, str]]:
-        candidates: list[tuple[float, int, str, str]] = []
-        for order, (sentence, doc_id) in enumerate(self._prose_sentences(sections)):
-            if sentence in exclude or not 40 <= len(sentence) <= 240:
-                continue
-            words = _words(sentence)
-            relevance = len(terms & words) + (1.0 if _IMPORTANT.search(sentence) else 0.0)
-            if relevance >= 1.0:
-                candidates.append((-relevance, order, sentence, doc_id))
-        candidates.sort()
+    @staticmethod
+    def _key_points(outline: Outline, words: set[str], exclude: set[str]) -> list[tuple[str, str]]:
         picked: list[tuple[str, str]] = []
-        for _, _, sentence, doc_id in candidates:
-            if all(_overlap(_words(sentence), _words(p)) < DUPLICATE_OVERLAP for p, _ in picked):
-                picked.append((sentence, doc_id))
-            if len(picked) == 6:
+        for block, doc_id in outline.explanations:
+            if block.kind != "prose":
+                continue
+            for sentence in sentences(block.text):
+                if sentence in exclude or not 40 <= len(sentence) <= 240 or not _on_topic(sentence, words):
+                    continue
+                if all(_overlap(_words(sentence), _words(p)) < DUPLICATE_OVERLAP for p, _ in picked):
+                    picked.append((sentence, doc_id))
                 break
+            if len(picked) == 4:
+                break
+        for api in outline.api[:2]:
+            if api.summary:
+                picked.append((f"`{api.name}`: {api.summary}", api.doc_id))
         return picked

@@ -1,8 +1,10 @@
-"""CourseGeneratorAgent: writes the course in Markdown, section by section, from the outline.
+"""CourseGeneratorAgent: writes the course in Markdown, in teaching order, from the lesson plan.
 
-Everything in the course comes from the knowledge base: explanations and
-examples are the sources' own words and code, and each quiz answer is cut from
-a source sentence, so it is right according to the sources by construction.
+What it is, the syntax and API, examples (each one ran: its real output is
+shown under it), pitfalls, a summary, a quiz, the sources.  Everything comes
+from the knowledge base: explanations are the sources' own words, and every
+quiz answer is either the real output of code that ran or a name and sentence
+of the same source entry, so it can be checked.
 """
 
 from __future__ import annotations
@@ -10,22 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from ._text import Block, is_python_code
-from .enhancer import Outline, OutlineSection
+from ._text import Block
+from .enhancer import ApiItem, CourseExample, Outline
+from .knowledge import plural
 
 __all__ = ("CourseGeneratorAgent", "markdown_text")
 
 SUMMARY_POINTS = 6
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
-# Sphinx's text output quotes code as "name" or "__enter__()": such a quoted
-# single token becomes a code span.
-_QUOTED_CODE = re.compile(r"\"([^\"\s]{1,60})\"")
-_CLOZE_TERM = re.compile(r"\"([A-Za-z_][\w.]*(?:\(\))?)\"")
-
-
-# Sphinx's text output keeps *emphasis* and **strong** markers: they stay emphasis.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+# Code as the sources write it: ``double`` or `single` backticks (the manual, reST in
+# docstrings), or Sphinx's text output's "quoted" single tokens (pydoc topics).
+_CODE = re.compile(r"``(?P<rst>[^`\n]+?)``|`(?P<md>[^`\n]+?)`|\"(?P<quoted>[^\"\s]{1,60})\"")
 _EMPHASIS = re.compile(r"(?<![\w*])(?P<mark>\*\*?)(?P<em>[A-Za-z0-9][^*\n]{0,80}?)(?P=mark)(?![\w*])")
-_INLINE = re.compile(f"{_QUOTED_CODE.pattern}|{_EMPHASIS.pattern}")
+_INLINE = re.compile(f"{_CODE.pattern}|{_EMPHASIS.pattern}")
 
 
 def _escape(text: str) -> str:
@@ -33,7 +32,7 @@ def _escape(text: str) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """Prose from a document as safe Markdown: code spans for quoted code, everything else escaped.
+    """Prose from a document as safe Markdown: code spans for code, emphasis kept, everything else escaped.
 
     Escaping matters twice: an identifier like ``__init__`` must not turn bold,
     and nothing from a document may reach a renderer as HTML.
@@ -42,11 +41,12 @@ def markdown_text(text: str) -> str:
     last = 0
     for match in _INLINE.finditer(text):
         out.append(_escape(text[last : match.start()]))
-        if match.group(1) is not None:
-            out.append(_code_span(match.group(1)))
+        code = match.group("rst") or match.group("md") or match.group("quoted")
+        if code is not None:
+            out.append(_code_span(code))
         else:
             marker, inner = match.group("mark"), match.group("em")
-            out.append(f"{marker}{_escape(inner)}{marker}")
+            out.append(f"{marker}{markdown_text(inner)}{marker}")
         last = match.end()
     out.append(_escape(text[last:]))
     return "".join(out)
@@ -60,15 +60,19 @@ def _code_span(code: str) -> str:
 
 def _code_block(code: str, language: str) -> str:
     fence = "~~~~" if "```" in code else "```"
-    return f"{fence}{language}\n{code}\n{fence}\n"
+    return f"{fence}{language}\n{code}\n{fence}"
 
 
 def _plain_title(title: str) -> str:
     return title.replace("`", "")
 
 
+def _source(doc_id: str) -> str:
+    return f"(`{doc_id}`)"
+
+
 class CourseGeneratorAgent:
-    """Writes the Markdown course and hands it over one section at a time."""
+    """Writes the Markdown course and hands it over one part at a time."""
 
     name = "CourseGeneratorAgent"
 
@@ -78,114 +82,162 @@ class CourseGeneratorAgent:
     def write(self, outline: Outline, knowledge_base: str) -> Iterator[str]:
         """Yield the course as Markdown pieces, each a complete part (title, a section, the quiz …)."""
         if not outline.known:
-            self.say("Writing a short answer: the subject is not covered.")
-            yield self._unknown(outline, knowledge_base)
+            self.say("Writing a short answer: there is no course to write.")
+            yield self._refusal(outline, knowledge_base)
             return
-        subject = " ".join(outline.subject.split())
         self.say("Writing the title and learning objectives.")
-        yield self._opening(subject, outline)
-        for number, section in enumerate(outline.sections, 1):
-            self.say(f"Writing section {number}/{len(outline.sections)}: {section.title}")
-            yield self._section(number, section)
+        yield self._opening(outline)
+        parts = [
+            ("What it is", self._what_it_is),
+            ("Syntax and API", self._syntax),
+            ("Examples", self._examples),
+            ("Pitfalls", self._pitfalls),
+        ]
+        number = 0
+        for title, render in parts:
+            body = render(outline)
+            if not body:
+                continue
+            number += 1
+            self.say(f"Writing section {number}: {title}.")
+            yield f"## {number}. {title}\n\n{body}\n\n"
         self.say("Writing the summary.")
         yield self._summary(outline)
         questions = self._quiz(outline)
-        self.say(f"Writing the quiz ({len(questions)} questions).")
+        self.say(f"Writing the quiz ({plural(len(questions), 'question')}).")
         yield self._quiz_markdown(questions)
         yield self._sources(outline, knowledge_base)
 
     # -- parts -------------------------------------------------------------------
 
-    def _opening(self, subject: str, outline: Outline) -> str:
+    def _opening(self, outline: Outline) -> str:
+        subject = " ".join(outline.subject.split())
         lines = [f"# {markdown_text(subject[:1].upper() + subject[1:])}", ""]
         lines.append(
-            f"A short course built from {len(outline.sections)} sources of the knowledge base: "
-            + ", ".join(f"*{markdown_text(_plain_title(s.title))}*" for s in outline.sections)
-            + "."
+            f"A short course built from {plural(len(outline.sections), 'source')} of the knowledge base: "
+            + ", ".join(f"*{markdown_text(_plain_title(s.title))}*" for s in outline.sections) + "."
         )
-        lines += ["", "## Learning objectives", ""]
-        lines.append("After this course you can:")
-        lines.append("")
-        for section in outline.sections:
-            lines.append(f"- {self._objective(section)}")
-        if any(s.examples for s in outline.sections):
-            lines.append("- read the examples and predict what they do;")
+        if outline.missing:
+            lines += ["", f"> **Only part of this subject is covered.** The knowledge base explains "
+                      f"{', '.join(f'*{markdown_text(c)}*' for c in outline.covered)}, but has nothing on "
+                      f"{', '.join(f'*{markdown_text(c)}*' for c in outline.missing)}: "
+                      "that part is not in this course."]
+        lines += ["", "## Learning objectives", "", "After this course you can:", ""]
+        concepts = outline.covered or outline.terms
+        named = " and ".join(f"*{markdown_text(c)}*" for c in concepts)
+        verb, pronoun = ("is", "it") if len(concepts) == 1 else ("are", "them")
+        lines.append(f"- explain what {named} {verb} and when to use {pronoun};")
+        if outline.api:
+            names = ", ".join(f"`{a.name}`" for a in outline.api[:4])
+            lines.append(f"- use {names};")
+        if outline.examples:
+            lines.append("- read the examples and predict what they print;")
         lines.append("- answer the quiz at the end without looking back.")
         return "\n".join(lines) + "\n\n"
 
-    @staticmethod
-    def _objective(section: OutlineSection) -> str:
-        kind, _, name = section.doc_id.partition(":")
-        if kind == "module":
-            return f"use the `{name}` module for what it is made for;"
-        return f"explain *{markdown_text(_plain_title(section.title))}*;"
-
-    def _section(self, number: int, section: OutlineSection) -> str:
-        parts = [f"## {number}. {markdown_text(_plain_title(section.title))}", ""]
-        for block in section.paragraphs:
+    def _what_it_is(self, outline: Outline) -> str:
+        parts: list[str] = []
+        last_doc = ""
+        for block, doc_id in outline.explanations:
             parts.append(self._block(block))
-        parts.append(f"*Source: `{section.doc_id}`*")
-        return "\n\n".join(p for p in parts if p) + "\n\n"
+            if doc_id != last_doc:
+                last_doc = doc_id
+        if parts:
+            sources = sorted({d for _, d in outline.explanations})
+            parts.append(f"*From {', '.join(f'`{d}`' for d in sources)}.*")
+        return "\n\n".join(parts)
+
+    def _syntax(self, outline: Outline) -> str:
+        parts: list[str] = []
+        for grammar, doc_id in outline.grammar[:2]:
+            parts.append(f"The grammar {_source(doc_id)}:\n\n{_code_block(grammar, 'text')}")
+        for api in outline.api:
+            summary = f" — {markdown_text(api.summary)}" if api.summary else ""
+            parts.append(f"- `{api.signature}`{summary} {_source(api.doc_id)}")
+        return "\n\n".join(parts)
+
+    def _examples(self, outline: Outline) -> str:
+        parts: list[str] = []
+        for number, example in enumerate(outline.examples, 1):
+            heading = markdown_text(_plain_title(example.heading))
+            parts.append(f"### Example {number}: {heading} {_source(example.doc_id)}")
+            parts.append(_code_block(example.code, "python"))
+            if example.output:
+                what = "It prints (its real output; the error is the point)" if example.shows_error else "It prints"
+                parts.append(f"{what}:\n\n{_code_block(example.output, 'text')}")
+            else:
+                parts.append("It runs without printing anything.")
+        return "\n\n".join(parts)
+
+    def _pitfalls(self, outline: Outline) -> str:
+        return "\n".join(f"- {markdown_text(text)} {_source(doc_id)}" for text, doc_id in outline.pitfalls)
 
     @staticmethod
     def _block(block: Block) -> str:
-        if block.literal:
-            return _code_block(block.text, "python" if is_python_code(block.text) else "text").rstrip("\n")
-        text = block.text
-        bullet = re.match(r"^(\*|-|\d+\.)\s+", text)
+        if block.kind == "table":
+            return block.text  # already Markdown, cells escaped when parsed
+        if block.kind == "literal":
+            return _code_block(block.text, block.language if block.language in ("python", "text") else "text")
+        bullet = re.match(r"^(-|\d+\.)\s+", block.text)
         if bullet:
-            return bullet.group(0) + markdown_text(text[bullet.end() :])
-        return markdown_text(text)
+            return bullet.group(0) + markdown_text(block.text[bullet.end() :])
+        return markdown_text(block.text)
 
     def _summary(self, outline: Outline) -> str:
         lines = ["## Summary", ""]
         for sentence, doc_id in (outline.definitions[:2] + outline.key_points)[:SUMMARY_POINTS]:
-            lines.append(f"- {markdown_text(sentence)} (`{doc_id}`)")
+            lines.append(f"- {markdown_text(sentence)} {_source(doc_id)}")
+        if outline.examples:
+            lines.append(f"- The {plural(len(outline.examples), 'example')} above ran as shown; "
+                         "run them yourself and change them.")
         if len(lines) == 2:
             for section in outline.sections:
-                lines.append(f"- *{markdown_text(_plain_title(section.title))}* (`{section.doc_id}`)")
+                lines.append(f"- *{markdown_text(_plain_title(section.title))}* {_source(section.doc_id)}")
         return "\n".join(lines) + "\n\n"
 
     def _quiz(self, outline: Outline) -> list[tuple[str, str]]:
-        """Questions with their answers, all taken from the sources."""
+        """Questions a teacher would ask, each with an answer that can be checked."""
         questions: list[tuple[str, str]] = []
-        used: set[str] = set()
-        for sentence, doc_id in outline.definitions + outline.key_points:
-            terms = _CLOZE_TERM.findall(sentence)
-            candidates = [t for t in terms if sentence.count(f'"{t}"') == 1 and t not in used]
-            if not candidates:
-                continue
-            term = max(candidates, key=len)
-            used.add(term)
-            blanked = sentence.replace(f'"{term}"', "`_____`", 1)
-            questions.append(
-                (f"Fill in the blank (from `{doc_id}`): {markdown_text_keep_blank(blanked)}", f"`{term}`")
-            )
-            if len(questions) == 3:
-                break
-        if len(outline.sections) >= 2:
-            section = outline.sections[1] if len(questions) % 2 else outline.sections[0]
-            quote = next(
-                (b.text for b in section.paragraphs if not b.literal and 40 <= len(b.text) <= 300), None
-            )
-            if quote:
-                options = ", ".join(f"`{s.doc_id}`" for s in outline.sections)
-                questions.append(
-                    (
-                        f"Which source says: “{markdown_text(quote)}”? Choose one of {options}.",
-                        f"`{section.doc_id}`",
-                    )
-                )
-        examples = [(s, e) for s in outline.sections for e in s.examples if len(e.splitlines()) <= 12]
-        if examples and len(questions) < 5:
-            section, example = examples[0]
-            questions.append(
-                (
-                    "Which section of this course shows this code?\n\n" + _code_block(example, "python").rstrip("\n"),
-                    f"Section *{markdown_text(_plain_title(section.title))}* (`{section.doc_id}`)",
-                )
-            )
+        for example in self._predictable(outline.examples)[:2]:
+            questions.append((
+                "What does this code print?\n\n" + _code_block(example.code, "python"),
+                "It prints:\n\n" + _code_block(example.output, "text"),
+            ))
+        for api in self._askable(outline.api)[:2]:
+            short = api.name.rsplit(".", 1)[-1]
+            summary = re.sub(rf"\b{re.escape(short)}\b", "…", api.summary)
+            questions.append((
+                f"Which function, class or method is described this way: “{markdown_text(summary)}”?",
+                f"`{api.name}` — `{api.signature}` {_source(api.doc_id)}",
+            ))
+        if outline.definitions and len(questions) < 5:
+            sentence, doc_id = outline.definitions[0]
+            concept = (outline.covered or outline.terms)[0]
+            questions.append((
+                f"In one sentence: what is *{markdown_text(concept)}*?",
+                f"{markdown_text(sentence)} {_source(doc_id)}",
+            ))
+        if outline.pitfalls and len(questions) < 5:
+            text, doc_id = outline.pitfalls[0]
+            questions.append((
+                f"What should you watch out for when using *{markdown_text((outline.covered or outline.terms)[0])}*?",
+                f"{markdown_text(text)} {_source(doc_id)}",
+            ))
         return questions
+
+    @staticmethod
+    def _predictable(examples: list[CourseExample]) -> list[CourseExample]:
+        """Examples whose output a learner can predict: short, and the same on every run."""
+        return [
+            e for e in examples
+            if e.stable and e.output and len(e.output) <= 300 and e.output.count("\n") < 8
+            and len(e.code.splitlines()) <= 15
+            and not re.search(r"0x[0-9a-f]{4,}|\d{4}-\d\d-\d\d|\d+\.\d{4,}", e.output)
+        ]
+
+    @staticmethod
+    def _askable(api: list[ApiItem]) -> list[ApiItem]:
+        return [a for a in api if 25 <= len(a.summary) <= 240]
 
     @staticmethod
     def _quiz_markdown(questions: list[tuple[str, str]]) -> str:
@@ -195,8 +247,9 @@ class CourseGeneratorAgent:
             lines.append("")
         lines += ["### Answers", ""]
         for i, (_, answer) in enumerate(questions, 1):
-            lines.append(f"{i}. {answer}")
-        return "\n".join(lines) + "\n\n"
+            lines.append(f"{i}. {_indent_continuation(answer)}")
+            lines.append("")
+        return "\n".join(lines) + "\n"
 
     @staticmethod
     def _sources(outline: Outline, knowledge_base: str) -> str:
@@ -210,25 +263,28 @@ class CourseGeneratorAgent:
         return "\n".join(lines) + "\n"
 
     @staticmethod
-    def _unknown(outline: Outline, knowledge_base: str) -> str:
-        subject = " ".join(outline.subject.split())
+    def _refusal(outline: Outline, knowledge_base: str) -> str:
+        subject = markdown_text(" ".join(outline.subject.split()))
+        if outline.kind == "small_talk":
+            return (f"# Not a subject\n\n“{subject}” reads as small talk, so there is no course to write. "
+                    f"This service writes Python courses from {markdown_text(knowledge_base)}: name a subject, "
+                    "for example “generators”, “context managers” or “sorting with key functions”.\n")
+        if outline.kind == "follow_up":
+            return (f"# Not a subject\n\n“{subject}” reads as a follow-up to an earlier answer. Each request "
+                    "here writes a new course and remembers no earlier one: name the subject itself, for "
+                    "example “list comprehensions”.\n")
         lines = [
-            f"# No course on “{markdown_text(subject)}”",
+            f"# No course on “{subject}”",
             "",
-            f"The knowledge base ({markdown_text(knowledge_base)}) has nothing that covers "
-            f"“{markdown_text(subject)}”, so there is no course to write: an invented one would "
-            "not be worth reading.",
+            f"The knowledge base ({markdown_text(knowledge_base)}) has nothing that covers “{subject}”, "
+            "so there is no course to write: an invented one would not be worth reading.",
         ]
+        if outline.missing:
+            lines += ["", f"Nothing in it explains: {', '.join(f'*{markdown_text(c)}*' for c in outline.missing)}."]
         if outline.nearby:
-            lines += ["", "Nearby subjects it does cover:", ""]
-            lines += [f"- {markdown_text(_plain_title(t))}" for t in outline.nearby]
+            lines += ["", "The closest things it does hold:", ""]
+            lines += [f"- {markdown_text(_plain_title(t))}" for t in outline.nearby[:4]]
         return "\n".join(lines) + "\n"
-
-
-def markdown_text_keep_blank(text: str) -> str:
-    """``markdown_text`` that leaves the quiz's `_____` blank as a code span."""
-    head, sep, tail = text.partition("`_____`")
-    return markdown_text(head) + (sep + markdown_text(tail) if sep else "")
 
 
 def _indent_continuation(text: str) -> str:

@@ -288,6 +288,16 @@ class KnowledgeBase:
             return []  # an expression FTS5 cannot parse matches nothing
         return [Hit(Passage(r[0], int(r[1]), r[2], r[3], r[4]), -float(r[5])) for r in rows]
 
+    def count(self, match: str, cap: int = 50) -> int:
+        """How many passages match an FTS5 expression (counting stops at ``cap``)."""
+        try:
+            row = self._db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM passage_index WHERE passage_index MATCH ? LIMIT ?)", (match, cap)
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0])
+
     def passages(self, doc_id: str) -> list[Passage]:
         rows = self._db.execute(
             "SELECT doc_id, seq, title, heading, body FROM passages WHERE doc_id = ? ORDER BY seq",

@@ -13,7 +13,7 @@ archive holding a tar), so nothing is installed system-wide.
 
 The version is the running interpreter's (``python3.11-doc`` for 3.11), else the
 nearest one the package lists offer.  Only the tutorial, the HOWTOs, the library
-reference and the language reference are kept (about 8 MB).  When the manual
+reference, the language reference and the glossary are kept (about 8 MB).  When the manual
 cannot be had (no apt, no network), this says so and exits 0: the knowledge base
 then falls back to the documentation that ships with the interpreter.
 """
@@ -38,6 +38,7 @@ __all__ = ("PARTS", "Manual", "default_dir", "fetch", "installed")
 DEFAULT_DIR = Path("data") / "python-manual"
 PARTS = ("tutorial", "howto", "library", "reference")
 _SOURCES = "html/_sources/"
+_SINGLE_PAGES = ("glossary.rst.txt",)  # the glossary's short definitions are what "what is X?" needs
 _STAMP = "SOURCE"  # written last: a folder without it is an interrupted fetch
 
 
@@ -68,7 +69,7 @@ def installed(directory: Path | None = None) -> Manual | None:
         package, version = (root / _STAMP).read_text(encoding="utf-8").split()[:2]
     except (OSError, ValueError):
         return None
-    if not all((root / part).is_dir() for part in PARTS):
+    if not all((root / part).is_dir() for part in (*PARTS, "glossary")):
         return None
     return Manual(root, package, version)
 
@@ -141,12 +142,14 @@ def _unpack(deb: Path, target: Path) -> int:
             if not marker or not member.isfile() or not relative.endswith(".rst.txt"):
                 continue
             part, _, rest = relative.partition("/")
-            if part not in PARTS or not rest or ".." in Path(relative).parts:
+            if relative in _SINGLE_PAGES:
+                part, rest = relative.removesuffix(".rst.txt"), relative
+            elif part not in PARTS or not rest or ".." in Path(relative).parts:
                 continue
             extracted = archive.extractfile(member)
             if extracted is None:
                 continue
-            destination = target / relative
+            destination = target / (relative if relative not in _SINGLE_PAGES else f"{part}/{rest}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(extracted.read())
             count += 1

@@ -16,7 +16,7 @@ from typing import Any
 
 from .enhancer import ContentEnhancerAgent
 from .generator import CourseGeneratorAgent
-from .knowledge import open_default
+from .knowledge import open_default, plural
 from .llm import LLMCourseGenerator, LLMError, LLMSettings
 from .retriever import KnowledgeRetrieverAgent
 
@@ -29,6 +29,7 @@ RULE = "=" * 60
 class CourseConfig:
     knowledge_base: Path | None = None  # None: $KNOWLEDGE_BASE, else data/knowledge.sqlite3
     llm: LLMSettings | None = None  # None: the embedded generator writes the course
+    run_examples: bool = True  # run trusted documents' examples to show their real output
 
 
 def _config(config: CourseConfig | Mapping[str, Any] | None) -> CourseConfig:
@@ -39,7 +40,9 @@ def _config(config: CourseConfig | Mapping[str, Any] | None) -> CourseConfig:
     path = config.get("knowledge_base")
     llm = config.get("llm")
     return CourseConfig(
-        knowledge_base=Path(path) if path else None, llm=llm if isinstance(llm, LLMSettings) else None
+        knowledge_base=Path(path) if path else None,
+        llm=llm if isinstance(llm, LLMSettings) else None,
+        run_examples=bool(config.get("run_examples", True)),
     )
 
 
@@ -60,20 +63,22 @@ def stream_course_generation_progress(
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    _phase(1, "KNOWLEDGE RETRIEVAL")
-    print("📚 Agent 1: KnowledgeRetrieverAgent — collecting what the knowledge base knows")
     phase_start = time.perf_counter()
     with open_default(settings.knowledge_base) as kb:
         knowledge_base = kb.describe()
+        corpus = kb.corpus()
         print(f"Knowledge base: {knowledge_base}")
+        _phase(1, "KNOWLEDGE RETRIEVAL")
+        print("📚 Agent 1: KnowledgeRetrieverAgent — collecting what the knowledge base knows")
         retrieval = KnowledgeRetrieverAgent(kb).retrieve(subject)
-    timings["retrieval_ms"] = (time.perf_counter() - phase_start) * 1000
+        timings["retrieval_ms"] = (time.perf_counter() - phase_start) * 1000
 
-    _phase(2, "CONTENT ENHANCEMENT")
-    print("🔎 Agent 2: ContentEnhancerAgent — ranking, de-duplicating and organising")
-    phase_start = time.perf_counter()
-    outline = ContentEnhancerAgent().enhance(retrieval)
-    timings["enhancement_ms"] = (time.perf_counter() - phase_start) * 1000
+        _phase(2, "CONTENT ENHANCEMENT")
+        print("🔎 Agent 2: ContentEnhancerAgent — choosing explanations, running examples, organising")
+        phase_start = time.perf_counter()
+        trusted = {d.id for d in retrieval.documents if settings.run_examples and kb.is_trusted(d.id)}
+        outline = ContentEnhancerAgent(trusted=trusted.__contains__).enhance(retrieval)
+        timings["enhancement_ms"] = (time.perf_counter() - phase_start) * 1000
 
     _phase(3, "COURSE GENERATION")
     print("✍️ Agent 3: CourseGeneratorAgent — writing the course")
@@ -104,10 +109,12 @@ def stream_course_generation_progress(
     timings = {k: round(v, 1) for k, v in timings.items()}
 
     if outline.known:
-        print(f"✅ Course ready: {len(outline.sections)} sections, {len(outline.sources)} sources, "
-              f"{timings['total_ms']:.0f} ms.")
-    else:
+        print(f"✅ Course ready: {plural(len(outline.examples), 'example')} that ran, "
+              f"{plural(len(outline.sources), 'source')}, {timings['total_ms']:.0f} ms.")
+    elif outline.kind == "subject":
         print(f"❔ The knowledge base does not cover {subject!r}; answered so.")
+    else:
+        print(f"❔ {subject!r} is not a subject; answered so.")
     yield {
         "type": "complete",
         "results": {
@@ -117,6 +124,8 @@ def stream_course_generation_progress(
             "sources": outline.sources,
             "timings": timings,
             "knowledge_base": knowledge_base,
+            "corpus": corpus,
             "backend": backend,
+            "examples_run": [{"source": e.doc_id, "code": e.code, "output": e.output} for e in outline.examples],
         },
     }

@@ -1,28 +1,48 @@
-"""KnowledgeRetrieverAgent: plans queries from a subject and runs them against the knowledge base."""
+"""KnowledgeRetrieverAgent: reads the subject, judges whether the knowledge base covers it, and
+gathers the passages that explain it.
+
+Passages, not pages, are what is searched: a page of the manual (``library/stdtypes``)
+holds hundreds of unrelated entries, so a page's score would say little.  Each
+concept of a subject is searched on its own, so that "closures and nonlocal" is
+covered even though no passage names both, and a concept that nothing covers is
+reported as missing instead of being papered over.  Explanations are preferred
+to one-line entries: the tutorial and the HOWTOs, a module's introduction, and
+passages with code weigh more than a bare "Return a task object.".
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._text import key_terms, normalise, singular
-from .knowledge import KnowledgeBase, Passage
+from ._subject import Subject, read_subject
+from ._text import normalise, singular
+from .knowledge import KnowledgeBase, Passage, plural
 
 __all__ = ("KnowledgeRetrieverAgent", "PlannedQuery", "Retrieval", "ScoredDocument", "singular")
 
 # What a Python programmer means by a subject, in the words the documentation
 # uses.  Keys are singular; values are searched as phrases.  This is the query
-# planner's domain knowledge, not a list of answers: which documents come back
+# planner's domain knowledge, not a list of answers: which passages come back
 # is still decided by the index.
 RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "generator": ("yield", "generator function", "generator iterator", "generator expression"),
     "iterator": ("__next__", "__iter__", "iterable", "itertools"),
     "exception": ("try", "except", "raise", "finally"),
     "error": ("exception", "raise", "except"),
-    "context manager": ("with statement", "__enter__", "__exit__", "contextlib"),
+    "context manager": ("with statement", "contextmanager", "__enter__", "__exit__", "contextlib"),
     "string formatting": ("format specification", "formatted string literals", "str.format", "format"),
     "formatting": ("format specification", "str.format"),
-    "f-string": ("formatted string literals", "format specification"),
+    "f-string": ("formatted string literals", "f-strings", "format specification"),
+    "sorting": ("sorted", "key function", "sorting how to", "list.sort"),
+    "sort": ("sorted", "key function", "sorting how to", "list.sort"),
+    "key function": ("sorted", "key function", "functools.cmp_to_key"),
+    "descriptor": ("descriptor guide", "__get__", "__set_name__"),
+    "nonlocal": ("nonlocal statement", "enclosing scope"),
+    "comprehension": ("list comprehensions", "comprehensions"),
+    "list comprehension": ("list comprehensions", "displays for lists"),
+    "logging": ("logging howto", "getLogger", "logger"),
+    "pathlib": ("pure paths", "concrete paths", "path"),
     "dictionary": ("dict", "mapping types", "dictionary displays", "key"),
     "dict": ("dictionary", "mapping types"),
     "list": ("mutable sequence", "list comprehension", "sequence types"),
@@ -39,7 +59,7 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "decorator": ("function definition", "functools.wraps", "wrapper"),
     "class": ("class definition", "inheritance", "__init__", "method"),
     "inheritance": ("class definition", "super", "method resolution order"),
-    "regular expression": ("re", "pattern", "re.match"),
+    "regular expression": ("regular expression howto", "re.compile", "re.match", "re.search"),
     "regex": ("regular expression", "re"),
     "file": ("open", "io", "read", "write"),
     "path": ("pathlib", "os.path"),
@@ -50,12 +70,10 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "type hint": ("typing", "annotation"),
     "annotation": ("typing", "type hint"),
     "lambda": ("lambda expression", "anonymous function"),
-    "comprehension": ("list comprehension", "displays", "generator expression"),
     "import": ("import statement", "module", "package", "importlib"),
     "module": ("import statement", "package", "importlib"),
     "process": ("subprocess", "multiprocessing"),
     "subprocess": ("Popen", "subprocess.run"),
-    "logging": ("logger", "handler", "log level"),
     "number": ("int", "float", "numeric types"),
     "integer": ("int", "numeric types"),
     "float": ("floating point", "numeric types"),
@@ -64,7 +82,7 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "for loop": ("for statement", "iterable", "break"),
     "variable": ("assignment", "naming and binding", "scope"),
     "scope": ("naming and binding", "global", "nonlocal"),
-    "closure": ("nonlocal", "naming and binding", "free variable"),
+    "closure": ("nonlocal", "free variable", "nested function", "enclosing function"),
     "boolean": ("truth value", "bool", "and", "or"),
     "slice": ("slicings", "sequence", "slice"),
     "operator": ("operator precedence", "binary arithmetic", "comparisons"),
@@ -79,12 +97,12 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "math": ("math", "cmath", "floating point"),
 }
 
-_PHRASE_KEYS = sorted((k for k in RELATED_TERMS if " " in k), key=len, reverse=True)
+_PHRASE_KEYS = sorted((k for k in RELATED_TERMS if " " in k or "-" in k), key=len, reverse=True)
 
-MAX_QUERIES = 9
-DOCS_PER_QUERY = 30
-MAX_DOCUMENTS = 8
-PASSAGES_PER_SEARCH = 60
+PASSAGES_PER_QUERY = 40
+MAX_DOCUMENTS = 4
+MIN_RELATIVE_SCORE = 0.3  # a document scoring under this share of the best one is off-topic
+MAX_QUERIES = 14
 
 
 def fts_phrase(text: str) -> str:
@@ -98,6 +116,7 @@ class PlannedQuery:
     text: str  # for people
     match: str  # for FTS5
     weight: float
+    concept: str = ""  # the concept of the subject it serves ("" for the whole subject)
 
 
 @dataclass(slots=True)
@@ -105,7 +124,7 @@ class ScoredDocument:
     id: str
     title: str
     score: float = 0.0
-    best_weight: float = 0.0  # the weight of the most specific query it matched
+    concepts: set[str] = field(default_factory=set)
     passages: dict[int, tuple[Passage, float]] = field(default_factory=dict)
 
     def ranked_passages(self) -> list[tuple[Passage, float]]:
@@ -117,18 +136,29 @@ class Retrieval:
     subject: str
     terms: list[str]
     queries: list[PlannedQuery]
-    documents: list[ScoredDocument]  # best first
+    documents: list[ScoredDocument]  # the chosen ones, best first
     known: bool
+    kind: str = "subject"  # "subject" | "small_talk" | "follow_up"
+    covered: list[str] = field(default_factory=list)  # concepts the knowledge base explains
+    missing: list[str] = field(default_factory=list)  # concepts it does not
+    nearby: list[str] = field(default_factory=list)  # titles that touch the subject, for a refusal
 
 
-def _prior(doc_id: str) -> float:
-    """How much to trust a document before reading it.
+# The interpreter's internals: they name every concept (LOAD_CLOSURE, FunctionDef.decorator_list)
+# but explain none to a learner.
+_INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3"})
 
-    The language reference is the canonical explanation of a concept; a
-    top-level module is what a programmer imports; a sub-module deep in a
-    package (``email.generator``) is rarely what a general subject is about.
-    """
+
+def _document_prior(doc_id: str) -> float:
+    """How much to trust a document before reading it: explanations over reference entries."""
     kind, _, name = doc_id.partition(":")
+    if kind == "manual":
+        part, _, page = name.partition("/")
+        if page in _INTERNALS:
+            return 0.5
+        if part == "library":  # a sub-module (email.generator) is rarely what a general subject means
+            return 1.0 / (1.0 + 0.35 * page.count("."))
+        return {"tutorial": 1.5, "howto": 1.4, "glossary": 1.3, "reference": 1.1}.get(part, 1.0)
     if kind == "pydoc":
         return 1.15
     if kind == "module":
@@ -136,8 +166,37 @@ def _prior(doc_id: str) -> float:
     return 1.1  # the user's own documents: they added them for a reason
 
 
+def _passage_prior(passage: Passage, concept: str) -> float:
+    prior = _document_prior(passage.doc_id)
+    named = passage.heading.split("(")[0]  # an entry's name, not its parameters ("decorator_list")
+    if concept and set(normalise(concept).split()) <= set(normalise(named).split()):
+        prior *= 1.5  # a section named after the concept is where it is explained
+    is_entry = passage.body.startswith("```signature")
+    if is_entry and len(passage.body) - passage.body.find("```", 3) < 200:
+        prior *= 0.55  # a one-line entry names things but explains little
+    if "```python" in passage.body or "```pycon" in passage.body:
+        prior *= 1.2
+    if passage.doc_id.startswith("manual:library/") and passage.seq <= 2 and not is_entry:
+        prior *= 1.2  # a module's introduction
+    return prior
+
+
+def concepts_of(subject: Subject) -> list[str]:
+    """The concepts of a subject: known multi-word phrases first ("context manager"), then single terms."""
+    words = list(subject.terms)
+    joined = " " + " ".join(words) + " "
+    concepts: list[str] = []
+    for key in _PHRASE_KEYS:
+        if f" {key} " in joined:
+            concepts.append(key)
+            joined = joined.replace(f" {key} ", " ")
+    concepts += [w for w in joined.split() if w]
+    order = {c: joined.find(c) for c in concepts}
+    return sorted(dict.fromkeys(concepts), key=lambda c: order.get(c, 0))
+
+
 class KnowledgeRetrieverAgent:
-    """Turns a subject into several searches and gathers the passages they find."""
+    """Turns a subject into searches, judges coverage, and gathers the passages found."""
 
     name = "KnowledgeRetrieverAgent"
 
@@ -145,111 +204,97 @@ class KnowledgeRetrieverAgent:
         self.kb = kb
         self.say = say
 
-    def plan(self, subject: str) -> tuple[list[str], list[PlannedQuery]]:
-        terms = key_terms(subject)
-        singulars = [singular(t) for t in terms]
+    def plan(self, subject: Subject, concepts: list[str]) -> list[PlannedQuery]:
         queries: list[PlannedQuery] = []
         seen: set[str] = set()
 
-        def add(text: str, weight: float) -> None:
+        def add(text: str, weight: float, concept: str) -> None:
             match = fts_phrase(text)
             if match and match.lower() not in seen:
                 seen.add(match.lower())
-                queries.append(PlannedQuery(text, match, weight))
+                queries.append(PlannedQuery(text, match, weight, concept))
 
-        if terms:
-            add(" ".join(terms), 1.0)
-        if len(terms) > 1:
-            match = " ".join(fts_phrase(t) for t in terms)
-            if match.lower() not in seen:
-                seen.add(match.lower())
-                queries.append(PlannedQuery(" AND ".join(terms), match, 0.9))
-        joined = " ".join(singulars)
-        related: list[str] = []
-        for key in _PHRASE_KEYS:
-            if key in joined:
-                related.extend(RELATED_TERMS[key])
-                joined = joined.replace(key, " ")
-        for word in joined.split():
-            related.extend(RELATED_TERMS.get(word, ()))
-        for text in related:
-            add(text, 0.7)
-        if len(terms) > 1:
-            for term in terms:
-                add(term, 0.5)
-        return terms, queries[:MAX_QUERIES]
+        if len(subject.terms) > 1:
+            add(" ".join(subject.terms), 1.0, "")
+        for concept in concepts:
+            add(concept, 1.0, concept)
+        for concept in concepts:
+            for related in RELATED_TERMS.get(concept, ())[:4]:
+                add(related, 0.6, concept)
+        return queries[:MAX_QUERIES]
 
+    def _coverage(self, concept: str) -> int:
+        """How well the knowledge base explains a concept: 2 named in several titles or headings, or
+        discussed often; 1 named somewhere (``same_quantum`` names "quantum"); 0 not at all."""
+        phrase = fts_phrase(concept)
+        names = [phrase] + [fts_phrase(r) for r in RELATED_TERMS.get(concept, ())[:2]]
+        strong = sum(self.kb.count("{title keywords heading} : " + p, cap=5) for p in names if p)
+        if strong >= 3 or self.kb.count(phrase, cap=8) >= 8:
+            return 2
+        return 1 if strong else 0
 
-
-    def retrieve(self, subject: str) -> Retrieval:
-        terms, queries = self.plan(subject)
-        self.say(f"Subject: {subject!r} → key terms: {', '.join(terms) or '(none)'}")
-        if not queries:
-            return Retrieval(subject, terms, [], [], known=False)
-        # Modules named in the first results become extra queries (pseudo-relevance
-        # feedback): a subject often lives in a module whose name it does not say.
-        first = self.kb.search_documents(queries[0].match, DOCS_PER_QUERY)
-        feedback = self._feedback_terms(first, terms, queries)
-        if feedback:
-            self.say(f"Related terms found in the first results: {', '.join(feedback)}")
-        queries = queries + [PlannedQuery(t, fts_phrase(t), 0.3) for t in feedback]
-        self.say(f"Planned {len(queries)} queries.")
+    def retrieve(self, text: str) -> Retrieval:
+        subject = read_subject(text)
+        if subject.kind != "subject":
+            what = "small talk" if subject.kind == "small_talk" else "a follow-up to an earlier answer"
+            self.say(f"{text!r} reads as {what}, not as a subject: no search.")
+            return Retrieval(text, list(subject.terms), [], [], False, subject.kind)
+        concepts = concepts_of(subject)
+        shown = ", ".join(concepts)
+        self.say(f"Subject: {text!r} → concepts: {shown}" + (" (read as French)" if subject.french else ""))
+        coverage = {c: self._coverage(c) for c in concepts}
+        covered = [c for c in concepts if coverage[c]]
+        missing = [c for c in concepts if not coverage[c]]
+        self.say(
+            f"The knowledge base covers {plural(len(covered), 'concept')} of {len(concepts)}"
+            + (f"; nothing explains: {', '.join(missing)}" if missing else "") + "."
+        )
+        queries = self.plan(subject, covered or concepts)
+        self.say(f"Planned {plural(len(queries), 'query', 'queries')}.")
         documents: dict[str, ScoredDocument] = {}
         for i, query in enumerate(queries, 1):
-            found = first if i == 1 else self.kb.search_documents(query.match, DOCS_PER_QUERY)
-            self._score(documents, found, query.weight)
-            self.say(f'Query {i}/{len(queries)}: "{query.text}" → {len(found)} documents')
+            hits = self.kb.search(query.match, PASSAGES_PER_QUERY)
+            top = hits[0].score if hits and hits[0].score > 0 else 1.0
+            for hit in hits:
+                doc = documents.get(hit.passage.doc_id)
+                if doc is None:
+                    doc = documents[hit.passage.doc_id] = ScoredDocument(hit.passage.doc_id, hit.passage.title)
+                score = query.weight * hit.score / top * _passage_prior(hit.passage, query.concept)
+                previous = doc.passages.get(hit.passage.seq, (hit.passage, 0.0))[1]
+                doc.passages[hit.passage.seq] = (hit.passage, previous + score)
+                if query.concept:
+                    doc.concepts.add(query.concept)
+                else:
+                    doc.concepts.update(covered)
+            n_docs = len({h.passage.doc_id for h in hits})
+            self.say(f'Query {i}/{len(queries)}: "{query.text}" → {plural(len(hits), "passage")} '
+                     f"in {plural(n_docs, 'document')}")
         for doc in documents.values():
-            doc.score *= _prior(doc.id)
+            scores = sorted((s for _, s in doc.passages.values()), reverse=True)
+            doc.score = scores[0] + 0.25 * sum(scores[1:4]) if scores else 0.0
         ranked = sorted(documents.values(), key=lambda d: -d.score)
-        best = ranked[:MAX_DOCUMENTS]
-        self._gather_passages(best, queries)
-        total = sum(len(d.passages) for d in best)
-        self.say(f"Collected {total} passages from the {len(best)} best of {len(ranked)} documents.")
-        return Retrieval(subject, terms, queries, ranked, self._is_known(ranked))
-
-    def _gather_passages(self, documents: list[ScoredDocument], queries: list[PlannedQuery]) -> None:
-        """Attach to each document its passages that match any query, scored; else its opening."""
-        by_id = {d.id: d for d in documents}
-        any_query = " OR ".join(q.match for q in queries)
-        for hit in self.kb.search(any_query, PASSAGES_PER_SEARCH, doc_ids=list(by_id)):
-            doc = by_id[hit.passage.doc_id]
-            doc.passages.setdefault(hit.passage.seq, (hit.passage, hit.score))
-        for doc in documents:
-            if not doc.passages:
-                for passage in self.kb.passages(doc.id)[:2]:
-                    doc.passages[passage.seq] = (passage, 0.0)
+        nearby = [d.title for d in ranked[:5]]
+        # The whole subject, each concept at least named and one well explained; or, for a subject
+        # that combines concepts, at least half of them well explained (the rest is said missing).
+        well = [c for c in concepts if coverage[c] == 2]
+        enough = (not missing and bool(well)) or (len(concepts) > 1 and len(well) * 2 >= len(concepts))
+        known = bool(ranked) and enough
+        if not known:
+            return Retrieval(text, list(subject.terms), queries, [], False, "subject", covered, missing, nearby)
+        chosen = self._choose(ranked, covered)
+        total = sum(len(d.passages) for d in chosen)
+        self.say(f"Kept {plural(total, 'passage')} from the {plural(len(chosen), 'best document')} "
+                 f"of {len(ranked)}: {', '.join(d.id for d in chosen)}")
+        return Retrieval(text, list(subject.terms), queries, chosen, True, "subject", covered, missing, nearby)
 
     @staticmethod
-    def _score(documents: dict[str, ScoredDocument], found: list[tuple[str, str, float]], weight: float) -> None:
-        if not found:
-            return
-        top = found[0][2] or 1.0
-        for doc_id, title, score in found:
-            doc = documents.get(doc_id)
-            if doc is None:
-                doc = documents[doc_id] = ScoredDocument(doc_id, title)
-            doc.score += weight * score / top
-            doc.best_weight = max(doc.best_weight, weight)
-
-    @staticmethod
-    def _feedback_terms(
-        found: list[tuple[str, str, float]], terms: list[str], queries: list[PlannedQuery]
-    ) -> list[str]:
-        asked = {q.text.lower() for q in queries} | set(terms)
-        names: list[str] = []
-        for doc_id, _, _ in found[:3]:
-            kind, _, name = doc_id.partition(":")
-            if kind == "module" and "." not in name and name.lower() not in asked and name not in names:
-                names.append(name)
-        return names[:2]
-
-    @staticmethod
-    def _is_known(ranked: list[ScoredDocument]) -> bool:
-        """Whether the knowledge base covers the subject as a whole, not just one of its words.
-
-        The first two planned queries are the subject itself and all its key terms
-        together (weights 1.0 and 0.9); matching only a related term or a single
-        word of a longer subject is not enough.
-        """
-        return any(d.best_weight >= 0.9 for d in ranked[:MAX_DOCUMENTS])
+    def _choose(ranked: list[ScoredDocument], covered: list[str]) -> list[ScoredDocument]:
+        """The best documents, and for each concept at least one that explains it."""
+        top = ranked[0].score
+        chosen = [d for d in ranked[:MAX_DOCUMENTS] if d.score >= MIN_RELATIVE_SCORE * top]
+        for concept in covered:
+            if not any(concept in d.concepts for d in chosen):
+                best = next((d for d in ranked if concept in d.concepts), None)
+                if best is not None:
+                    chosen.append(best)
+        return chosen

@@ -24,7 +24,11 @@ def _restore_stdout() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def default_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A knowledge base with the embedded default corpus, indexed once per test run."""
+    """A knowledge base with the default corpus, indexed once per test run (about 10 s).
+
+    The default corpus is the Python manual that ``make test`` fetches first (``make manual``);
+    without it, the documentation that ships with the interpreter.
+    """
     from pipeline.knowledge import KnowledgeBase
 
     path = tmp_path_factory.mktemp("kb") / "knowledge.sqlite3"
