@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup manual run test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: setup
+# The Python manual for the knowledge base (Debian's python3.X-doc, unpacked into data/);
+# without apt or network it says so and the built-in documentation is used instead.
+manual: setup
+	$(PY) -m pipeline.manual
+
+test: setup manual
 	$(PY) -m pytest
 
 lint: setup
@@ -29,7 +34,7 @@ clean:
 # SHUTDOWN_TIMEOUT seconds for open streams after SIGTERM/SIGINT.
 SHUTDOWN_TIMEOUT ?= 10
 
-run: setup
+run: setup manual
 	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log \
 		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
