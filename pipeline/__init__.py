@@ -1,6 +1,6 @@
 """The jobs: the course generator (three agents over a knowledge base) and the ``ticker`` diagnostic."""
 
-from .knowledge import KnowledgeBase, default_path, open_default
+from .knowledge import KnowledgeBase, open_default
 from .llm import LLMSettings
 from .orchestrator import CourseConfig, stream_course_generation_progress
 from .ticker import TickerSpec, parse_ticker_input, ticker
@@ -10,7 +10,6 @@ __all__ = (
     "KnowledgeBase",
     "LLMSettings",
     "TickerSpec",
-    "default_path",
     "open_default",
     "parse_ticker_input",
     "stream_course_generation_progress",

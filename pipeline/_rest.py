@@ -84,7 +84,13 @@ class _AnyOptions(dict[str, Any]):
     def __contains__(self, key: object) -> bool:
         return True
 
+    def __bool__(self) -> bool:  # docutils parses options only when the spec is truthy
+        return True
+
     def __getitem__(self, key: str) -> Any:
+        return directives.unchanged
+
+    def get(self, key: str, default: Any = None) -> Any:
         return directives.unchanged
 
 
@@ -316,9 +322,9 @@ class _Walker:
     def walk(self, node: nodes.Node, depth: int = 0) -> None:
         if isinstance(node, nodes.section):
             title = node.next_node(nodes.title)
-            heading = _inline(title) if title is not None else ""
+            heading = _inline(title).replace(" --- ", " — ") if title is not None else ""
             if not self.title:
-                self.title = heading.replace(" --- ", " — ")
+                self.title = heading
             saved = self.current.heading
             self._start(heading)
             for child in node.children:

@@ -65,7 +65,8 @@ _FOLLOW_UP = frozenset(
     """make it shorter longer simpler again more less another rewrite redo continue go on translate
     summarize summarise summary shorten expand elaborate detail details previous last answer same
     fewer better worse now that this those them example examples please can could you me plus court
-    courte encore refais recommence traduis resume continue version""".split()
+    courte encore refais recommence traduis resume continue version give show tell write want need
+    wrote written said""".split()
 )
 _FOLLOW_UP_PHRASE = re.compile(
     r"\b(make it|do it|say it|explain it|that again|in french|in english|en francais|en anglais|"

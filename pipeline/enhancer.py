@@ -36,6 +36,16 @@ _PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware
                       r"pitfall|gotcha|only once|not thread-safe|raises?)\b", re.I)
 
 
+_MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
+
+
+def _page_module(doc_id: str) -> str:
+    """The module a library page documents, guessed from its name (``library/asyncio-task`` → asyncio)."""
+    kind, _, page = doc_id.partition(":library/")
+    module = page.split("-")[0]
+    return module if kind == "manual" and re.fullmatch(r"[a-z_][\w.]*", module) else ""
+
+
 def parse_body(body: str) -> list[Block]:
     """A stored passage body back into blocks (code was fenced with its language when indexed)."""
     blocks: list[Block] = []
@@ -241,7 +251,9 @@ class ContentEnhancerAgent:
                 if "::=" in block.text and _on_topic(block.text, words):
                     outline.grammar.append((block.text, passage.doc_id))
                     section.paragraphs.append(block)
-                elif block.language in ("python", "pycon"):
+                elif block.language in ("python", "pycon") and (
+                    _on_topic(block.text, words) or _on_topic(passage.heading, words)
+                ):
                     candidates.append((block, passage.doc_id, passage.heading))
                     section.paragraphs.append(block)
                 continue
@@ -274,6 +286,15 @@ class ContentEnhancerAgent:
         for number, (example, doc_id, heading) in enumerate(attempts, 1):
             self.say(f"Running example {number}/{len(attempts)} from {doc_id} ({heading[:60]})…")
             result = runner.run(example, self.limits)
+            missing = _MISSING_NAME.match(result.error)
+            module = _page_module(doc_id)
+            if missing and module:
+                # The page's examples assume its module is imported, as its first example did:
+                # say so in the code, and try again.
+                line = f"from {module} import {missing.group(1)}"
+                self.say(f"  {result.error}: trying again with “{line}”")
+                example = runner.Example(((line, False), *example.statements), example.expected, example.shows_error)
+                result = runner.run(example, self.limits)
             milliseconds = result.seconds * 1000
             if not result.ok:
                 self.say(f"  left out: {result.error} ({milliseconds:.0f} ms)")

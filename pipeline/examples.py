@@ -122,8 +122,13 @@ def from_session(session: str) -> Example | None:
             statements.append((f"try:\n{body}\nexcept {name} as error:\n{shown}", False))
             expected.append(out[-1])
             continue
-        is_expression = len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
-        statements.append((source, is_expression))
+        node = tree.body[0] if len(tree.body) == 1 else None
+        if isinstance(node, ast.Expr):
+            # The expression alone: a trailing comment ("# doctest: +SKIP") must not end up
+            # inside the print(...) that may wrap it.
+            statements.append((ast.get_source_segment(source, node.value) or source, True))
+        else:
+            statements.append((source, False))
         expected += out
     if not statements:
         return None

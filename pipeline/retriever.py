@@ -30,6 +30,8 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "iterator": ("__next__", "__iter__", "iterable", "itertools"),
     "exception": ("try", "except", "raise", "finally"),
     "error": ("exception", "raise", "except"),
+    "with statement": ("with", "context manager", "__enter__", "contextlib"),
+    "try statement": ("try", "except", "finally", "exception"),
     "context manager": ("with statement", "contextmanager", "__enter__", "__exit__", "contextlib"),
     "string formatting": ("format specification", "formatted string literals", "str.format", "format"),
     "formatting": ("format specification", "str.format"),

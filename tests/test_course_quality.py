@@ -1,0 +1,168 @@
+"""What a Python teacher would require of the courses, on the manual: the right API names, examples
+that run (with their real output), quizzes whose answers are right, and honest refusals."""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import stream_course_generation_progress
+from pipeline.examples import Example, run
+from pipeline.knowledge import KnowledgeBase
+
+# subject → what the course must contain (each a regular expression on the Markdown).
+REQUIRED: dict[str, list[str]] = {
+    "sorting with key functions": [r"`sorted\(\)`", r"key=", r"\[1, 2, 3, 4, 5\]"],
+    "f-strings": [r"f'", r"[Ff]ormatted string literal"],
+    "context managers": [r"`with`", r"__enter__", r"__exit__"],
+    "generators": [r"\byield\b", r"generator"],
+    "list comprehensions": [r"\bfor\b.*\bin\b", r"list comprehension"],
+    "closures and nonlocal": [r"nonlocal", r"scope"],
+    "descriptors": [r"__get__", r"descriptor"],
+    "decorators": [r"@", r"decorator"],
+    "exceptions": [r"\btry\b", r"\bexcept\b", r"raise"],
+    "asyncio coroutines and tasks": [r"async def", r"\bawait\b", r"asyncio\.\w+"],
+    "pathlib": [r"pathlib", r"Path"],
+    "regular expressions": [r"re\.(compile|search|match)", r"pattern"],
+    "dictionaries": [r"\bdict\b|dictionar", r"key"],
+    "logging": [r"logging\.(getLogger|info|warning|basicConfig)", r"logger"],
+    "the with statement": [r"`with`|with statement", r"__enter__|context manager"],
+    "json": [r"json\.(dumps|loads)"],
+    "dataclasses": [r"@dataclass|dataclasses\.dataclass", r"field"],
+    "enum": [r"Enum"],
+}
+FRENCH = {"les générateurs": "generators", "gestionnaires de contexte": "context managers",
+          "les fermetures et nonlocal": "closures and nonlocal"}
+REFUSED = {
+    "thanks!": "small talk",
+    "hello": "small talk",
+    "now make it shorter": "follow-up",
+    "give me more examples": "follow-up",
+    "quantum chromodynamics": "No course on",
+    "chocolate cake recipe": "No course on",
+    "the french revolution": "No course on",
+}
+
+# The manual's examples of the with statement are grammar (``with A() as a, B() as b:``) or open
+# files that do not exist: none runs on its own, so that course honestly shows none.
+WITHOUT_RUNNABLE_EXAMPLES = frozenset({"the with statement"})
+
+_PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)\n\1```", re.S | re.M)
+
+
+@pytest.fixture(scope="module")
+def manual_kb(default_kb: Path) -> Path:
+    with KnowledgeBase(default_kb) as kb:
+        if kb.corpus() != "manual":
+            pytest.skip("the Python manual is not available here (make manual)")
+    return default_kb
+
+
+@cache
+def _course(subject: str, kb: str) -> dict[str, Any]:
+    events = list(stream_course_generation_progress(subject, {"knowledge_base": kb}))
+    assert events[-1]["type"] == "complete"
+    results: dict[str, Any] = events[-1]["results"]
+    return results
+
+
+def course(subject: str, kb: Path) -> dict[str, Any]:
+    return _course(subject, str(kb))
+
+
+def _python_blocks(markdown: str) -> list[str]:
+    return [re.sub(rf"^{m.group(1)}", "", m.group(2), flags=re.M) for m in _PYTHON_BLOCK.finditer(markdown)]
+
+
+@pytest.mark.parametrize("subject", sorted(REQUIRED))
+def test_a_course_has_what_a_teacher_requires(manual_kb: Path, subject: str) -> None:
+    results = course(subject, manual_kb)
+    assert results["known"], subject
+    markdown = results["markdown"]
+    for pattern in REQUIRED[subject]:
+        assert re.search(pattern, markdown), f"{subject}: missing {pattern!r}"
+    headings = re.findall(r"^## (?:\d+\. )?(.+)$", markdown, re.M)
+    assert headings[0] == "Learning objectives" and headings[1] == "What it is", headings
+    assert headings[-3:] == ["Summary", "Quiz", "Sources"]
+    assert not re.search(r":(func|class|meth|mod|ref|term):`|^\.\. \w", markdown, re.M), "reST leaks"
+
+
+@pytest.mark.parametrize("subject", sorted(REQUIRED))
+def test_every_python_block_parses_and_every_example_ran(manual_kb: Path, subject: str) -> None:
+    results = course(subject, manual_kb)
+    markdown = results["markdown"]
+    ran = {e["code"]: e["output"] for e in results["examples_run"]}
+    assert bool(ran) is (subject not in WITHOUT_RUNNABLE_EXAMPLES), f"{subject}: examples that ran: {len(ran)}"
+    for block in _python_blocks(markdown):
+        ast.parse(block)
+    examples = markdown[markdown.find(". Examples\n") : markdown.index("## Summary")] if ran else ""
+    for block in _python_blocks(examples):
+        assert block in ran, f"{subject}: an example shown that did not run:\n{block}"
+        if ran[block]:
+            assert f"```text\n{ran[block]}\n```" in examples, "its real output is shown under it"
+
+
+@pytest.mark.parametrize("subject", ["sorting with key functions", "f-strings", "list comprehensions", "exceptions"])
+def test_what_does_this_print_is_answered_by_a_real_run(manual_kb: Path, subject: str) -> None:
+    markdown = course(subject, manual_kb)["markdown"]
+    quiz = markdown[markdown.index("## Quiz") : markdown.index("### Answers")]
+    answers = markdown[markdown.index("### Answers") : markdown.index("## Sources")]
+    asked = re.findall(r"^(\d+)\. What does this code print\?\n\n   ```python\n(.*?)\n   ```", quiz, re.M | re.S)
+    assert asked, f"{subject}: no question on what code prints"
+    for number, code in asked:
+        code = re.sub(r"^   ", "", code, flags=re.M)
+        answer = re.search(rf"^{number}\. It prints:\n\n   ```text\n(.*?)\n   ```", answers, re.M | re.S)
+        assert answer is not None
+        expected = re.sub(r"^   ", "", answer.group(1), flags=re.M)
+        result = run(Example(((code, False),), "", False))
+        assert result.ok and result.output == expected, f"{subject} Q{number}"
+
+
+def test_an_api_question_names_the_entry_the_manual_describes(manual_kb: Path) -> None:
+    markdown = course("asyncio coroutines and tasks", manual_kb)["markdown"]
+    answers = markdown[markdown.index("### Answers") : markdown.index("## Sources")]
+    named = re.findall(r"^\d+\. `([\w.]+)` — `([^`]+)` \(`(manual:[^`]+)`\)", answers, re.M)
+    assert named
+    with KnowledgeBase(manual_kb) as kb:
+        for name, signature, doc_id in named:
+            assert any(p.heading == signature for p in kb.passages(doc_id)), name
+            assert "." in name, "qualified names: asyncio.create_task, not create_task"
+
+
+@pytest.mark.parametrize(("subject", "why"), sorted(REFUSED.items()))
+def test_what_is_not_a_python_subject_gets_a_short_honest_answer(manual_kb: Path, subject: str, why: str) -> None:
+    results = course(subject, manual_kb)
+    assert results["known"] is False
+    assert results["sources"] == []
+    assert why in results["markdown"]
+    assert len(results["markdown"]) < 1200 and "## Quiz" not in results["markdown"]
+
+
+@pytest.mark.parametrize(("french", "english"), sorted(FRENCH.items()))
+def test_a_french_subject_finds_the_same_course_as_its_english_equivalent(
+    manual_kb: Path, french: str, english: str
+) -> None:
+    fr, en = course(french, manual_kb), course(english, manual_kb)
+    assert fr["known"] and en["known"]
+    assert [s["id"] for s in fr["sources"]] == [s["id"] for s in en["sources"]]
+
+
+def test_a_subject_partly_known_says_what_is_missing(manual_kb: Path) -> None:
+    results = course("decorators and monads", manual_kb)
+    assert results["known"]
+    assert "Only part of this subject is covered" in results["markdown"]
+    assert "*monad*" in results["markdown"]
+
+
+def test_the_thinking_box_shows_the_examples_running(manual_kb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    list(stream_course_generation_progress("sorting with key functions", {"knowledge_base": str(manual_kb)}))
+    progress = capsys.readouterr().out
+    assert progress.startswith("Knowledge base: the Python 3.")
+    assert re.search(r"Running example 1/\d+ from manual:howto/sorting", progress)
+    assert re.search(r"ran in \d+ ms", progress)
+    assert not re.search(r"\b1 (sources|documents|passages|examples|concepts)\b", progress)
