@@ -5,13 +5,20 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup manual run test lint bench clean
+.PHONY: setup manual setup-test run test lint bench clean
 
+# `make run` installs only what the service needs; `make test` adds the test tools.
 setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -20,10 +27,10 @@ $(VENV)/.installed: pyproject.toml
 manual: setup
 	$(PY) -m pipeline.manual
 
-test: setup manual
+test: setup-test manual
 	$(PY) -m pytest
 
-lint: setup
+lint: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
@@ -39,5 +46,5 @@ run: setup manual
 		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
 # Both servers side by side; several minutes. Writes the results into BENCHMARKS.md.
-bench: setup
+bench: setup-test
 	$(PY) -m bench.run --write

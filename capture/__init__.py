@@ -1,16 +1,21 @@
 """Turn a blocking, printing job into an async stream of events.
 
-Public surface: ``run_job`` (the bridge), the event types, ``JobCancelled``, the job
-registry (jobs that outlive a connection, with resumable event logs), and
-the helpers a job may call: ``sleep`` (a cancellable wait), ``check_cancelled``,
-``bind`` and ``Thread`` (work in other threads that still belongs to the job).
+For the jobs themselves: ``sleep`` (a cancellable wait), ``check_cancelled``,
+``on_cancel`` (for blocking I/O), ``JobCancelled``, and ``bind`` / ``Thread``
+(work in other threads that still belongs to the job).
+
+For the server: ``install`` (the thread-local stdout proxy), ``run_job`` (one job
+read as an async iterator of events), the events, and the job registry (jobs
+that outlive a connection, with resumable logs) behind the ``JobRegistry``
+protocol, configured by one ``Limits`` value.
 """
 
-from ._bridge import JobStream, run_job, short_error_message
-from ._events import Complete, Content, Error, Event, Progress
-from ._job import JobCancelled, Thread, bind, check_cancelled, current_job, on_cancel, sleep
-from ._proxy import StdoutProxy, install
-from ._registry import Entry, Gap, Job, JobRegistry, MemoryJobRegistry, Overloaded, RegistryLimits
+from ._bridge import JobStream, run_job
+from ._context import JobCancelled, Thread, bind, check_cancelled, on_cancel, sleep
+from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, Terminal
+from ._limits import Limits
+from ._proxy import install
+from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, UnknownJob
 
 __all__ = (
     "Complete",
@@ -19,22 +24,21 @@ __all__ = (
     "Error",
     "Event",
     "Gap",
-    "Job",
     "JobCancelled",
+    "JobInfo",
     "JobRegistry",
     "JobStream",
+    "Limits",
     "MemoryJobRegistry",
     "Overloaded",
     "Progress",
-    "RegistryLimits",
-    "StdoutProxy",
+    "Terminal",
     "Thread",
+    "UnknownJob",
     "bind",
     "check_cancelled",
-    "current_job",
     "install",
     "on_cancel",
     "run_job",
-    "short_error_message",
     "sleep",
 )

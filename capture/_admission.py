@@ -58,9 +58,9 @@ class Admission:
         return ticket
 
     async def wait(self, ticket: Ticket) -> AsyncIterator[int]:
-        """Until ``ticket`` may run, yield how many are ahead of it, each time that changes."""
+        """Until ``ticket`` may run (or is released), yield how many are ahead of it, each time that changes."""
         last = -1
-        while not ticket.admitted:
+        while not ticket.admitted and not ticket.released:
             ahead = self._waiting.index(ticket)
             if ahead != last:
                 last = ahead

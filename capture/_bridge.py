@@ -28,18 +28,17 @@ from typing import Any
 import janus
 
 from . import _proxy
+from ._batching import ProgressBatch
+from ._context import JobCancelled, JobContext, LineWriter
 from ._events import Complete, Content, Error, Event, Progress
-from ._job import JobCancelled, JobContext, LineWriter, ProgressBatch
+from ._limits import Limits
 from ._threads import start_thread
 
 __all__ = ("JobStream", "run_job")
 
 logger = logging.getLogger("capture")
 
-DEFAULT_QUEUE_SIZE = 64
-# The most printed text one event carries: a longer print is split, and progress
-# waiting for a reader that is behind is merged up to this size.
-MAX_EVENT_CHARS = 64 * 1024
+_DEFAULTS = Limits()
 MAX_ERROR_MESSAGE = 200
 
 _ids = itertools.count(1)
@@ -62,9 +61,9 @@ class JobStream:
         job: Callable[..., Any],
         *args: Any,
         name: str | None = None,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
+        queue_size: int = _DEFAULTS.queue_size,
         echo: bool = False,
-        max_event_chars: int = MAX_EVENT_CHARS,
+        max_event_chars: int = _DEFAULTS.max_event_chars,
         **kwargs: Any,
     ) -> None:
         if queue_size < 1 or max_event_chars < 1:
@@ -176,29 +175,10 @@ class JobStream:
         return event
 
     def _coalesce(self, batch: ProgressBatch) -> Progress:
-        """The text of ``batch`` and of the batches already waiting behind it, up to a bound."""
         assert self._queue is not None and self._context is not None
-        first = self._context.take(batch)
-        async_q = self._queue.async_q
-        if async_q.empty():
-            return first
-        parts = [first.text]
-        size = len(first.text)
-        while not async_q.empty():
-            try:
-                nxt = async_q.get_nowait()
-            except (asyncio.QueueEmpty, janus.AsyncQueueShutDown):
-                break
-            if not isinstance(nxt, ProgressBatch):
-                self._held = nxt
-                break
-            text = self._context.take(nxt).text
-            if size + len(text) > self._max_event_chars:
-                self._held = Progress(text)  # next time: merging it would make this event too big
-                break
-            parts.append(text)
-            size += len(text)
-        return Progress("".join(parts)) if len(parts) > 1 else first
+        event, held = self._context.batcher.coalesce(batch, self._queue.async_q)
+        self._held = held
+        return event
 
     # -- producer side (worker thread) ---------------------------------------
 
@@ -319,7 +299,7 @@ def run_job(
     job: Callable[..., Any],
     *args: Any,
     name: str | None = None,
-    queue_size: int = DEFAULT_QUEUE_SIZE,
+    queue_size: int = _DEFAULTS.queue_size,
     echo: bool = False,
     **kwargs: Any,
 ) -> JobStream:

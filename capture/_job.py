@@ -1,353 +1,287 @@
-"""What a running job owns on its side of the bridge, and the helpers jobs call.
+"""One job's life, written once: admission, run, events, terminal event, end.
 
-A ``JobContext`` is created per job.  Every thread that works for the job (its
-worker thread, and threads started through ``bind`` / ``Thread``) has its own
-``LineWriter`` registered as its stdout sink: each writer keeps its own partial
-line, so two threads of one job never splice half-lines together.
+``Job._lifecycle`` is the only place a job's events are produced. It is read
+either by a pump task that writes it into the job's ``EventLog`` (resumable
+jobs: any number of readers, reconnects resume) or, for a job with exactly one
+reader that never resumes (the OpenAI route), by that reader itself: the same
+events with the same sequence numbers, minus a task hop per event (+25 % wall
+time at 1,000 streams when every job went through a log; see BENCHMARKS.md).
+
+Every job ends with exactly one terminal event, ``Complete`` or ``Error``, whose
+``kind`` says why it ended (see ``EndReason``): readers never have to guess.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-import threading
+import asyncio
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable
 
-import janus
+from ._admission import Admission, Ticket
+from ._bridge import JobStream
+from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, JobStatus, Progress, Terminal, status_of
+from ._limits import Limits
+from ._log import EventLog
 
-from ._events import Event, Progress
-from ._proxy import current_sink, set_sink
+__all__ = ("FIRST_READER_WAIT", "Job", "cancelled_error")
 
-__all__ = (
-    "CancelFlag",
-    "JobCancelled",
-    "JobContext",
-    "LineWriter",
-    "ProgressBatch",
-    "Thread",
-    "bind",
-    "check_cancelled",
-    "current_job",
-    "on_cancel",
-    "sleep",
-)
+FIRST_READER_WAIT = 5.0  # seconds a new job waits for its first reader, whatever its grace period
 
-logger = logging.getLogger("capture")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-# A partial line longer than this is sent without waiting for its newline, so
-# that one event (and the writer's buffer) stays bounded.
-MAX_PARTIAL_LINE = 64 * 1024
-
-_echo_lock = threading.Lock()
+_CANCEL_MESSAGES = {
+    "cancelled": "The job was stopped.",
+    "abandoned": "The job was stopped: nobody was reading it any more.",
+    "shutdown": "The server is shutting down, so the job was stopped. Please try again in a moment.",
+}
 
 
-class CancelFlag:
-    """A one-way flag threads can wait on, at the cost of one lock.
-
-    A ``threading.Event`` costs a Condition, a deque and a dict per job; with
-    thousands of silent jobs open that is memory and garbage-collector work.  Here
-    the lock is held until the flag is set: waiting is acquiring it (with a
-    timeout), and each waiter that gets it releases it for the next.
-    """
-
-    __slots__ = ("_lock", "_set")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._set = False
-
-    def set(self) -> None:
-        if not self._set:
-            self._set = True
-            try:
-                self._lock.release()
-            except RuntimeError:  # set twice at the same moment: already released
-                pass
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the flag; return whether it is set."""
-        if self._set:
-            return True
-        if self._lock.acquire(timeout=max(0.0, timeout)):
-            self._lock.release()
-            return True
-        return self._set
+def cancelled_error(reason: str) -> Error:
+    """The terminal event of a job stopped for ``reason`` (``cancelled``, ``abandoned``, ``shutdown``)."""
+    return Error(_CANCEL_MESSAGES.get(reason, "The job was stopped."), kind=reason)
 
 
-class JobCancelled(BaseException):
-    """Raised in a job's threads once its consumer has gone away.
+class Job:
+    """A running or finished job in this process. Made by ``MemoryJobRegistry.start``."""
 
-    A ``BaseException`` on purpose: agent code full of ``except Exception:``
-    must not swallow it and carry on working for nobody.
-    """
-
-
-# Printed text is batched at the source up to this size (see ProgressBatch), or up to
-# the job's event size limit when that is smaller.
-MAX_BATCH = 16 * 1024
-
-
-class ProgressBatch:
-    """Printed text waiting for the reader, as one queue item.
-
-    The first line printed after the reader took the previous batch opens a new
-    batch and puts it on the queue at once, which wakes the reader: no delay is
-    added.  Lines printed before the reader gets to it join the same batch, so a
-    job that prints fast costs one queue operation per batch, not per line.  Any
-    other event seals the open batch first, so order is kept.
-    """
-
-    __slots__ = ("parts", "size", "taken")
-
-    def __init__(self, text: str) -> None:
-        self.parts = [text]
-        self.size = len(text)
-        self.taken = False
-
-
-class JobContext:
-    """The producer side of one job: its queue, its cancel flag, its console echo."""
+    __slots__ = (
+        "_admission",
+        "_answer",
+        "_cancel_reason",
+        "_deadline",
+        "_ended",
+        "_grace",
+        "_log",
+        "_next_seq",
+        "_on_end",
+        "_pump",
+        "_reader_taken",
+        "_readers",
+        "_stream",
+        "_ticket",
+        "_timed_out",
+        "created",
+        "finished",
+        "grace_period",
+        "id",
+        "limits",
+        "model",
+        "status",
+        "tags",
+        "terminal",
+    )
 
     def __init__(
-        self, queue: janus.Queue[Event | ProgressBatch], name: str, echo: bool, max_event_chars: int = MAX_BATCH * 4
+        self,
+        job_id: str,
+        model: str,
+        stream: JobStream,
+        limits: Limits,
+        admission: Admission,
+        *,
+        resumable: bool,
+        grace_period: float,
+        tags: dict[str, str],
+        on_end: Callable[[Job], None],
     ) -> None:
-        self.name = name
-        self.echo = echo
-        self.max_event_chars = max_event_chars
-        self._sync_q = queue.sync_q
-        self._cancelled = CancelFlag()
-        self._batch: ProgressBatch | None = None
-        self._batch_lock = threading.Lock()
-        self._on_cancel: list[Callable[[], None]] = []
+        self.id = job_id
+        self.model = model
+        self.limits = limits
+        self.grace_period = grace_period
+        self.tags = tags
+        self.created = time.time()
+        self.finished: float | None = None
+        self.terminal: Terminal | None = None
+        self._stream = stream
+        self._admission = admission
+        self._ticket: Ticket = admission.reserve()  # raises Overloaded: nothing was started
+        self.status: JobStatus = "running" if self._ticket.admitted else "queued"
+        self._answer: list[str] = []
+        self._next_seq = 1
+        self._log = EventLog(limits.log_events, limits.log_chars) if resumable else None
+        self._cancel_reason: str | None = None
+        self._timed_out = False
+        self._deadline: asyncio.TimerHandle | None = None
+        self._grace: asyncio.TimerHandle | None = None
+        self._ended: asyncio.Event | None = None  # made when someone waits for the end
+        self._readers = 0
+        self._reader_taken = False
+        self._on_end = on_end
+        self._pump: asyncio.Task[None] | None = None
+        if self._log is not None:
+            self._pump = asyncio.get_running_loop().create_task(self._write_log(), name=f"pump:{job_id}")
+            # A pump cancelled before it first ran never reaches its finally: end the job anyway.
+            self._pump.add_done_callback(lambda _: self._end())
+        # A job nobody ever reads is stopped too; its first reader may take a moment to
+        # arrive (a response starts streaming after its handler returns).
+        self._start_grace(at_least=FIRST_READER_WAIT)
+
+    # -- what others see ---------------------------------------------------------------
 
     @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+    def last_seq(self) -> int:
+        return self._next_seq - 1
 
-    def cancel(self) -> None:
-        self._cancelled.set()
-        with self._batch_lock:
-            callbacks = list(self._on_cancel)
-        for callback in callbacks:
+    @property
+    def stream(self) -> JobStream:
+        return self._stream
+
+    def info(self) -> JobInfo:
+        return JobInfo(
+            id=self.id,
+            model=self.model,
+            status=self.status,
+            created=self.created,
+            finished=self.finished,
+            last_seq=self.last_seq,
+            answer="".join(self._answer),
+            terminal=self.terminal,
+            tags=self.tags,
+        )
+
+    # -- the one lifecycle ---------------------------------------------------------------
+
+    async def _lifecycle(self) -> AsyncIterator[Event]:
+        """Wait for a place, run the job, yield its events; always end with a terminal event."""
+        ticket = self._ticket
+        if not ticket.admitted:
+            async for ahead in self._admission.wait(ticket):
+                yield Progress(f"Waiting for a free worker: {ahead} ahead.\n")
+            if self._cancel_reason is None:
+                yield Progress("A worker is free: starting.\n")
+        if self._cancel_reason is not None:
+            yield cancelled_error(self._cancel_reason)
+            return
+        self.status = "running"
+        if self.limits.max_run_time > 0:
+            self._deadline = asyncio.get_running_loop().call_later(self.limits.max_run_time, self._time_out)
+        async with self._stream as events:
+            async for event in events:
+                yield event
+        if self._stream.terminal is None:  # stopped from outside: say why
+            if self._timed_out:
+                limit = self.limits.max_run_time
+                yield Error(f"The job ran longer than the limit of {limit:g} s and was stopped.", kind="timeout")
+            else:
+                yield cancelled_error(self._cancel_reason or "cancelled")
+
+    def _record(self, event: Event) -> Entry:
+        entry = Entry(self._next_seq, event)
+        self._next_seq += 1
+        if isinstance(event, Content):
+            self._answer.append(event.text)
+        elif isinstance(event, (Complete, Error)):
+            self.terminal = event
+        return entry
+
+    async def _write_log(self) -> None:
+        """The pump of a resumable job: the lifecycle's events into the log."""
+        log = self._log
+        assert log is not None
+        try:
+            async for event in self._lifecycle():
+                await log.wait_for_room()
+                log.append(self._record(event))
+        finally:
+            self._end()
+
+    async def entries(self, after: int = 0) -> AsyncIterator[Entry | Gap]:
+        """The events after sequence number ``after``, as they come, ending with the terminal one."""
+        if self._log is None:
+            async for entry in self._read_directly():
+                yield entry
+            return
+        self._readers += 1
+        self._cancel_grace()
+        try:
+            async for item in self._log.read(after):
+                yield item
+        finally:
+            self._readers -= 1
+            if not self._readers:
+                self._start_grace()
+
+    async def _read_directly(self) -> AsyncIterator[Entry]:
+        """The one reader of a job without a log: the job runs while it reads and stops when it leaves."""
+        if self._reader_taken:
+            raise RuntimeError(f"{self.id} has its reader already")
+        self._reader_taken = True
+        self._cancel_grace()
+        try:
+            async for event in self._lifecycle():
+                yield self._record(event)
+        finally:
+            self._end("abandoned")
+
+    # -- stopping ----------------------------------------------------------------------
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._stream.cancel()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the job: its thread stops at its next print, yield or capture.sleep, and its
+        log ends with an ``Error`` of kind ``reason``."""
+        if self.finished is not None or self._cancel_reason is not None:
+            return
+        self._cancel_reason = reason
+        if not self._ticket.admitted:
+            self._admission.release(self._ticket)  # ends its wait for a place
+        self._stream.cancel()
+        if self._log is None and not self._reader_taken:
+            self._end(reason)  # nobody will ever run its lifecycle
+
+    async def wait_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the job's end; return whether it ended."""
+        if self.finished is not None:
+            return True
+        if self._ended is None:
+            self._ended = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _start_grace(self, at_least: float = 0.0) -> None:
+        """Nobody is reading: stop the job after the grace period unless a reader comes back."""
+        if self.finished is not None or self._grace is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a reader finalised outside the loop: the loop is gone anyway
+            return
+        self._grace = loop.call_later(max(at_least, self.grace_period), self.cancel, "abandoned")
+
+    def _cancel_grace(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def _end(self, reason: str = "cancelled") -> None:
+        """Record the end (once): status, time, the place it held, readers woken."""
+        if self.finished is not None:
+            return
+        if self.terminal is None:  # its reader or pump went away before the terminal event
+            self.terminal = cancelled_error(self._cancel_reason or reason)
+        self.status = status_of(self.terminal)
+        self.finished = time.time()
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._admission.release(self._ticket)
+        self._cancel_grace()
+        if self._log is not None:
+            self._log.close()
+        if self._ended is not None:
+            self._ended.set()
+        self._on_end(self)
+
+    async def aclose(self, reason: str = "shutdown") -> None:
+        """Stop the job and wait for its pump (used when the registry closes)."""
+        self.cancel(reason)
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
             try:
-                callback()
-            except Exception:
-                logger.exception("job %s: a cancel callback failed", self.name)
+                await self._pump
+            except asyncio.CancelledError:
+                pass
+        self._end(reason)
 
-    def add_cancel_callback(self, callback: Callable[[], None]) -> None:
-        with self._batch_lock:
-            self._on_cancel.append(callback)
-        if self.cancelled:  # cancelled already: run it now
-            callback()
-
-    def remove_cancel_callback(self, callback: Callable[[], None]) -> None:
-        with self._batch_lock:
-            if callback in self._on_cancel:
-                self._on_cancel.remove(callback)
-
-    def check(self) -> None:
-        if self._cancelled.is_set():
-            raise JobCancelled(self.name)
-
-    def wait(self, seconds: float) -> None:
-        """Sleep up to ``seconds``; raise ``JobCancelled`` as soon as the job is cancelled."""
-        if self._cancelled.wait(seconds):
-            raise JobCancelled(self.name)
-
-    def put(self, event: Event) -> None:
-        """Hand an event to the consumer, blocking while the bounded queue is full."""
-        with self._batch_lock:
-            self._batch = None  # what was printed before this event stays before it
-        self._put(event)
-
-    def _put(self, item: Event | ProgressBatch) -> None:
-        self.check()
-        try:
-            self._sync_q.put(item)
-        except janus.SyncQueueShutDown:
-            # The consumer closed the queue: it is gone, so is the job.
-            raise JobCancelled(self.name) from None
-
-    def emit_progress(self, text: str) -> None:
-        if len(text) > self.max_event_chars:
-            # One huge print becomes several events, each within the limit.
-            step = self.max_event_chars
-            for start in range(0, len(text), step):
-                self.emit_progress(text[start : start + step])
-            return
-        if self.echo:
-            _echo(self.name, text)
-        with self._batch_lock:
-            batch = self._batch
-            limit = min(MAX_BATCH, self.max_event_chars)
-            if batch is not None and not batch.taken and batch.size + len(text) <= limit:
-                batch.parts.append(text)
-                batch.size += len(text)
-                return
-            batch = self._batch = ProgressBatch(text)
-        self._put(batch)
-
-    def take(self, batch: ProgressBatch) -> Progress:
-        """Called by the reader: close ``batch`` to new lines and return its text."""
-        with self._batch_lock:
-            batch.taken = True
-            parts = batch.parts
-        return Progress(parts[0] if len(parts) == 1 else "".join(parts))
-
-
-def _echo(name: str, text: str) -> None:
-    """Copy job output to the server console, each line prefixed with the job's name."""
-    console = sys.__stdout__
-    if console is None:
-        return
-    prefix = f"[{name}] "
-    lines = text.splitlines(keepends=True)
-    out = "".join(prefix + (line if line.endswith("\n") else line + "\n") for line in lines)
-    with _echo_lock:
-        console.write(out)
-        console.flush()
-
-
-class LineWriter:
-    """One thread's stdout sink for a job: sends complete lines at once, keeps the partial one."""
-
-    __slots__ = ("_partial", "_partial_len", "job")
-
-    def __init__(self, job: JobContext) -> None:
-        self.job = job
-        self._partial: list[str] = []
-        self._partial_len = 0
-
-    def write(self, text: str) -> int:
-        job = self.job
-        job.check()
-        if not text:
-            return 0
-        newline = text.rfind("\n")
-        if newline < 0:
-            self._partial.append(text)
-            self._partial_len += len(text)
-            if self._partial_len >= MAX_PARTIAL_LINE:
-                self.flush()
-            return len(text)
-        head = text[: newline + 1]
-        if self._partial:
-            head = "".join(self._partial) + head
-            self._partial.clear()
-            self._partial_len = 0
-        rest = text[newline + 1 :]
-        if rest:
-            self._partial.append(rest)
-            self._partial_len = len(rest)
-        job.emit_progress(head)
-        return len(text)
-
-    def flush(self) -> None:
-        """Send the partial line, if any (called on flush, on yield and when the thread's work ends)."""
-        if self._partial:
-            text = "".join(self._partial)
-            self._partial.clear()
-            self._partial_len = 0
-            self.job.emit_progress(text)
-
-
-def current_job() -> JobContext | None:
-    """The job the calling thread works for, or None."""
-    sink = current_sink()
-    return sink.job if isinstance(sink, LineWriter) else None
-
-
-def check_cancelled() -> None:
-    """Raise ``JobCancelled`` if the calling thread's job has been cancelled."""
-    job = current_job()
-    if job is not None:
-        job.check()
-
-
-@contextmanager
-def on_cancel(callback: Callable[[], None]) -> Iterator[None]:
-    """Run ``callback`` (from another thread) if the job is cancelled while inside this block.
-
-    For work that blocks where ``JobCancelled`` cannot reach it, such as reading a
-    socket: the callback can close the socket, so that the blocked read returns
-    at once. Outside a job it does nothing.
-    """
-    job = current_job()
-    if job is None:
-        yield
-        return
-    job.add_cancel_callback(callback)
-    try:
-        yield
-    finally:
-        job.remove_cancel_callback(callback)
-
-
-def sleep(seconds: float) -> None:
-    """A pause that ends early, with ``JobCancelled``, when the job is cancelled.
-
-    ``time.sleep`` cannot be interrupted; jobs that wait should use this.  Outside
-    a job it is a plain ``time.sleep``.
-    """
-    job = current_job()
-    if job is None:
-        time.sleep(seconds)
-    else:
-        job.wait(seconds)
-
-
-def bind(fn: Callable[P, R]) -> Callable[P, R]:
-    """Make ``fn`` run for the calling thread's job, whichever thread runs it.
-
-    Use it for work handed to other threads: ``pool.submit(capture.bind(f), x)``.
-    What ``fn`` prints then belongs to the job, and it sees the job's
-    cancellation.  Called outside a job, returns ``fn`` unchanged.
-    """
-    job = current_job()
-    if job is None:
-        return fn
-
-    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
-        writer = LineWriter(job)
-        previous = set_sink(writer)
-        try:
-            result = fn(*args, **kwargs)
-            writer.flush()
-            return result
-        finally:
-            set_sink(previous)
-
-    bound.__wrapped__ = fn  # type: ignore[attr-defined]
-    return bound
-
-
-class Thread(threading.Thread):
-    """A ``threading.Thread`` whose output belongs to the job that created it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._job = current_job()
-
-    def run(self) -> None:
-        if self._job is None:
-            super().run()
-            return
-        writer = LineWriter(self._job)
-        set_sink(writer)
-        try:
-            super().run()
-            writer.flush()
-        except JobCancelled:
-            pass
-        finally:
-            set_sink(None)

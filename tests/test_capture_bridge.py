@@ -16,9 +16,15 @@ import pytest
 
 import capture
 from capture import Complete, Content, Error, Event, Progress
-from capture._job import MAX_BATCH
+from capture._batching import MAX_BATCH
 
 pytestmark = pytest.mark.anyio
+
+
+def queue_full(stream: capture.JobStream) -> bool:
+    """Whether the job's bounded queue is full (its producer is, or is about to be, blocked)."""
+    queue = stream._queue
+    return queue is not None and queue.sync_q.full()
 
 
 async def collect(stream: capture.JobStream) -> list[Event]:
@@ -285,7 +291,8 @@ async def test_a_producer_blocked_on_a_full_queue_is_released_by_cancellation() 
     with anyio.fail_after(5):
         async with capture.run_job(job, queue_size=2) as stream:
             await stream.__anext__()
-            await anyio.sleep(0.05)  # the producer fills the queue and blocks
+            while not queue_full(stream):  # the producer fills the queue and blocks
+                await anyio.sleep(0.01)
         await stream.wait_finished()
     assert stream.finished
 
@@ -396,7 +403,8 @@ async def test_a_fast_producer_is_held_back_and_loses_nothing() -> None:
     with anyio.fail_after(30):
         async with capture.run_job(job, queue_size=queue_size) as stream:
             first = await stream.__anext__()
-            await anyio.sleep(0.2)  # a consumer that has stopped reading for a while
+            while not queue_full(stream):  # a consumer that has stopped reading: the producer blocks
+                await anyio.sleep(0.01)
             # The producer is blocked: it got ahead of what the consumer took by at
             # most a full queue of batches plus the batch it is filling.
             assert isinstance(first, Progress)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from capture._job import CancelFlag
+from capture._context import CancelFlag
 
 
 def test_cancel_flag_wakes_every_waiter() -> None:

@@ -7,7 +7,7 @@ import sys
 import threading
 
 import capture
-from capture._proxy import set_sink
+from capture._proxy import StdoutProxy, set_sink
 
 
 class _Sink:
@@ -29,7 +29,7 @@ def test_install_is_idempotent() -> None:
     first = capture.install()
     second = capture.install()
     assert first is second
-    assert isinstance(sys.stdout, capture.StdoutProxy) and sys.stdout.target is target
+    assert isinstance(sys.stdout, StdoutProxy) and sys.stdout.target is target
     assert first.target is target
 
 

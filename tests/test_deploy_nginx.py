@@ -57,8 +57,10 @@ async def test_no_buffering_each_line_arrives_as_it_is_printed(proxied: NginxPro
                     tg.start_soon(read, "courses", courses_response)
     for route, values in delays.items():
         assert len(values) == 10, route
-        # Lines are printed 100 ms apart; through nginx each arrives within a small fraction of that.
-        assert max(values) < 25, f"{route}: {values}"
+        # Lines are printed 100 ms apart over 0.9 s. A buffering proxy would hold them until its
+        # buffer fills or the stream ends (the first line ~900 ms late); here they arrive as printed.
+        # The bounds are loose because the machine may be busy: `make bench` measures latency.
+        assert sorted(values)[len(values) // 2] < 50 and max(values) < 500, f"{route}: {values}"
 
 
 def run_silent_job(nginx: NginxProcess) -> tuple[bool, float]:
@@ -175,8 +177,13 @@ def test_metrics_count_what_happened(default_kb: Path) -> None:
                     break  # a client that leaves
         bad = httpx.post(f"{nginx.url}/v1/chat/completions", content=b"{not json", timeout=10)
         assert bad.status_code == 400
-        time.sleep(0.5)
-        text = httpx.get(f"{nginx.url}/metrics", timeout=10).text
+        deadline = time.monotonic() + 10
+        while True:  # the departed client's stream is counted once its job has noticed
+            text = httpx.get(f"{nginx.url}/metrics", timeout=10).text
+            if "course_stream_client_disconnects_total{route=\"chat\"} 1.0" in text:
+                break
+            assert time.monotonic() < deadline, "the departed client was never counted"
+            time.sleep(0.05)
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any, cast
 
-from event_stream import EventStream, SendWatchdog
+from api.sse import EventStream, SendWatchdog
 
 
 class FakeStream:
@@ -51,7 +51,9 @@ def test_the_watchdog_stops_when_no_stream_is_left() -> None:
         watchdog.watch(stream)
         armed = watchdog._timer is not None
         watchdog.forget(stream)
-        await asyncio.sleep(0.1)  # the next check finds nothing to watch and does not re-arm
+        async with asyncio.timeout(5):
+            while watchdog._timer is not None:  # the next check finds nothing to watch and does not re-arm
+                await asyncio.sleep(0.01)
         return armed, watchdog._timer is None
 
     assert asyncio.run(scenario()) == (True, True)

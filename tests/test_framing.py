@@ -20,7 +20,7 @@ from openai._streaming import SSEDecoder as OpenAIDecoder
 from sse_starlette import ServerSentEvent
 
 import capture
-from service import ChunkWriter, sse_text
+from api.framing import ChunkWriter, sse_text
 
 # Printed text with the characters that matter for framing well represented.
 FRAMING = st.sampled_from(

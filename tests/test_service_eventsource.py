@@ -21,7 +21,9 @@ async def read_events(server: ServerProcess, params: dict[str, str]) -> list[Ser
             assert source.response.headers["content-type"].startswith("text/event-stream")
             assert source.response.headers["cache-control"] == "no-store"
             assert source.response.headers["x-accel-buffering"] == "no"
-            return [event async for event in source.aiter_sse()]
+            # A heartbeat comment is dispatched by httpx-sse as an empty "message" event once an
+            # id was seen (browsers do not, as the SSE spec says): heartbeats may come any time.
+            return [event async for event in source.aiter_sse() if event.event != "message" or event.data]
 
 
 async def test_named_events_with_ids(server: ServerProcess) -> None:
@@ -33,8 +35,9 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
     assert names[-1] == "complete" and names.count("complete") == 1
     job_ids = {e.id.split(":")[0] for e in events}
     assert len(job_ids) == 1 and job_ids.pop().startswith("job_")
-    numbered = [int(e.id.split(":")[1]) for e in events if e.event != "html"]
+    numbered = [int(e.id.split(":")[1].removesuffix(".md")) for e in events if e.event != "content"]
     assert numbered == list(range(1, len(numbered) + 1)), "ids count the job's events, in order"
+    assert len({e.id for e in events}) == len(events), "every event its own id"
     assert events[0].retry == 1000, "retry: is sent so that clients reconnect promptly"
     progress = "".join(e.data for e in events if e.event == "progress")
     assert "PHASE 1: KNOWLEDGE RETRIEVAL\n" in progress
@@ -48,7 +51,7 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
         if event.event == "content":
             following = events[index + 1]
             assert following.event == "html", "each part comes as Markdown, then as HTML"
-            assert following.id == event.id, "... as one event for resuming"
+            assert event.id == following.id + ".md", "... the Markdown as <job>:<seq>.md, the HTML as <job>:<seq>"
     assert {s["id"] for s in complete["sources"]} >= {"pydoc:with", "module:contextlib"}
     assert complete["elapsed_ms"] > 0 and "total_ms" in complete["timings"]
 

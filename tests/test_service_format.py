@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service import ChunkWriter
+from api.framing import ChunkWriter
 
 
 @pytest.mark.parametrize(

@@ -55,11 +55,14 @@ async def test_admission_positions_in_order_everyone_served_then_429(limited: Se
     finished: dict[int, str | None] = {}
     rejected: list[httpx.Response] = []
 
+    admitted = [anyio.Event() for _ in range(5)]
+
     async def client(i: int) -> None:
         async with openai.AsyncOpenAI(base_url=f"{limited.url}/v1", api_key="-", max_retries=0) as sdk:
             stream = await sdk.chat.completions.create(
                 model="ticker", messages=[{"role": "user", "content": ticker(3, 0.3, f"a{i}")}], stream=True
             )
+            admitted[i].set()  # its response started: it has its place (running or in line)
             text = []
             async for chunk in stream:
                 if chunk.choices:
@@ -71,7 +74,7 @@ async def test_admission_positions_in_order_everyone_served_then_429(limited: Se
         async with anyio.create_task_group() as tg:
             for i in range(5):  # 2 run, 3 wait: one at a time so that the order is known
                 tg.start_soon(client, i)
-                await anyio.sleep(0.1)
+                await admitted[i].wait()
             async with httpx.AsyncClient(timeout=10) as http:
                 one_more = chat("ticker", ticker(1, 0))
                 rejected.append(await http.post(f"{limited.url}/v1/chat/completions", json=one_more))
@@ -134,7 +137,10 @@ def test_a_client_that_stops_reading_is_cut_off_without_costing_memory_or_others
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         )
-        time.sleep(0.7)
+        deadline = time.monotonic() + 20
+        while "course_stream_jobs_running 1.0" not in httpx.get(f"{server.url}/metrics").text:
+            assert time.monotonic() < deadline, "the flooding job never started"
+            time.sleep(0.05)
         before = rss_kib(server.process.pid)
         # Meanwhile another client's lines arrive on time.
         delays = []
@@ -149,7 +155,9 @@ def test_a_client_that_stops_reading_is_cut_off_without_costing_memory_or_others
             assert time.monotonic() < deadline, "the stalled stream was not closed"
             time.sleep(0.1)
         stalled.close()
-    assert len(delays) == 10 and max(delays) < 50, delays
+    # On time: not held back until the stalled stream is cut (SEND_TIMEOUT, 2 s); the bound is
+    # loose because the machine may be busy (latency is measured by `make bench`, not here).
+    assert len(delays) == 10 and max(delays) < 1000, delays
     assert after - before < 20_000, f"server memory grew by {after - before} KiB while a client stalled"
     log = "\n".join(server.output())
     assert "model=ticker outcome=cancelled" in log
@@ -193,12 +201,17 @@ async def test_event_streams_take_a_short_lived_token_not_a_key(guarded: ServerP
         forged = token[:-1] + ("0" if token[-1] != "0" else "1")
         tampered = await http.get("/v1/courses/stream", params={**params, "access_token": forged})
         not_for_the_api = await http.get("/v1/models", params={"access_token": token})
-        await anyio.sleep(2.5)
-        expired = await http.get("/v1/courses/stream", params={**params, "access_token": token})
+        with anyio.fail_after(10):  # STREAM_TOKEN_TTL is 2 s
+            while True:
+                expired = await http.get("/v1/courses/stream", params={**params, "access_token": token})
+                if expired.status_code != 200:
+                    break
+                await anyio.sleep(0.1)
+        lived = time.time() - (issued.json()["expires_at"] - 2)
     assert without.status_code == 401
     assert issued.status_code == 200 and issued.json()["expires_in"] == 2
     assert with_token.status_code == 200 and "event: complete" in with_token.text
-    assert tampered.status_code == 401 and expired.status_code == 401
+    assert tampered.status_code == 401 and expired.status_code == 401 and lived >= 1
     assert not_for_the_api.status_code == 401, "a stream token opens streams only"
     assert not any(token in line for line in guarded.output()), "tokens are not logged either"
 

@@ -24,15 +24,10 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("APIKeyMiddleware", "StreamTokens", "parse_list")
+__all__ = ("APIKeyMiddleware", "StreamTokens")
 
 # Routes a browser opens with EventSource: they accept a stream token instead of a key.
 _STREAM_ROUTES = re.compile(r"^/v1/(courses/stream|jobs/[^/]+/events)$")
-
-
-def parse_list(value: str) -> list[str]:
-    """A comma-separated setting as a list (empty items dropped)."""
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class StreamTokens:

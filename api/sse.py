@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
-from observability import Metrics, logfmt
+from .observability import Metrics, logfmt
 
 __all__ = ("EventStream", "SendWatchdog")
 

@@ -1,0 +1,32 @@
+"""What the HTTP layer is configured with: one frozen value, made from the settings at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import capture
+from pipeline import LLMSettings
+
+__all__ = ("Config",)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    limits: capture.Limits = field(default_factory=capture.Limits)
+    heartbeat_interval: float = 10.0  # seconds between heartbeats; 0 turns them off
+    heartbeat_style: Literal["chunk", "comment"] = "chunk"  # OpenAI route: an empty-delta chunk, or a comment
+    echo_job_output: bool = False
+    max_body_bytes: int = 1 << 20
+    max_input_chars: int = 4000
+    max_messages: int = 256
+    sse_retry_ms: int = 1000
+    shutdown_grace_period: float = 5.0
+    send_timeout: float = 30.0  # 0: never
+    api_keys: tuple[str, ...] = ()
+    stream_token_ttl: float = 600.0
+    stream_token_secret: bytes = b""  # empty: random per process
+    cors_origins: tuple[str, ...] = ()
+    knowledge_base: Path | None = None
+    llm: LLMSettings | None = None

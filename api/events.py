@@ -1,0 +1,124 @@
+"""The browser face: a job's named events (``progress``, ``content``, ``html``, ``complete``,
+``error``, ``gap``) with ``id: <job>:<seq>``, so that an EventSource's automatic reconnect
+resumes the same job exactly where it left off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+from sse_starlette import ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+import capture
+
+from .errors import APIError, job_not_found
+from .framing import json_text, sse_text
+from .markdown import render_markdown
+from .parsing import Resume, last_event_id, parse_subject
+from .runtime import Runtime, runtime
+
+__all__ = ("course_stream", "job_events", "stream_job")
+
+
+async def course_stream(request: Request) -> Response:
+    """``GET /v1/courses/stream?subject=…&model=…``; a reconnect (``Last-Event-ID``) resumes its job."""
+    rt = runtime(request)
+    resume = last_event_id(request)
+    if resume is not None:
+        if await rt.registry.status(resume.job_id) is None:
+            # The job is gone (expired or never existed): 204 tells the browser to stop.
+            return Response(status_code=204)
+        return await stream_job(rt, request, resume.job_id, resume, "courses")
+    job = parse_subject(request, rt.config, rt.models)
+    info = await rt.start_job(request, job.model, job.job, resumable=True)
+    return await stream_job(rt, request, info.id, None, "courses")
+
+
+async def job_events(request: Request) -> Response:
+    """``GET /v1/jobs/{job_id}/events``."""
+    rt = runtime(request)
+    job_id = request.path_params["job_id"]
+    if await rt.registry.status(job_id) is None:
+        raise job_not_found(job_id)
+    resume = last_event_id(request)
+    if resume is not None and resume.job_id != job_id:
+        raise APIError(400, "The Last-Event-ID belongs to another job.", param="Last-Event-ID")
+    return await stream_job(rt, request, job_id, resume, "jobs")
+
+
+async def stream_job(rt: Runtime, request: Request, job_id: str, resume: Resume | None, route: str) -> Response:
+    request.state.job_id = job_id
+    info = await rt.registry.status(job_id)
+    if info is None or (info.finished is not None and resume is not None and resume.seq >= info.last_seq):
+        return Response(status_code=204)  # nothing left: the browser stops reconnecting
+    return rt.event_stream(
+        _named_events(rt, job_id, resume, route, time.perf_counter()),
+        route,
+        lambda: ServerSentEvent(comment="ping", sep="\n"),
+    )
+
+
+async def _named_events(
+    rt: Runtime, job_id: str, resume: Resume | None, route: str, started: float
+) -> AsyncIterator[bytes]:
+    """Named events with their ids; the first carries ``retry:`` so clients come back fast."""
+    retry: int | None = rt.config.sse_retry_ms
+    first = True
+    skip_content = resume.seq if resume is not None and resume.html_pending else 0
+
+    def event(kind: str, data: str, sse_id: str) -> bytes:
+        nonlocal retry, first
+        if first:
+            first = False
+            rt.metrics.first_event.labels(route).observe(time.perf_counter() - started)
+        sse = ServerSentEvent(data=data, event=kind, id=sse_id, retry=retry, sep="\n")
+        retry = None
+        return rt.metrics.sent(route, kind, sse.encode())
+
+    with rt.tracked(route) as stream:
+        async for item in rt.registry.entries(job_id, resume.after if resume is not None else 0):
+            if isinstance(item, capture.Gap):
+                lost = {
+                    "first": item.first,
+                    "last": item.last,
+                    "message": f"Events {item.first} to {item.last} are no longer kept: "
+                    "the connection was away too long, so some progress is missing here.",
+                }
+                yield event("gap", json.dumps(lost), f"{job_id}:{item.last}")
+                continue
+            seq, payload = item.seq, item.event
+            sse_id = f"{job_id}:{seq}"
+            if isinstance(payload, capture.Progress):
+                yield event("progress", sse_text(payload.text), sse_id)
+            elif isinstance(payload, capture.Content):
+                if seq != skip_content:  # the client has it, but not its html
+                    yield event("content", sse_text(payload.text), f"{sse_id}.md")
+                # The same piece as HTML, for pages that show the course as it is written.
+                html = await anyio.to_thread.run_sync(render_markdown, payload.text)
+                yield event("html", sse_text(html), sse_id)
+            elif isinstance(payload, capture.Error):
+                stream.ended = True
+                yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), sse_id)
+            else:
+                stream.ended = True
+                yield event("complete", json_text(await _complete(rt, job_id, payload)), sse_id)
+
+
+async def _complete(rt: Runtime, job_id: str, event: capture.Complete) -> dict[str, object]:
+    info = await rt.registry.status(job_id)
+    answer = info.answer if info is not None else ""
+    markdown = str(event.results.get("markdown") or answer)
+    return {
+        "job": job_id,
+        "model": info.model if info is not None else None,
+        "markdown": markdown,
+        "html": await anyio.to_thread.run_sync(render_markdown, markdown),
+        "sources": event.results.get("sources", []),
+        "timings": event.results.get("timings", {}),
+        "elapsed_ms": round(info.elapsed * 1000, 1) if info is not None else None,
+    }

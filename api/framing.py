@@ -1,0 +1,96 @@
+"""Text on the wire: JSON that stays one line for every client, event-stream data, OpenAI chunks.
+
+Deliberate choices, not to be "fixed":
+
+- JSON leaves U+0085, U+2028 and U+2029 unescaped, but line-based clients (httpx,
+  and so httpx-sse) end a line there: they are escaped, so a chunk stays one line.
+- Event-stream text has every kind of line break normalised to "\\n": SSE turns CR
+  and CRLF into line breaks and common clients also break at the others, so the
+  text reads the same everywhere and no printed character can forge a field.
+- Progress and content chunks are most of a stream: they are encoded as a fixed
+  prefix and suffix around the JSON of their text (byte for byte what json.dumps
+  of the whole chunk gives; a test checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+from sse_starlette import ServerSentEvent
+
+__all__ = ("ChunkWriter", "data_event", "estimate_tokens", "json_text", "sse_text", "stream_error")
+
+_JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_JSON_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
+_TEXT_LINE_BREAK = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON, safe as one line of event-stream data."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # A regex scan finds nothing fast; translate() only when there is something to escape.
+    return text.translate(_JSON_LINE_BREAKS) if _JSON_LINE_BREAK.search(text) else text
+
+
+def sse_text(text: str) -> str:
+    """Printed text as event-stream data: every kind of line break becomes "\\n"."""
+    return _TEXT_LINE_BREAK.sub("\n", text)
+
+
+def data_event(payload: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=json_text(payload), sep="\n")
+
+
+def estimate_tokens(text: str) -> int:
+    """Words and punctuation marks: an honest estimate, since no language model tokenised anything."""
+    return len(_TOKEN.findall(text))
+
+
+def stream_error(message: str, code: str) -> dict[str, Any]:
+    """A failure after the stream started, as the official SDK expects it (it raises ``APIError``)."""
+    return {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+
+
+class ChunkWriter:
+    """Builds the ``chat.completion.chunk`` objects of one stream (one id, one created)."""
+
+    def __init__(self, model: str) -> None:
+        self.id = f"chatcmpl-{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        self.model = model
+        head = json_text({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model})
+        self._prefix = f'data: {head[:-1]},"choices":[{{"index":0,"delta":{{"'.encode()
+        self._suffix = b'},"finish_reason":null}]}\n\n'
+
+    def delta_event(self, field: str, text: str) -> bytes:
+        """The SSE bytes of a chunk whose delta is ``{field: text}``."""
+        return b"".join((self._prefix, field.encode(), b'":', json_text(text).encode(), self._suffix))
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def usage(self, prompt: str, completion: str) -> dict[str, Any]:
+        prompt_tokens, completion_tokens = estimate_tokens(prompt), estimate_tokens(completion)
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }

@@ -1,0 +1,79 @@
+"""The small routes: the page, health, metrics, models, the knowledge base, stream tokens."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from pipeline import KnowledgeBase
+
+from .errors import APIError
+from .models import CREATED
+from .runtime import runtime
+
+__all__ = ("WEB", "healthz", "knowledge_base", "list_models", "metrics", "page", "stream_token")
+
+logger = logging.getLogger("service")
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+async def page(request: Request) -> Response:
+    """``GET /``: the thinking-box page."""
+    return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "shutting down" if runtime(request).shutting_down else "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    body, content_type = runtime(request).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+async def list_models(request: Request) -> Response:
+    data = [
+        {
+            "id": m.id,
+            "object": "model",
+            "created": CREATED,
+            "owned_by": "course-stream",
+            "description": m.description,
+            "backend": m.backend,
+        }
+        for m in runtime(request).models.values()
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def knowledge_base(request: Request) -> Response:
+    """What the course generator knows, for people (the file's path stays private)."""
+    path = runtime(request).config.knowledge_base
+
+    def describe() -> dict[str, Any]:
+        with KnowledgeBase(path) as kb:
+            return {"description": kb.describe(), "documents": kb.counts()}
+
+    try:
+        return JSONResponse(await anyio.to_thread.run_sync(describe))
+    except sqlite3.Error as exc:
+        logger.error("knowledge base unavailable: %s", exc)
+        raise APIError(503, "The knowledge base is unavailable.", type="server_error") from None
+
+
+async def stream_token(request: Request) -> Response:
+    """``POST /v1/stream-tokens``: a short-lived token for opening event streams where no
+    header can be sent (EventSource)."""
+    tokens = runtime(request).tokens
+    token, expires = tokens.issue()
+    return JSONResponse(
+        {"token": token, "expires_at": expires, "expires_in": int(tokens.ttl)},
+        headers={"Cache-Control": "no-store"},
+    )

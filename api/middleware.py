@@ -1,0 +1,34 @@
+"""The middleware stack, outermost first: CORS (so preflights need no credentials), the access
+log, then API keys."""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from .auth import APIKeyMiddleware
+from .observability import AccessLogMiddleware
+from .runtime import Runtime
+
+__all__ = ("middleware",)
+
+
+def middleware(rt: Runtime) -> list[Middleware]:
+    config = rt.config
+    stack = []
+    if config.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_credentials=False,  # keys travel in headers, never in cookies
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After", "Location"],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(AccessLogMiddleware, metrics=rt.metrics))
+    if config.api_keys:  # without keys it would only hold a frame per open stream
+        stack.append(Middleware(APIKeyMiddleware, keys=list(config.api_keys), tokens=rt.tokens))
+    return stack

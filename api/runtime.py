@@ -1,0 +1,197 @@
+"""The state of one running app: its job registry, metrics, tokens, open streams, shutdown.
+
+Handlers reach it with ``runtime(request)``; it is made once per app by ``create_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+
+import anyio
+from sse_starlette import ServerSentEvent
+from starlette.requests import Request
+
+import capture
+from pipeline import open_default
+
+from .auth import StreamTokens
+from .config import Config
+from .errors import overloaded, shutting_down
+from .models import JobFactory, Model, build_models
+from .observability import Metrics, logfmt
+from .sse import EventStream, SendWatchdog
+
+__all__ = ("Runtime", "StreamState", "runtime")
+
+logger = logging.getLogger("service")
+
+
+class StreamState:
+    """One open event stream, for the metrics: did it reach its job's end?"""
+
+    __slots__ = ("ended",)
+
+    def __init__(self) -> None:
+        self.ended = False
+
+
+class Runtime:
+    """Everything the handlers share, bound to one ``Config``."""
+
+    def __init__(self, config: Config, registry: capture.JobRegistry | None = None) -> None:
+        self.config = config
+        self.models: dict[str, Model] = build_models(config.knowledge_base, config.llm)
+        self.registry: capture.JobRegistry = registry or capture.MemoryJobRegistry(
+            config.limits, echo=config.echo_job_output, on_finish=self.job_finished
+        )
+        self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
+        self.tokens = StreamTokens(config.stream_token_secret or secrets.token_bytes(32), config.stream_token_ttl)
+        self.shutting_down = False
+        self.send_watchdog = SendWatchdog()
+        # Set (by sse-starlette, on every open stream) when the server is told to stop.
+        self.shutdown_event: anyio.Event | None = None
+        self._shutdown_watcher: asyncio.Task[None] | None = None
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def start_job(self, request: Request, model: Model, job: JobFactory, *, resumable: bool) -> capture.JobInfo:
+        """Start a job for ``request``; one that is not resumable runs while its one reader reads."""
+        if self.shutting_down:
+            self.metrics.errors.labels("shutting_down").inc()
+            raise shutting_down()
+        request_id = str(getattr(request.state, "request_id", ""))
+        try:
+            info = await self.registry.start(
+                job, model.id, resumable=resumable, tags={"request_id": request_id} if request_id else None
+            )
+        except capture.Overloaded as busy:
+            self.metrics.errors.labels("overloaded").inc()
+            raise overloaded(busy.running, busy.waiting) from None
+        request.state.job_id = info.id
+        return info
+
+    def job_finished(self, job: capture.JobInfo) -> None:
+        """One log line per job, and its duration by outcome."""
+        reason = job.reason or "cancelled"
+        self.metrics.job_duration.labels(job.model, job.status).observe(job.elapsed)
+        if isinstance(job.terminal, capture.Error):
+            self.metrics.errors.labels(job.terminal.kind).inc()
+        line = logfmt(
+            event="job",
+            job=job.id,
+            model=job.model,
+            outcome=job.status,
+            reason=reason,
+            duration_ms=job.elapsed * 1000,
+            events=job.last_seq,
+            request_id=job.tags.get("request_id"),
+            error=job.terminal.message if reason == "job_error" and isinstance(job.terminal, capture.Error) else None,
+        )
+        logger.log(logging.WARNING if job.status == "failed" else logging.INFO, line)
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def event_stream(
+        self, content: AsyncIterator[bytes], route: str, ping: Callable[[], ServerSentEvent]
+    ) -> EventStream:
+        """An event stream with heartbeats, a cooperative shutdown, and metrics."""
+
+        def heartbeat() -> ServerSentEvent:
+            self.metrics.heartbeats_sent.labels(route).inc()
+            return ping()
+
+        return EventStream(
+            content,
+            metrics=self.metrics,
+            watchdog=self.send_watchdog,
+            ping=self.config.heartbeat_interval,
+            ping_message_factory=heartbeat,
+            sep="\n",
+            send_timeout=self.config.send_timeout or None,
+            shutdown_event=self.shutdown_event,
+            shutdown_grace_period=self.config.shutdown_grace_period,
+        )
+
+    @contextmanager
+    def tracked(self, route: str) -> Iterator[StreamState]:
+        """Count a stream while it is open; one that closes before its job's end lost its client."""
+        self.metrics.active_streams.labels(route).inc()
+        state = StreamState()
+        try:
+            yield state
+        finally:
+            self.metrics.active_streams.labels(route).dec()
+            if not state.ended and not self.shutting_down:
+                self.metrics.client_disconnects.labels(route).inc()
+
+    # -- the app's life ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        capture.install()
+        # Index the knowledge base before taking requests, so the first course does not
+        # pay for it. A failure here is logged, not fatal: jobs will report it clearly.
+        try:
+            await anyio.to_thread.run_sync(_prepare_knowledge_base, self.config)
+        except Exception:
+            logger.exception("the knowledge base could not be prepared; courses will fail until it is fixed")
+        _tune_garbage_collector()
+        # One event for every open stream: sse-starlette sets it when the server is told to
+        # stop, lets each stream finish within SHUTDOWN_GRACE_PERIOD, then cuts what is left.
+        self.shutdown_event = anyio.Event()
+        self._shutdown_watcher = asyncio.get_running_loop().create_task(
+            self._on_shutdown_signal(), name="shutdown-watcher"
+        )
+
+    async def _on_shutdown_signal(self) -> None:
+        assert self.shutdown_event is not None
+        await self.shutdown_event.wait()
+        self.begin_shutdown()
+
+    def begin_shutdown(self) -> None:
+        """The server was told to stop: end every job, so every stream says why and ends cleanly."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        logger.info(logfmt(event="shutdown", jobs_running=self.registry.running()))
+        self.registry.cancel_all("shutdown")
+
+    async def aclose(self) -> None:
+        if self._shutdown_watcher is not None:
+            self._shutdown_watcher.cancel()
+        self.send_watchdog.close()
+        self.shutting_down = True
+        await self.registry.aclose()
+
+
+def runtime(request: Request) -> Runtime:
+    """The runtime of the app serving ``request``."""
+    state: Runtime = request.app.state.runtime
+    return state
+
+
+def _tune_garbage_collector() -> None:
+    """Keep full collections from stalling the event loop when thousands of streams are open.
+
+    Each open stream holds a few hundred container objects (tasks, scopes, queue
+    primitives); with 10,000 streams a full collection walks millions of them and
+    held heartbeats back by over a second in ``make bench``.  Objects that live as
+    long as the process are frozen out of collections, and young collections run
+    every 50,000 allocations instead of 700: with both, heartbeat lateness at
+    10,000 open streams fell from 1.7 s to under 0.3 s (p99; see BENCHMARKS.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 10, 10)
+
+
+def _prepare_knowledge_base(config: Config) -> None:
+    kb = open_default(config.knowledge_base, progress=lambda line: logger.info("%s", line))
+    try:
+        logger.info("knowledge base %s: %s", kb.path, kb.describe())
+    finally:
+        kb.close()
