@@ -245,7 +245,8 @@ def _register_roles(source: str) -> None:
     for name in set(_ROLE.findall(source)) - _registered:
         if name in ("pep", "rfc", "sub", "sup", "emphasis", "strong", "literal", "math"):
             continue  # docutils' own
-        roles.register_local_role(name, _code_role if name in _CODE_ROLES else _text_role)
+        role: Any = _code_role if name in _CODE_ROLES else _text_role  # returns literal/Text nodes, not references
+        roles.register_local_role(name, role)
         _registered.add(name)
 
 
@@ -373,13 +374,13 @@ class _Walker:
             return
         if isinstance(node, (nodes.bullet_list, nodes.enumerated_list)):
             ordered = isinstance(node, nodes.enumerated_list)
-            for number, item in enumerate(node.children, 1):
-                self._item(item, f"{number}." if ordered else "-", depth)
+            for number, list_item in enumerate(node.children, 1):
+                self._item(list_item, f"{number}." if ordered else "-", depth)
             return
         if isinstance(node, nodes.definition_list):
-            for item in node.children:
-                term = item.next_node(nodes.term)
-                definition = item.next_node(nodes.definition)
+            for entry in node.children:
+                term = entry.next_node(nodes.term)
+                definition = entry.next_node(nodes.definition)
                 text = " ".join(_inline(p) for p in definition.findall(nodes.paragraph)) if definition else ""
                 self.add(Block(f"- **{_inline(term) if term else ''}**: {text}".rstrip(": "), "prose"))
                 if definition is not None:

@@ -288,6 +288,11 @@ class KnowledgeBase:
             return []  # an expression FTS5 cannot parse matches nothing
         return [Hit(Passage(r[0], int(r[1]), r[2], r[3], r[4]), -float(r[5])) for r in rows]
 
+    def size(self) -> int:
+        """How many passages the knowledge base holds."""
+        row = self._db.execute("SELECT count(*) FROM passages").fetchone()
+        return int(row[0])
+
     def count(self, match: str, cap: int = 50) -> int:
         """How many passages match an FTS5 expression (counting stops at ``cap``)."""
         try:

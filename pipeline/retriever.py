@@ -205,6 +205,7 @@ class KnowledgeRetrieverAgent:
     def __init__(self, kb: KnowledgeBase, say: Callable[[str], None] = print) -> None:
         self.kb = kb
         self.say = say
+        self._size: int | None = None
 
     def plan(self, subject: Subject, concepts: list[str]) -> list[PlannedQuery]:
         queries: list[PlannedQuery] = []
@@ -231,7 +232,12 @@ class KnowledgeRetrieverAgent:
         phrase = fts_phrase(concept)
         names = [phrase] + [fts_phrase(r) for r in RELATED_TERMS.get(concept, ())[:2]]
         strong = sum(self.kb.count("{title keywords heading} : " + p, cap=5) for p in names if p)
-        if strong >= 3 or self.kb.count(phrase, cap=8) >= 8:
+        # "Several" and "often" grow with the knowledge base: a handful of one's own notes is
+        # small, the manual's twelve thousand passages are not.
+        size = self._size if self._size is not None else self.kb.size()
+        self._size = size
+        several, often = min(3, 1 + size // 2000), min(8, 1 + size // 1000)
+        if strong >= several or self.kb.count(phrase, cap=often) >= often:
             return 2
         return 1 if strong else 0
 
