@@ -16,7 +16,6 @@ import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import httpx
 import uvloop
 
 from bench import loadgen
+from bench.courses import course_rows
 from tests.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,39 +176,6 @@ def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hol
         )
         print(rows[-1], flush=True)
     return rows
-
-
-def course_rows() -> list[str]:
-    sys.path.insert(0, str(ROOT))
-    from pipeline import stream_course_generation_progress
-    from pipeline.knowledge import KnowledgeBase
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "kb.sqlite3"
-        started = time.perf_counter()
-        with KnowledgeBase(path) as kb:
-            kb.ensure_default_corpus(progress=lambda line: None)
-        indexing = time.perf_counter() - started
-        subjects = ["generators", "exceptions", "context managers", "string formatting", "dictionaries",
-                    "async/await", "threading", "json"]
-        times = []
-        devnull = open(os.devnull, "w")
-        saved, sys.stdout = sys.stdout, devnull
-        try:
-            for _ in range(3):
-                for subject in subjects:
-                    t = time.perf_counter()
-                    for _event in stream_course_generation_progress(subject, {"knowledge_base": str(path)}):
-                        pass
-                    times.append((time.perf_counter() - t) * 1000)
-        finally:
-            sys.stdout = saved
-            devnull.close()
-    return [
-        f"| first-use indexing of the default corpus | {fmt(indexing, 1)} s |",
-        f"| full course generation ({len(subjects)} subjects × 3) | p50 {fmt(loadgen.median(times), 0)} ms, "
-        f"max {fmt(max(times), 0)} ms |",
-    ]
 
 
 def main() -> int:
