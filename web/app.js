@@ -12,7 +12,7 @@ const EXAMPLES = ["generators", "exceptions", "context managers", "string format
 const MAX_LOG_NODES = 4000;  // keep a very chatty job from growing the page without bound
 const TOC_MIN_SECTIONS = 4;  // a course with fewer second-level headings needs no contents
 const MAX_WAIT_SECONDS = 120;  // a Retry-After longer than this is not worth waiting for in a page
-const MAX_REOPENS = 2;  // a stream closed for good is reopened from its last event this often
+const MAX_REOPENS = 2;  // a stream closed for good is reopened from its last event this often in a row
 // "?model=ticker" runs the diagnostic job instead, to check a proxy chain from a browser.
 const MODEL = new URLSearchParams(window.location.search).get("model");
 
@@ -30,6 +30,7 @@ let run = 0;            // bumped by every start and by Stop: late answers of an
 let source = null;      // the open EventSource, if any
 let jobId = null;       // the server's job
 let lastEventId = "";   // "job_…:<seq>" of the last event received
+let reopens = 0;        // streams reopened by the page since the last event arrived
 let markdown = "";      // the finished course, for Copy and Download
 let title = "";         // the subject it was asked for, for the file name
 let startedAt = 0;
@@ -90,6 +91,7 @@ function reset() {
   thinking.hidden = true;
   jobId = null;
   lastEventId = "";
+  reopens = 0;
   markdown = "";
 }
 
@@ -193,7 +195,7 @@ async function start(subject) {
       const job = await response.json();
       if (mine !== run) { stopJob(job.id); return; }
       jobId = job.id;
-      await openStream(job.events_url || "/v1/jobs/" + encodeURIComponent(job.id) + "/events", subject, mine, 0);
+      await openStream(job.events_url || "/v1/jobs/" + encodeURIComponent(job.id) + "/events", subject, mine);
       return;
     }
     // Busy: wait as long as the server asks, then try once more by ourselves.
@@ -227,7 +229,7 @@ async function streamToken(mine) {
   return (await response.json()).token;
 }
 
-async function openStream(eventsUrl, subject, mine, reopened) {
+async function openStream(eventsUrl, subject, mine) {
   const params = new URLSearchParams();
   if (apiKey) {
     const token = await streamToken(mine);
@@ -241,7 +243,7 @@ async function openStream(eventsUrl, subject, mine, reopened) {
   const url = eventsUrl + (query ? (eventsUrl.includes("?") ? "&" : "?") + query : "");
 
   thinking.hidden = false;
-  if (!reopened) {
+  if (!lastEventId) {
     thinking.open = true;
     statusLine.textContent = "Generating a course on “" + subject + "”…";
   }
@@ -249,6 +251,7 @@ async function openStream(eventsUrl, subject, mine, reopened) {
   source = new EventSource(url);
   const seen = (e) => {
     if (e.lastEventId) lastEventId = e.lastEventId;
+    reopens = 0;
     if (statusLine.dataset.reconnecting) {
       delete statusLine.dataset.reconnecting;
       statusLine.textContent = "Reconnected: resuming the same job.";
@@ -292,14 +295,14 @@ async function openStream(eventsUrl, subject, mine, reopened) {
       statusLine.textContent = "Connection lost: reconnecting…";
     } else if (source) {  // closed for good: ask the server what became of the job
       closeStream();
-      explainClosedStream(eventsUrl, subject, mine, reopened);
+      explainClosedStream(eventsUrl, subject, mine);
     }
   });
 }
 
 // The browser gave up on the stream (a refused reconnect, an expired token, a proxy's error page):
 // the job's own resource says why, in the server's words, or the stream is opened anew.
-async function explainClosedStream(eventsUrl, subject, mine, reopened) {
+async function explainClosedStream(eventsUrl, subject, mine) {
   let response;
   try {
     response = await api("/v1/jobs/" + encodeURIComponent(jobId));
@@ -315,9 +318,11 @@ async function explainClosedStream(eventsUrl, subject, mine, reopened) {
   }
   const job = await response.json();
   if (mine !== run) return;
-  if (reopened < MAX_REOPENS) {
+  if (reopens < MAX_REOPENS) {
+    reopens++;
+    statusLine.dataset.reconnecting = "1";
     statusLine.textContent = "Connection lost: reopening the stream…";
-    await openStream(eventsUrl, subject, mine, reopened + 1);
+    await openStream(eventsUrl, subject, mine);
     return;
   }
   showError("The stream ended before the course arrived (the job is " + job.status + ").");
@@ -502,7 +507,7 @@ function buildContents() {
     const li = document.createElement("li");
     const link = document.createElement("a");
     link.href = "#" + heading.id;
-    link.textContent = heading.textContent;
+    link.textContent = link.title = heading.textContent;
     li.append(link);
     if (heading.tagName === "H2" || !current) {
       tocList.append(li);
