@@ -4,7 +4,9 @@
 
 Markdown, reStructuredText, plain text and HTML files are read (folders
 recursively); each becomes a source with the id ``file:<folder>/<relative path>``.
-Ingesting a file again replaces it.  The service uses the knowledge base named
+Ingesting a file again replaces it.  ``--trust-code`` lets courses run the
+documents' code examples (see ``pipeline.examples``); without it their examples
+are left out of courses, since every example a course shows has run.  The service uses the knowledge base named
 by ``$KNOWLEDGE_BASE`` (default ``data/knowledge.sqlite3``).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .corpus import SUPPORTED_SUFFIXES, load_folder
@@ -27,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         "--knowledge-base", type=Path, default=None, help=f"knowledge-base file (default: {default_path()})"
     )
     parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let courses run these documents' code examples (in a limited process) to show real output",
+    )
+    parser.add_argument(
         "--without-python-docs",
         action="store_true",
         help="do not index the Python documentation into this knowledge base (only your documents)",
@@ -40,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             kb.ensure_default_corpus()
         total_docs = 0
         for path in args.paths:
-            documents, passages = kb.add_documents(load_folder(path), origin=str(path.resolve()))
+            documents, passages = kb.add_documents(
+                (replace(d, trusted=args.trust_code) for d in load_folder(path)), origin=str(path.resolve())
+            )
             print(f"{path}: {documents} documents, {passages} passages")
             total_docs += documents
         if total_docs == 0:

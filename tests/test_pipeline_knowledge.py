@@ -130,3 +130,14 @@ def test_ingest_command(tmp_path: Path, corpus_dir: Path, capsys: pytest.Capture
 def test_ingest_command_rejects_a_missing_path(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         ingest_main([str(tmp_path / "nope")])
+
+
+def test_ingested_code_runs_only_when_trusted(tmp_path: Path, corpus_dir: Path) -> None:
+    target = tmp_path / "trust.sqlite3"
+    assert ingest_main([str(corpus_dir), "--knowledge-base", str(target), "--without-python-docs"]) == 0
+    with KnowledgeBase(target) as kb:
+        assert not kb.is_trusted("file:baking/sourdough.md")
+    assert ingest_main([str(corpus_dir), "--knowledge-base", str(target), "--without-python-docs",
+                        "--trust-code"]) == 0
+    with KnowledgeBase(target) as kb:
+        assert kb.is_trusted("file:baking/sourdough.md")
