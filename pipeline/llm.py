@@ -14,6 +14,7 @@ blocked on it returns at once, and the upstream sees its client leave.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ import capture
 
 from .enhancer import Outline
 
-__all__ = ("LLMCourseGenerator", "LLMError", "LLMSettings", "course_messages", "stream_chat")
+__all__ = ("LLMCourseGenerator", "LLMError", "LLMSettings", "check_citations", "course_messages", "stream_chat")
 
-MAX_PROMPT_CHARS = 24_000
+MAX_PROMPT_CHARS = 16_000
+MAX_TOKENS = 2_000  # a course, not a book: also bounds what a slow upstream can make a client wait for
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ def _stream_once(settings: LLMSettings, messages: list[dict[str, str]]) -> Itera
     headers = {"Accept": "text/event-stream"}
     if settings.api_key:
         headers["Authorization"] = f"Bearer {settings.api_key}"
-    body = {"model": settings.model, "messages": messages, "stream": True}
+    body = {"model": settings.model, "messages": messages, "stream": True, "max_tokens": MAX_TOKENS}
     url = settings.base_url.rstrip("/") + "/chat/completions"
     timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
     started = False
@@ -187,7 +189,10 @@ def _reason(exc: Exception) -> str:
 
 SYSTEM_PROMPT = """You write short, accurate courses for programmers, in Markdown.
 Use only the numbered sources you are given: no outside facts. Cite them as [1], [2] … after
-the sentences that use them. Keep code examples from the sources intact, in fenced code blocks.
+the sentences that use them. A source, or a passage of one, that is not about the subject is to be
+ignored, not summarised. Name functions and classes by the qualified names the sources give
+(`asyncio.create_task`, not "a function"). Keep code examples from the sources intact, in fenced
+code blocks; an example marked "ran" comes with its real output, which you may show under it.
 Structure: a title (# …), learning objectives, a few sections (## …) with explanations and
 examples, a summary, a quiz of 3 to 5 questions with the answers after them, and a list of the
 sources you cited."""
@@ -201,7 +206,12 @@ def course_messages(outline: Outline) -> list[dict[str, str]]:
         text = "\n\n".join(
             f"```\n{block.text}\n```" if block.literal else block.text for block in section.paragraphs
         )
-        entry = f"[{number}] {section.doc_id} — {section.title}\n{text}"
+        names = f"\nAPI: {', '.join(section.api_names)}" if section.api_names else ""
+        ran = "".join(
+            f"\n\nExample (ran):\n```python\n{e.code}\n```\nOutput:\n```\n{e.output}\n```"
+            for e in outline.examples if e.doc_id == section.doc_id
+        )
+        entry = f"[{number}] {section.doc_id} — {section.title}{names}\n{text}{ran}"
         if size + len(entry) > MAX_PROMPT_CHARS:
             entry = entry[: max(0, MAX_PROMPT_CHARS - size)]
         parts.append(entry)
@@ -221,8 +231,11 @@ class LLMCourseGenerator:
         self.settings = settings
 
     def write(self, outline: Outline) -> Iterator[str]:
-        print(f"Asking {self.settings.describe()} to write the course from {len(outline.sections)} sources.")
+        count = len(outline.sections)
+        print(f"Asking {self.settings.describe()} to write the course from {count} source"
+              f"{'' if count == 1 else 's'}.")
         thinking = False
+        written: list[str] = []
         for kind, text in stream_chat(self.settings, course_messages(outline)):
             if kind == "reasoning":
                 print(text, end="", flush=True)  # the model's own thinking, token by token
@@ -231,7 +244,19 @@ class LLMCourseGenerator:
                 if thinking:
                     print()
                     thinking = False
+                written.append(text)
                 yield text
         if thinking:
             print()
+        unknown = check_citations("".join(written), count)
+        if unknown:
+            print(f"⚠️ The model cited sources it was not given: {', '.join(f'[{n}]' for n in unknown)}.")
+        else:
+            print("Citations checked: each one names a source the model was given.")
+
+
+def check_citations(text: str, sources: int) -> list[int]:
+    """Citation numbers in ``text`` that name no source of the prompt (there were ``sources``)."""
+    cited = {int(n) for n in re.findall(r"\[(\d{1,3})\]", text)}
+    return sorted(n for n in cited if not 1 <= n <= sources)
 

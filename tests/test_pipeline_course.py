@@ -138,3 +138,20 @@ def test_phases_are_printed_in_order(builtin_kb: Path, capsys: pytest.CaptureFix
 def test_empty_subject_is_refused(builtin_kb: Path) -> None:
     with pytest.raises(ValueError):
         list(stream_course_generation_progress("   ", {"knowledge_base": str(builtin_kb)}))
+
+
+def test_the_language_model_gets_api_names_examples_and_bounds(default_kb: Path) -> None:
+    from pipeline.enhancer import ContentEnhancerAgent
+    from pipeline.llm import MAX_PROMPT_CHARS, check_citations, course_messages
+    from pipeline.retriever import KnowledgeRetrieverAgent
+
+    with KnowledgeBase(default_kb) as kb:
+        if kb.corpus() != "manual":
+            pytest.skip("the Python manual is not available here (make manual)")
+        retrieval = KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve("pathlib")
+        outline = ContentEnhancerAgent(say=lambda line: None, trusted=kb.is_trusted).enhance(retrieval)
+    system, user = course_messages(outline)
+    assert "not about the subject is to be\nignored" in system["content"]
+    assert "API: pathlib.Path" in user["content"] and "Example (ran):" in user["content"]
+    assert len(user["content"]) <= MAX_PROMPT_CHARS + 200
+    assert check_citations("as [1] and [2] say, and [9]", 2) == [9]
