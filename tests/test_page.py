@@ -474,6 +474,13 @@ def test_works_with_the_keyboard_alone_on_a_phone_screen(browser: Browser, serve
         toc.locator("summary").focus()
         page.keyboard.press("Enter")
         expect(toc.locator("a").first).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(toc.locator("a").first).to_be_hidden()
+        # Far down a long course, one tap leads back to the contents, open.
+        page.locator("#course h2", has_text="Quiz").scroll_into_view_if_needed()
+        expect(toc).not_to_be_in_viewport()
+        page.get_by_role("link", name="Contents", exact=True).click()
+        expect(toc.locator("a").first).to_be_in_viewport()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, "nothing is wider than a phone screen"
         screenshot(page, "phone.png")

@@ -233,7 +233,10 @@ async function openStream(eventsUrl, subject, mine) {
   const params = new URLSearchParams();
   if (apiKey) {
     const token = await streamToken(mine);
-    if (token === null) return;
+    if (token === null) {
+      if (mine === run && jobId) stopJob(jobId);  // a job nobody can read is not left running
+      return;
+    }
     params.set("access_token", token);
   }
   if (mine !== run) return;
@@ -522,6 +525,8 @@ function buildContents() {
   $("toc-box").open = window.matchMedia("(min-width: 86rem)").matches;
   toc.hidden = toContents.hidden = false;
 }
+
+toContents.addEventListener("click", () => { $("toc-box").open = true; });
 
 // -- Copy and Download ----------------------------------------------------------------------
 
