@@ -176,6 +176,8 @@ class KnowledgeBase:
         if manual is True and self._meta("default_choice") == "builtin":
             manual = None  # this file was built without the manual on purpose: keep it so
         chosen = installed() if manual is True else manual or None
+        if manual is True and chosen is None and self.corpus() == "manual":
+            return False  # indexed from a manual that is not where this process looks: keep it, never downgrade
         if self.has_default_corpus(chosen):
             return False
         with _build_lock:

@@ -141,3 +141,15 @@ def test_ingested_code_runs_only_when_trusted(tmp_path: Path, corpus_dir: Path) 
                         "--trust-code"]) == 0
     with KnowledgeBase(target) as kb:
         assert kb.is_trusted("file:baking/sourdough.md")
+
+
+def test_a_manual_knowledge_base_is_not_downgraded_where_the_manual_is_not(
+    default_kb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with KnowledgeBase(default_kb) as kb:
+        if kb.corpus() != "manual":
+            pytest.skip("the Python manual is not available here (make manual)")
+    monkeypatch.setenv("PYTHON_MANUAL", str(tmp_path / "nowhere"))
+    with KnowledgeBase(default_kb) as kb:
+        assert kb.ensure_default_corpus(progress=lambda line: None) is False
+        assert kb.corpus() == "manual"
