@@ -81,11 +81,23 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, description="seconds to connect, and between two pieces of its answer")
     llm_max_retries: int = Field(2, ge=0, description="retries for failures before any token arrived")
     llm_fallback: bool = Field(False, description="on an upstream failure, use the embedded generator instead")
+    redis_url: str = Field(
+        "", description="redis://host:port/db: jobs shared by every process using it (empty: this process only)"
+    )
 
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> Settings:
         if self.llm_base_url and not self.llm_model:
             raise ValueError("LLM_BASE_URL is set, so LLM_MODEL must say which model to use")
+        return self
+
+    @model_validator(mode="after")
+    def _shared_tokens_need_a_shared_secret(self) -> Settings:
+        # A stream token issued by one process must open a stream on any other.
+        if self.redis_url and self.api_keys and not self.stream_token_secret:
+            raise ValueError(
+                "with REDIS_URL and API_KEYS set, STREAM_TOKEN_SECRET must be set (the same on every process)"
+            )
         return self
 
     @field_validator("cors_origins")
@@ -139,6 +151,7 @@ class Settings(BaseSettings):
             cors_origins=parse_list(self.cors_origins),
             knowledge_base=self.knowledge_base,
             llm=self.llm(),
+            redis_url=self.redis_url,
         )
 
 
@@ -188,9 +201,25 @@ def _settings_error(exc: ValidationError) -> str:
     return "course-stream: bad setting: " + "; ".join(problems)
 
 
+def _check_redis(url: str) -> None:
+    """Refuse to start, in one line, when ``REDIS_URL`` is set but Redis does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise SystemExit(f"course-stream: REDIS_URL={url!r}: Redis does not answer ({exc})") from None
+    finally:
+        client.close()
+
+
 try:
-    app = create_app()
+    _settings = Settings()
 except ValidationError as invalid:
     # A traceback would bury the one thing an operator needs: which variable is wrong.
     print(_settings_error(invalid), file=sys.stderr)
     raise SystemExit(2) from None
+if _settings.redis_url:
+    _check_redis(_settings.redis_url)
+app = create_app(_settings)

@@ -30,3 +30,4 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     knowledge_base: Path | None = None
     llm: LLMSettings | None = None
+    redis_url: str = ""  # empty: jobs live in this process's memory

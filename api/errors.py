@@ -14,9 +14,11 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-__all__ = ("APIError", "exception_handlers", "job_not_found", "overloaded", "shutting_down")
+from .framing import JSONText
+
+__all__ = ("APIError", "exception_handlers", "job_not_found", "overloaded", "shutting_down", "store_unavailable")
 
 logger = logging.getLogger("service")
 
@@ -47,8 +49,8 @@ class APIError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+    def response(self) -> JSONText:
+        return JSONText(self.body(), status_code=self.status, headers=self.headers)
 
 
 def shutting_down() -> APIError:
@@ -57,6 +59,16 @@ def shutting_down() -> APIError:
         "The server is shutting down; try again in a moment.",
         type="server_error",
         code="server_shutting_down",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def store_unavailable() -> APIError:
+    return APIError(
+        503,
+        "The job store is unavailable; try again in a moment.",
+        type="server_error",
+        code="store_unavailable",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 

@@ -30,7 +30,14 @@ async def page(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "shutting down" if runtime(request).shutting_down else "ok"})
+    """Liveness, and the job registry's state: 503 while the shared store is unreachable."""
+    rt = runtime(request)
+    registry = rt.registry.health()
+    if rt.shutting_down:
+        return JSONResponse({"status": "shutting down", **registry})
+    if "unavailable" in registry.values():
+        return JSONResponse({"status": "degraded", **registry}, status_code=503)
+    return JSONResponse({"status": "ok", **registry})
 
 
 async def metrics(request: Request) -> Response:

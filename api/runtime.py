@@ -21,7 +21,7 @@ from pipeline import open_default
 
 from .auth import StreamTokens
 from .config import Config
-from .errors import overloaded, shutting_down
+from .errors import overloaded, shutting_down, store_unavailable
 from .models import JobFactory, Model, build_models
 from .observability import Metrics, logfmt
 from .sse import EventStream, SendWatchdog
@@ -46,7 +46,12 @@ class Runtime:
     def __init__(self, config: Config, registry: capture.JobRegistry | None = None) -> None:
         self.config = config
         self.models: dict[str, Model] = build_models(config.knowledge_base, config.llm)
-        self.registry: capture.JobRegistry = registry or capture.MemoryJobRegistry(
+        self.redis: capture.RedisJobRegistry | None = None
+        if registry is None and config.redis_url:
+            self.redis = capture.RedisJobRegistry(
+                config.redis_url, config.limits, echo=config.echo_job_output, on_finish=self.job_finished
+            )
+        self.registry: capture.JobRegistry = registry or self.redis or capture.MemoryJobRegistry(
             config.limits, echo=config.echo_job_output, on_finish=self.job_finished
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
@@ -72,6 +77,9 @@ class Runtime:
         except capture.Overloaded as busy:
             self.metrics.errors.labels("overloaded").inc()
             raise overloaded(busy.running, busy.waiting) from None
+        except capture.StoreUnavailable:
+            self.metrics.errors.labels("store_unavailable").inc()
+            raise store_unavailable() from None
         request.state.job_id = info.id
         return info
 
@@ -133,6 +141,8 @@ class Runtime:
 
     async def startup(self) -> None:
         capture.install()
+        if self.redis is not None:
+            await self.redis.open()  # raises capture.StoreUnavailable: the app does not start
         # Index the knowledge base before taking requests, so the first course does not
         # pay for it. A failure here is logged, not fatal: jobs will report it clearly.
         try:

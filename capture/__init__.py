@@ -7,7 +7,9 @@ For the jobs themselves: ``sleep`` (a cancellable wait), ``check_cancelled``,
 For the server: ``install`` (the thread-local stdout proxy), ``run_job`` (one job
 read as an async iterator of events), the events, and the job registry (jobs
 that outlive a connection, with resumable logs) behind the ``JobRegistry``
-protocol, configured by one ``Limits`` value.
+protocol, configured by one ``Limits`` value: in this process's memory
+(``MemoryJobRegistry``) or shared by several processes through Redis Streams
+(``RedisJobRegistry``).
 """
 
 from ._bridge import JobStream, run_job
@@ -15,7 +17,8 @@ from ._context import JobCancelled, Thread, bind, check_cancelled, on_cancel, sl
 from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, Terminal
 from ._limits import Limits
 from ._proxy import install
-from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, UnknownJob
+from ._redis import RedisJobRegistry
+from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, StoreUnavailable, UnknownJob
 
 __all__ = (
     "Complete",
@@ -32,6 +35,8 @@ __all__ = (
     "MemoryJobRegistry",
     "Overloaded",
     "Progress",
+    "RedisJobRegistry",
+    "StoreUnavailable",
     "Terminal",
     "Thread",
     "UnknownJob",

@@ -48,7 +48,9 @@ class Complete:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-EndReason = Literal["job_error", "timeout", "overloaded", "cancelled", "abandoned", "shutdown", "worker_lost"]
+EndReason = Literal[
+    "job_error", "timeout", "overloaded", "cancelled", "abandoned", "shutdown", "worker_lost", "store_unavailable"
+]
 """Why a job ended without completing, carried by its terminal ``Error`` as ``kind``:
 
 - ``job_error``: the job raised (or reported an error);
@@ -57,7 +59,8 @@ EndReason = Literal["job_error", "timeout", "overloaded", "cancelled", "abandone
 - ``cancelled``: somebody stopped it (``DELETE``);
 - ``abandoned``: its readers left and none came back within the grace period;
 - ``shutdown``: the server is stopping;
-- ``worker_lost``: the process running it died (shared registries only).
+- ``worker_lost``: the process running it died (shared registries only);
+- ``store_unavailable``: the shared store (Redis) could not be reached.
 """
 
 _CANCELLED_KINDS = frozenset({"cancelled", "abandoned", "shutdown"})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ._admission import Admission, Ticket
 from ._bridge import JobStream
@@ -25,12 +25,15 @@ from ._log import EventLog
 
 __all__ = ("FIRST_READER_WAIT", "Job", "cancelled_error")
 
+_background: set[asyncio.Task[None]] = set()  # tasks nobody awaits, kept until they end
+
 FIRST_READER_WAIT = 5.0  # seconds a new job waits for its first reader, whatever its grace period
 
 _CANCEL_MESSAGES = {
     "cancelled": "The job was stopped.",
     "abandoned": "The job was stopped: nobody was reading it any more.",
     "shutdown": "The server is shutting down, so the job was stopped. Please try again in a moment.",
+    "store_unavailable": "The job store is unavailable, so the job was stopped. Please try again in a moment.",
 }
 
 
@@ -52,6 +55,8 @@ class Job:
         "_log",
         "_next_seq",
         "_on_end",
+        "_on_entry",
+        "_still_wanted",
         "_pump",
         "_reader_taken",
         "_readers",
@@ -81,6 +86,8 @@ class Job:
         grace_period: float,
         tags: dict[str, str],
         on_end: Callable[[Job], None],
+        on_entry: Callable[[Job, Entry], None] | None = None,
+        still_wanted: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.id = job_id
         self.model = model
@@ -105,6 +112,8 @@ class Job:
         self._readers = 0
         self._reader_taken = False
         self._on_end = on_end
+        self._on_entry = on_entry  # sees each logged entry (a shared registry copies it out)
+        self._still_wanted = still_wanted  # asked before abandoning: has a reader elsewhere?
         self._pump: asyncio.Task[None] | None = None
         if self._log is not None:
             self._pump = asyncio.get_running_loop().create_task(self._write_log(), name=f"pump:{job_id}")
@@ -179,7 +188,10 @@ class Job:
         try:
             async for event in self._lifecycle():
                 await log.wait_for_room()
-                log.append(self._record(event))
+                entry = self._record(event)
+                log.append(entry)
+                if self._on_entry is not None:
+                    self._on_entry(self, entry)
         finally:
             self._end()
 
@@ -249,7 +261,30 @@ class Job:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a reader finalised outside the loop: the loop is gone anyway
             return
-        self._grace = loop.call_later(max(at_least, self.grace_period), self.cancel, "abandoned")
+        self._grace = loop.call_later(max(at_least, self.grace_period), self._grace_expired)
+
+    def _grace_expired(self) -> None:
+        self._grace = None
+        if self._still_wanted is None:
+            self.cancel("abandoned")
+            return
+
+        async def ask() -> None:
+            assert self._still_wanted is not None
+            try:
+                wanted = await self._still_wanted(self.id)
+            except Exception:
+                wanted = False
+            if self.finished is not None or self._readers:
+                return
+            if wanted:
+                self._start_grace()
+            else:
+                self.cancel("abandoned")
+
+        task = asyncio.get_running_loop().create_task(ask(), name=f"grace:{self.id}")
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     def _cancel_grace(self) -> None:
         if self._grace is not None:

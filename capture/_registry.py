@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from ._admission import Admission, Overloaded
@@ -26,11 +26,15 @@ from ._events import Entry, Gap, JobInfo
 from ._job import Job
 from ._limits import Limits
 
-__all__ = ("JobRegistry", "MemoryJobRegistry", "Overloaded", "UnknownJob")
+__all__ = ("JobRegistry", "MemoryJobRegistry", "Overloaded", "StoreUnavailable", "UnknownJob")
 
 
 class UnknownJob(LookupError):
     """No such job here: it never existed, or it finished and was dropped."""
+
+
+class StoreUnavailable(Exception):
+    """The shared store behind a registry cannot be reached: no job can start now."""
 
 
 class JobRegistry(Protocol):
@@ -64,6 +68,11 @@ class JobRegistry(Protocol):
 
     def cancel_all(self, reason: str = "shutdown") -> None: ...
 
+    def health(self) -> dict[str, str]:
+        """What ``/healthz`` reports of the registry: ``{"registry": "memory"}``, or the
+        shared store's state (a value of ``"unavailable"`` makes the service unhealthy)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -76,7 +85,11 @@ class MemoryJobRegistry:
         *,
         echo: bool = False,
         on_finish: Callable[[JobInfo], None] | None = None,
+        on_entry: Callable[[Job, Entry], None] | None = None,
+        still_wanted: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        self._on_entry = on_entry
+        self._still_wanted = still_wanted
         self.limits = limits or Limits()
         self.admission = Admission(self.limits.max_running, self.limits.max_waiting)
         self._echo = echo
@@ -114,6 +127,8 @@ class MemoryJobRegistry:
             grace_period=grace_period,
             tags=dict(tags or {}),
             on_end=self._ended,
+            on_entry=self._on_entry,
+            still_wanted=self._still_wanted,
         )
         self._jobs[job_id] = record
         return record
@@ -151,6 +166,9 @@ class MemoryJobRegistry:
 
     def waiting(self) -> int:
         return self.admission.waiting
+
+    def health(self) -> dict[str, str]:
+        return {"registry": "memory"}
 
     def cancel_all(self, reason: str = "shutdown") -> None:
         """Stop every job; their readers get the terminal event saying why."""

@@ -18,10 +18,13 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SHIPPED = ROOT / "deploy" / "nginx.conf"
 
 
-def render(upstream_port: int, listen_port: int, read_timeout: str | None = None) -> str:
-    """The shipped server block, with only its ports (and, where a test says so, its read timeout) changed."""
+def render(upstream_port: int | list[int], listen_port: int, read_timeout: str | None = None) -> str:
+    """The shipped server block, with only its ports (and, where a test says so, its read timeout) changed;
+    several upstream ports become several ``server`` lines of its upstream (round-robin)."""
     text = SHIPPED.read_text(encoding="utf-8")
-    for old, new in (("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+    ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
+    servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in ports)
+    for old, new in (("server 127.0.0.1:8000;", servers),
                      ("listen 80;", f"listen 127.0.0.1:{listen_port};")):
         assert old in text, f"the shipped config no longer has {old!r}"
         text = text.replace(old, new)
@@ -31,7 +34,7 @@ def render(upstream_port: int, listen_port: int, read_timeout: str | None = None
 
 
 class NginxProcess:
-    def __init__(self, upstream_port: int, read_timeout: str | None = None) -> None:
+    def __init__(self, upstream_port: int | list[int], read_timeout: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="nginx-"))

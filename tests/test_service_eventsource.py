@@ -52,7 +52,7 @@ async def test_named_events_with_ids(server: ServerProcess) -> None:
             following = events[index + 1]
             assert following.event == "html", "each part comes as Markdown, then as HTML"
             assert event.id == following.id + ".md", "... the Markdown as <job>:<seq>.md, the HTML as <job>:<seq>"
-    assert {s["id"] for s in complete["sources"]} >= {"pydoc:with", "module:contextlib"}
+    assert {s["id"] for s in complete["sources"]} >= {"manual:library/contextlib", "manual:reference/datamodel"}
     assert complete["elapsed_ms"] > 0 and "total_ms" in complete["timings"]
 
 

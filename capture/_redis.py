@@ -1,0 +1,503 @@
+"""A job registry shared through Redis Streams: any process serves any job.
+
+Each process runs its own jobs exactly as ``MemoryJobRegistry`` does (its readers
+read them from memory, with no Redis round trip per event) and copies them out:
+
+- ``cs:job:<id>`` (hash): model, owner, created, status, finished, the terminal
+  event, tags. Written when a job starts (before ``start`` returns, so any
+  process answers for it at once) and when it ends.
+- ``cs:job:<id>:events`` (stream): one entry per event, whose id is
+  ``0-<seq>``: a retried append cannot duplicate an event, and a
+  ``Last-Event-ID`` maps 1:1 to a stream position. Trimmed to ``log_events``.
+- ``cs:job:<id>:answer`` (string): the answer so far, for ``GET /v1/jobs/{id}``.
+- ``cs:lease:<process>``: the owner's lease, renewed every 2 s, gone 10 s after the
+  process dies. A reader elsewhere that finds its job's owner without a lease
+  ends the job's stream with a ``worker_lost`` error, for every reader.
+- ``cs:job:<id>:readers``: set (with a short expiry) by processes whose clients
+  read the job, so that its owner does not abandon a job read elsewhere.
+- ``cs:control`` (pub/sub): ``DELETE`` on any process reaches the owner.
+
+Readers of jobs run elsewhere catch up with ``XRANGE`` and then follow the live
+tail through one reader task per process, which reads every followed stream with
+one blocking ``XREAD`` (not one connection per open stream). Every key expires
+``retention`` seconds after its job ended.
+
+If Redis cannot be reached, new jobs are refused (``StoreUnavailable``: 503),
+the jobs running here are stopped with a ``store_unavailable`` error, readers of
+remote jobs get the same error, and the registry checks every second until Redis
+answers again; nothing needs restarting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, JobStatus, Progress, Terminal, status_of
+from ._job import Job
+from ._limits import Limits
+from ._registry import MemoryJobRegistry, StoreUnavailable, UnknownJob
+
+__all__ = ("RedisJobRegistry",)
+
+logger = logging.getLogger("capture")
+
+PREFIX = "cs:"
+LEASE_S = 10.0  # a process whose lease is this old is gone
+RENEW_S = 2.0
+READERS_TTL_S = 3.0
+TAIL_BLOCK_MS = 100  # a new follower waits at most this long to be included in the shared read
+LIVENESS_CHECK_S = 2.0
+CATCH_UP_BATCH = 500
+RUNNING_TTL_S = 24 * 3600.0  # keys of a job whose owner vanished without a trace still expire
+
+
+def _job_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def _events_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:events"
+
+
+def _answer_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:answer"
+
+
+def _readers_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:readers"
+
+
+def _lease_key(owner: str) -> str:
+    return f"{PREFIX}lease:{owner}"
+
+
+CONTROL = f"{PREFIX}control"
+
+
+def _encode(event: Event) -> dict[str, str]:
+    if isinstance(event, Progress):
+        return {"k": "p", "t": event.text}
+    if isinstance(event, Content):
+        return {"k": "c", "t": event.text}
+    if isinstance(event, Complete):
+        return {"k": "d", "t": json.dumps(event.results, default=str)}
+    return {"k": "e", "t": event.message, "kind": event.kind}
+
+
+def _decode(fields: dict[bytes, bytes]) -> Event:
+    kind = fields.get(b"k", b"").decode()
+    text = fields.get(b"t", b"").decode("utf-8", "replace")
+    if kind == "p":
+        return Progress(text)
+    if kind == "c":
+        return Content(text)
+    if kind == "d":
+        return Complete(json.loads(text))
+    return Error(text, fields.get(b"kind", b"job_error").decode())
+
+
+def _terminal_json(terminal: Terminal | None) -> str:
+    return json.dumps(_encode(terminal)) if terminal is not None else ""
+
+
+def _terminal_from_json(raw: str) -> Terminal | None:
+    if not raw:
+        return None
+    event = _decode({key.encode(): value.encode() for key, value in json.loads(raw).items()})
+    return event if isinstance(event, (Complete, Error)) else None
+
+
+def _seq(stream_id: bytes) -> int:
+    return int(stream_id.split(b"-")[1])
+
+
+class _Follower:
+    """One remote reader's place in the shared tail read."""
+
+    __slots__ = ("job_id", "position", "queue")
+
+    def __init__(self, job_id: str, position: int) -> None:
+        self.job_id = job_id
+        self.position = position
+        self.queue: asyncio.Queue[list[Entry] | Error] = asyncio.Queue()
+
+
+class RedisJobRegistry:
+    """Jobs shared by every process that uses the same Redis; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        limits: Limits | None = None,
+        *,
+        echo: bool = False,
+        on_finish: Callable[[JobInfo], None] | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        # Typed as Any: redis-py annotates every reply as the union of all its decoding modes,
+        # which no caller can use as is; replies here are bytes (decode_responses is off).
+        self._redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._tail_redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._on_finish = on_finish
+        self.local = MemoryJobRegistry(
+            self.limits, echo=echo, on_finish=self._local_ended, on_entry=self._copy_out,
+            still_wanted=self._read_elsewhere,
+        )
+        self.healthy = True
+        self._writes: list[tuple[Any, ...]] = []
+        self._write_wanted = asyncio.Event()
+        self._followers: dict[str, set[_Follower]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tail_changed = asyncio.Event()
+
+    # -- life --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Check that Redis answers (raises ``StoreUnavailable``), then start the background tasks."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from None
+        await self._renew_lease()
+        loop = asyncio.get_running_loop()
+        for name, work in (
+            ("redis-writer", self._writer),
+            ("redis-lease", self._lease_keeper),
+            ("redis-tail", self._tail),
+            ("redis-control", self._control),
+        ):
+            self._tasks.append(loop.create_task(work(), name=name))
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        self._write_wanted.set()
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._flush(), 2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await task
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(_lease_key(self.owner))
+        await self._redis.aclose()
+        await self._tail_redis.aclose()
+
+    def health(self) -> dict[str, str]:
+        return {"registry": "redis", "redis": "ok" if self.healthy else "unavailable"}
+
+    def _unavailable(self, exc: BaseException) -> None:
+        """Redis failed: refuse new jobs, stop ours, tell remote readers; recover by itself."""
+        if self.healthy:
+            logger.error("redis unavailable: %s", exc)
+        self.healthy = False
+        self._writes.clear()
+        self.local.cancel_all("store_unavailable")
+        for followers in self._followers.values():
+            for follower in followers:
+                follower.queue.put_nowait(Error(_STORE_DOWN, "store_unavailable"))
+
+    # -- starting and stopping --------------------------------------------------------------
+
+    async def start(
+        self, job: Callable[[], Any], model: str, *, resumable: bool = True, tags: dict[str, str] | None = None
+    ) -> JobInfo:
+        if not self.healthy:
+            raise StoreUnavailable("redis unavailable")
+        handle = self.local.start_job(job, model, resumable=resumable, tags=tags)
+        info = handle.info()
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hset(_job_key(info.id), mapping={
+                "model": model, "owner": self.owner, "created": repr(info.created), "status": info.status,
+                "tags": json.dumps(dict(info.tags)), "resumable": "1" if resumable else "0",
+            })
+            pipe.expire(_job_key(info.id), int(RUNNING_TTL_S))
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            handle.cancel("store_unavailable")
+            self._unavailable(exc)
+            raise StoreUnavailable(str(exc)) from None
+        return info
+
+    async def cancel(self, job_id: str, reason: str = "cancelled", wait: float = 2.0) -> JobInfo | None:
+        if self.local.get(job_id) is not None:
+            return await self.local.cancel(job_id, reason, wait)
+        info = await self.status(job_id)
+        if info is None or info.finished is not None:
+            return info
+        await self._redis.publish(CONTROL, json.dumps({"cancel": job_id, "reason": reason}))
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(wait):
+                async for _ in self.entries(job_id, info.last_seq):
+                    pass  # until its terminal event
+        return await self.status(job_id)
+
+    def cancel_all(self, reason: str = "shutdown") -> None:
+        self.local.cancel_all(reason)
+
+    def running(self) -> int:
+        return self.local.running()
+
+    def waiting(self) -> int:
+        return self.local.waiting()
+
+    # -- copying local jobs out ---------------------------------------------------------------
+
+    def _copy_out(self, job: Job, entry: Entry) -> None:
+        """Called for each entry a resumable job here logs: queue its copy for the writer."""
+        if not self.healthy:
+            return
+        self._writes.append(("event", job.id, entry))
+        self._write_wanted.set()
+
+    def _local_ended(self, info: JobInfo) -> None:
+        if self._on_finish is not None:
+            self._on_finish(info)
+        if self.healthy:
+            self._writes.append(("end", info.id, info))
+            self._write_wanted.set()
+
+    async def _writer(self) -> None:
+        """Everything queued since the last round trip, in one pipeline, in order."""
+        while True:
+            await self._write_wanted.wait()
+            self._write_wanted.clear()
+            try:
+                await self._flush()
+            except (RedisError, OSError) as exc:
+                self._unavailable(exc)
+
+    async def _flush(self) -> None:
+        if not self._writes:
+            return
+        writes, self._writes = self._writes, []
+        pipe = self._redis.pipeline(transaction=False)
+        retention = max(1, int(self.limits.retention))
+        for kind, job_id, value in writes:
+            if kind == "event":
+                entry: Entry = value
+                pipe.xadd(_events_key(job_id), _encode(entry.event), id=f"0-{entry.seq}",
+                          maxlen=self.limits.log_events, approximate=False)
+                if entry.seq == 1:
+                    pipe.expire(_events_key(job_id), int(RUNNING_TTL_S))
+                if isinstance(entry.event, Content):
+                    pipe.append(_answer_key(job_id), entry.event.text)
+            else:
+                info: JobInfo = value
+                pipe.hset(_job_key(job_id), mapping={
+                    "status": info.status, "finished": repr(info.finished or time.time()),
+                    "terminal": _terminal_json(info.terminal), "last_seq": str(info.last_seq),
+                })
+                if info.answer:  # whole (a job read directly had none of its events copied)
+                    pipe.set(_answer_key(job_id), info.answer)
+                for key in (_job_key(job_id), _events_key(job_id), _answer_key(job_id)):
+                    pipe.expire(key, retention)
+        results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, ResponseError) and "equal or smaller" in str(result):
+                continue  # a retried append: the event is there already
+            if isinstance(result, Exception):
+                raise result
+
+    async def _renew_lease(self) -> None:
+        await self._redis.set(_lease_key(self.owner), "1", px=int(LEASE_S * 1000))
+
+    async def _lease_keeper(self) -> None:
+        """Renew this process's lease; while Redis is down, try again every second."""
+        while True:
+            try:
+                await self._renew_lease()
+                if not self.healthy:
+                    logger.warning("redis available again")
+                    self.healthy = True
+            except (RedisError, OSError) as exc:
+                self._unavailable(exc)
+            await asyncio.sleep(RENEW_S if self.healthy else 1.0)
+
+    async def _control(self) -> None:
+        """Cancels asked for on other processes, for jobs running here."""
+        while True:
+            try:
+                async with self._tail_redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CONTROL)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        order = json.loads(message["data"])
+                        job = self.local.get(str(order.get("cancel")))
+                        if job is not None:
+                            job.cancel(str(order.get("reason") or "cancelled"))
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)
+
+    async def _read_elsewhere(self, job_id: str) -> bool:
+        """Does a process other than this one have a reader for ``job_id``?"""
+        return bool(await self._redis.exists(_readers_key(job_id)))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def status(self, job_id: str) -> JobInfo | None:
+        local = await self.local.status(job_id)
+        if local is not None:
+            return local
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(_job_key(job_id))
+        pipe.get(_answer_key(job_id))
+        pipe.xrevrange(_events_key(job_id), count=1)
+        fields, answer, last = await pipe.execute()
+        if not fields:
+            return None
+        values = {key.decode(): value.decode("utf-8", "replace") for key, value in fields.items()}
+        terminal = _terminal_from_json(values.get("terminal", ""))
+        finished = float(values["finished"]) if values.get("finished") else None
+        status: JobStatus = status_of(terminal) if terminal is not None else (
+            "queued" if values.get("status") == "queued" else "running"
+        )
+        last_seq = max(int(values.get("last_seq") or 0), _seq(last[0][0]) if last else 0)
+        return JobInfo(
+            id=job_id,
+            model=values.get("model", ""),
+            status=status,
+            created=float(values.get("created") or 0),
+            finished=finished,
+            last_seq=last_seq,
+            answer=(answer or b"").decode("utf-8", "replace"),
+            terminal=terminal,
+            tags=json.loads(values.get("tags") or "{}"),
+        )
+
+    async def entries(self, job_id: str, after: int = 0) -> AsyncIterator[Entry | Gap]:
+        if self.local.get(job_id) is not None:
+            async for item in self.local.entries(job_id, after):
+                yield item
+            return
+        if not self.healthy:
+            yield Entry(after + 1, Error(_STORE_DOWN, "store_unavailable"))
+            return
+        try:
+            if not await self._redis.exists(_job_key(job_id)):
+                raise UnknownJob(job_id)
+            position = after
+            first = True
+            while True:  # catch up with what the stream holds
+                rows = await self._redis.xrange(_events_key(job_id), min=f"(0-{position}", max="+",
+                                                count=CATCH_UP_BATCH)
+                for stream_id, fields in rows:
+                    seq = _seq(stream_id)
+                    if first and seq > position + 1:
+                        yield Gap(position + 1, seq - 1)
+                    first = False
+                    event = _decode(fields)
+                    yield Entry(seq, event)
+                    position = seq
+                    if isinstance(event, (Complete, Error)):
+                        return
+                if len(rows) < CATCH_UP_BATCH:
+                    break
+        except (RedisError, OSError) as exc:
+            self._unavailable(exc)
+            yield Entry(after + 1, Error(_STORE_DOWN, "store_unavailable"))
+            return
+        follower = _Follower(job_id, position)
+        self._followers.setdefault(job_id, set()).add(follower)
+        self._tail_changed.set()
+        try:
+            while True:
+                batch = await follower.queue.get()
+                if isinstance(batch, Error):
+                    yield Entry(follower.position + 1, batch)
+                    return
+                for entry in batch:
+                    if entry.seq <= follower.position:
+                        continue
+                    if entry.seq > follower.position + 1:
+                        yield Gap(follower.position + 1, entry.seq - 1)
+                    yield entry
+                    follower.position = entry.seq
+                    if isinstance(entry.event, (Complete, Error)):
+                        return
+        finally:
+            followers = self._followers.get(job_id)
+            if followers is not None:
+                followers.discard(follower)
+                if not followers:
+                    del self._followers[job_id]
+
+    async def _tail(self) -> None:
+        """One blocking read for every remote job this process's clients follow."""
+        last_check = 0.0
+        while True:
+            if not self._followers or not self.healthy:
+                self._tail_changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._tail_changed.wait(), 1.0)
+                continue
+            streams = {
+                _events_key(job_id): f"0-{min(f.position for f in followers)}"
+                for job_id, followers in self._followers.items()
+            }
+            try:
+                rows = await self._tail_redis.xread(streams, count=CATCH_UP_BATCH, block=TAIL_BLOCK_MS)
+                for key, items in rows or []:
+                    job_id = key.decode().removeprefix(f"{PREFIX}job:").removesuffix(":events")
+                    entries = [Entry(_seq(stream_id), _decode(fields)) for stream_id, fields in items]
+                    for follower in self._followers.get(job_id, ()):
+                        follower.queue.put_nowait(entries)
+                if time.monotonic() - last_check > LIVENESS_CHECK_S:
+                    last_check = time.monotonic()
+                    await self._check_owners()
+            except (RedisError, OSError) as exc:
+                self._unavailable(exc)
+
+    async def _check_owners(self) -> None:
+        """Mark the followed jobs as read here, and end those whose owner's lease is gone."""
+        job_ids = list(self._followers)
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.set(_readers_key(job_id), "1", px=int(READERS_TTL_S * 1000))
+            pipe.hmget(_job_key(job_id), ["owner", "finished"])
+        results = await pipe.execute()
+        for job_id, (owner, finished) in zip(job_ids, results[1::2], strict=True):
+            if finished or owner is None:
+                continue
+            if not await self._redis.exists(_lease_key(owner.decode())):
+                await self._worker_lost(job_id)
+
+    async def _worker_lost(self, job_id: str) -> None:
+        """The owner died: append the terminal ``worker_lost`` event (once, whoever gets there first)."""
+        last = await self._redis.xrevrange(_events_key(job_id), count=1)
+        seq = (_seq(last[0][0]) if last else 0) + 1
+        error = Error(
+            "The server process running this job stopped unexpectedly; the job was lost. Please start it again.",
+            kind="worker_lost",
+        )
+        try:
+            await self._redis.xadd(_events_key(job_id), _encode(error), id=f"0-{seq}")
+        except ResponseError:
+            return  # another process, or the owner itself, appended first
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(_job_key(job_id), mapping={
+            "status": "failed", "finished": repr(time.time()), "terminal": _terminal_json(error),
+            "last_seq": str(seq),
+        })
+        for key in (_job_key(job_id), _events_key(job_id), _answer_key(job_id)):
+            pipe.expire(key, max(1, int(self.limits.retention)))
+        await pipe.execute()
+        logger.warning("job %s: its process is gone (worker_lost)", job_id)
+
+
+_STORE_DOWN = "The job store (Redis) is unavailable; the stream ends here. Please try again in a moment."

@@ -1,0 +1,204 @@
+"""Several real uvicorn processes sharing a real redis-server: any process serves any job."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from httpx_sse import ServerSentEvent, aconnect_sse
+
+from tests.nginx import NginxProcess
+from tests.redis_server import RedisProcess
+from tests.server import ServerProcess
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    with RedisProcess() as running:
+        yield running
+
+
+def env(kb: Path, redis: RedisProcess, **extra: str) -> dict[str, str]:
+    return {"KNOWLEDGE_BASE": str(kb), "REDIS_URL": redis.url, "HEARTBEAT_INTERVAL": "0.5",
+            "ECHO_JOB_OUTPUT": "1", "SSE_RETRY_MS": "100", **extra}
+
+
+def ticker(ticks: int, interval: float, token: str) -> str:
+    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
+
+
+async def create_job(http: httpx.AsyncClient, base: str, text: str, model: str = "ticker") -> dict[str, Any]:
+    response = await http.post(f"{base}/v1/jobs", json={"model": model, "input": text})
+    assert response.status_code == 201, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+async def read(http: httpx.AsyncClient, url: str, last_id: str | None = None,
+               limit: int | None = None) -> tuple[list[ServerSentEvent], int]:
+    """Named events (heartbeats skipped) until the terminal one, or ``limit`` events; and the status."""
+    events: list[ServerSentEvent] = []
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    async with aconnect_sse(http, "GET", url, headers=headers) as source:
+        status = source.response.status_code
+        if status != 200:
+            return events, status
+        async for event in source.aiter_sse():
+            if event.event == "message" and not event.data:
+                continue  # a heartbeat comment, dispatched by httpx-sse once an id was seen
+            events.append(event)
+            if event.event in ("complete", "error") or (limit is not None and len(events) >= limit):
+                break
+    return events, status
+
+
+def ticks(events: list[ServerSentEvent]) -> list[int]:
+    return [int(line.split()[1]) for e in events if e.event == "progress"
+            for line in e.data.splitlines() if line.startswith("tick ")]
+
+
+async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        async with httpx.AsyncClient(timeout=20) as http:
+            job = await create_job(http, a.url, ticker(40, 0.02, secrets.token_hex(4)))
+            with anyio.fail_after(30):
+                first, _ = await read(http, f"{a.url}{job['events_url']}", limit=10)
+                rest, _ = await read(http, f"{b.url}{job['events_url']}", last_id=first[-1].id)
+                after_end, status = await read(http, f"{b.url}{job['events_url']}", last_id=rest[-1].id)
+                on_b = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
+    seqs = [int(e.id.split(":")[1]) for e in first + rest if e.event != "content"]  # html carries its seq
+    assert seqs == list(range(1, len(seqs) + 1)), "every event once, in order, across the two processes"
+    assert ticks(first + rest) == list(range(40))
+    assert rest[-1].event == "complete" and status == 204 and not after_end
+    assert on_b["status"] == "complete" and on_b["events"] == seqs[-1]
+
+
+async def test_delete_on_one_process_stops_a_job_running_on_another(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    token = secrets.token_hex(4)
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        async with httpx.AsyncClient(timeout=20) as http:
+            job = await create_job(http, a.url, ticker(100_000, 0.02, token))
+            with anyio.fail_after(20):
+                await read(http, f"{a.url}{job['events_url']}", limit=2)  # it runs on a
+                asked = time.monotonic()
+                deleted = await http.delete(f"{b.url}/v1/jobs/{job['id']}")
+                took = time.monotonic() - asked
+                events, _ = await read(http, f"{a.url}{job['events_url']}", last_id=f"{job['id']}:2")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled", deleted.text
+    assert took < 2.5, "DELETE answers once the owner has stopped it"
+    assert events[-1].event == "error" and json.loads(events[-1].data)["kind"] == "cancelled"
+
+
+async def test_readers_elsewhere_learn_that_the_process_running_their_job_died(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        async with httpx.AsyncClient(timeout=30) as http:
+            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+            with anyio.fail_after(40):
+                async with anyio.create_task_group() as tg:
+                    result: list[ServerSentEvent] = []
+
+                    async def follow() -> None:
+                        events, _ = await read(http, f"{b.url}{job['events_url']}")
+                        result.extend(events)
+
+                    tg.start_soon(follow)
+                    while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
+                        await anyio.sleep(0.05)
+                    os.kill(a.process.pid, signal.SIGKILL)
+                    killed = time.monotonic()
+                ended = time.monotonic() - killed
+                status = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
+    last = json.loads(result[-1].data)
+    assert result[-1].event == "error" and last["kind"] == "worker_lost" and "stopped unexpectedly" in last["message"]
+    assert ended < 15, f"the reader learnt it after {ended:.1f} s"
+    assert status["status"] == "failed" and status["reason"] == "worker_lost"
+
+
+async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_itself(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        async with httpx.AsyncClient(timeout=20) as http:
+            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+            with anyio.fail_after(60):
+                result: dict[str, list[ServerSentEvent]] = {}
+                async with anyio.create_task_group() as tg:
+
+                    async def follow(name: str, base: str) -> None:
+                        result[name], _ = await read(http, f"{base}{job['events_url']}")
+
+                    tg.start_soon(follow, "owner", a.url)
+                    tg.start_soon(follow, "elsewhere", b.url)
+                    while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
+                        await anyio.sleep(0.05)
+                    redis_server.stop()
+                down = await http.post(f"{a.url}/v1/jobs", json={"model": "ticker", "input": ticker(1, 0, "x")})
+                health = await http.get(f"{b.url}/healthz")
+                redis_server.start()
+                while (await http.get(f"{a.url}/healthz")).status_code != 200 or \
+                        (await http.get(f"{b.url}/healthz")).status_code != 200:
+                    await anyio.sleep(0.1)
+                again = await create_job(http, a.url, ticker(3, 0.01, "back"))
+                events, _ = await read(http, f"{b.url}{again['events_url']}")
+    for name, events_seen in result.items():
+        assert events_seen[-1].event == "error", name
+        assert json.loads(events_seen[-1].data)["kind"] == "store_unavailable", name
+    assert down.status_code == 503 and down.headers["retry-after"]
+    assert down.json()["error"]["code"] == "store_unavailable"
+    assert health.status_code == 503 and health.json()["redis"] == "unavailable"
+    assert events[-1].event == "complete" and ticks(events) == [0, 1, 2]
+    assert not any("Traceback" in line for line in a.output() + b.output())
+
+
+def test_a_service_whose_redis_does_not_answer_refuses_to_start_in_one_line(default_kb: Path) -> None:
+    server = ServerProcess({"KNOWLEDGE_BASE": str(default_kb), "REDIS_URL": "redis://127.0.0.1:9/0"})
+    try:
+        with pytest.raises(RuntimeError):
+            server.wait_ready(timeout=30)
+        output = [line for line in server.output() if line.strip()]
+    finally:
+        server.stop()
+    assert server.process.returncode not in (0, None)
+    assert any("REDIS_URL" in line and "does not answer" in line for line in output)
+    assert not any("Traceback" in line for line in output)
+
+
+async def test_through_nginx_round_robin_every_reconnect_lands_anywhere_and_nothing_repeats(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b, \
+            NginxProcess([a.port, b.port]) as nginx:
+        async with httpx.AsyncClient(timeout=20) as http:
+            job = await create_job(http, nginx.url, ticker(30, 0.03, secrets.token_hex(4)))
+            events: list[ServerSentEvent] = []
+            last: str | None = None
+            with anyio.fail_after(60):
+                while not events or events[-1].event not in ("complete", "error"):
+                    # A new connection each time: nginx sends it to the next process.
+                    got, status = await read(http, f"{nginx.url}{job['events_url']}", last_id=last, limit=4)
+                    assert status == 200
+                    events += got
+                    last = events[-1].id
+    assert ticks(events) == list(range(30))
+    served = [any(f"path={job['events_url']}" in line for line in server.output()) for server in (a, b)]
+    assert served == [True, True], "reconnects landed on both processes"
+    seqs = [int(e.id.split(":")[1]) for e in events if e.event != "content"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert events[-1].event == "complete"
