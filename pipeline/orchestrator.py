@@ -4,6 +4,11 @@
 design it replaces: it prints as it goes (each line reaches the client as it is
 printed, through ``capture``), yields each finished part of the course as
 ``content``, and ends with ``complete``.
+
+The embedded generator writes the whole course before its first ``content``, so
+every line it prints comes before the answer: chat clients show printed lines as
+the model's thinking and open a new thinking box for any that follow the answer.
+Only a language model's answer is sent as it arrives (its last lines follow it).
 """
 
 from __future__ import annotations
@@ -100,10 +105,9 @@ def stream_course_generation_progress(
             print(f"⚠️ {error.message[:1].upper()}{error.message[1:]}: "
                   "writing the course with the embedded generator instead.")
             backend = "embedded (fallback)"
+    streamed = bool(pieces)
     if not pieces:
-        for piece in CourseGeneratorAgent().write(outline, knowledge_base):
-            pieces.append(piece)
-            yield {"type": "content", "content": piece}
+        pieces = list(CourseGeneratorAgent().write(outline, knowledge_base))  # it prints as it writes
     timings["generation_ms"] = (time.perf_counter() - phase_start) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     timings = {k: round(v, 1) for k, v in timings.items()}
@@ -115,6 +119,9 @@ def stream_course_generation_progress(
         print(f"❔ The knowledge base does not cover {subject!r}; answered so.")
     else:
         print(f"❔ {subject!r} is not a subject; answered so.")
+    if not streamed:
+        for piece in pieces:  # after the last printed line: see the module's docstring
+            yield {"type": "content", "content": piece}
     yield {
         "type": "complete",
         "results": {
