@@ -41,8 +41,14 @@ clean:
 # SHUTDOWN_TIMEOUT seconds for open streams after SIGTERM/SIGINT.
 SHUTDOWN_TIMEOUT ?= 10
 
+# Several worker processes share their jobs through Redis: WORKERS=n needs REDIS_URL.
+WORKERS ?= 1
+
 run: setup manual
-	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log \
+	@if [ "$(WORKERS)" != "1" ] && [ -z "$$REDIS_URL" ]; then \
+		echo "make run: WORKERS=$(WORKERS) needs REDIS_URL (without it each worker has its own jobs, and a" \
+		     "reconnect that lands on another worker loses its stream)" >&2; exit 2; fi
+	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log --workers $(WORKERS) \
 		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
 
 # Both servers side by side; several minutes. Writes the results into BENCHMARKS.md.

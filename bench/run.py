@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -55,14 +56,15 @@ def rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def server(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
+def server(app: str, env: dict[str, str], workers: int = 1) -> Iterator[tuple[int, int]]:
     """(port, pid) of a fresh uvicorn running ``app``; its console goes to /dev/null."""
     port = free_port()
     full_env = {**os.environ, "ECHO_JOB_OUTPUT": "0", **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
-         "--no-access-log", "--log-level", "warning", "--backlog", "16384"],
+         "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--workers", str(workers)],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the workers stop with it
     )
     try:
         deadline = time.monotonic() + 60
@@ -76,7 +78,7 @@ def server(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
                 time.sleep(0.1)
         yield port, process.pid
     finally:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -113,6 +115,32 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
             if stats.errors:
                 notes.append(f"- {n} streams, {name}: incomplete streams ended by {stats.errors}")
     return rows + (["", *notes] if notes else [])
+
+
+def scaling_table(env: dict[str, str], n: int, ticks: int, interval: float) -> list[str]:
+    """The same load against one process alone, and one and two worker processes sharing Redis."""
+    from tests.redis_server import RedisProcess
+
+    rows = [
+        f"| setup ({n} streams) | p50 ms | p99 ms | max ms | lost | foreign | incomplete | wall s (ideal) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    with RedisProcess() as redis:
+        for name, extra, workers in (
+            ("one process, in memory", {}, 1),
+            ("1 worker, REDIS_URL", {"REDIS_URL": redis.url}, 1),
+            ("2 workers, REDIS_URL", {"REDIS_URL": redis.url}, 2),
+        ):
+            with server("service:app", {**env, **extra}, workers) as (port, _):
+                timeout = 30 + ticks * interval * 10
+                stats = uvloop.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"s{n}x"))
+            rows.append(
+                f"| {name} | {fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
+                f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | "
+                f"{fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)}) |"
+            )
+            print(rows[-1], flush=True)
+    return rows
 
 
 def throughput_rows(env: dict[str, str], lines: int) -> tuple[list[str], dict[str, float]]:
@@ -182,6 +210,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark itself")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--scaling-only", action="store_true", help="only the several-process figures, printed")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 streams need 10,000 sockets
@@ -194,6 +223,9 @@ def main() -> int:
         "MAX_QUEUED_JOBS": "1000",
         "JOB_TIMEOUT": "0",
     }
+    if args.scaling_only:
+        print("\n".join(scaling_table(env, 100 if args.quick else 1000, ticks=20, interval=0.1)))
+        return 0
     sizes = [1, 20] if args.quick else [1, 100, 500, 1000]
     lines = 5_000 if args.quick else 100_000
     floor = next(iter(FLOOR))
@@ -206,6 +238,8 @@ def main() -> int:
     out.append("### Concurrent streams: `ticker`, 20 lines at 100 ms intervals each (2-second jobs)")
     out.append("")
     out += concurrency_table(env, sizes, ticks=20, interval=0.1)
+    out += ["", "### Several processes sharing Redis (`REDIS_URL`), the same load", ""]
+    out += scaling_table(env, 100 if args.quick else 1000, ticks=20, interval=0.1)
     out += ["", "### Single stream, first event, idle streams, courses", "", "| measure | result |", "| --- | --- |"]
     rows, rates = throughput_rows(env, lines)
     out += rows
