@@ -21,7 +21,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import capture
-from api import Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
+from api import Application, Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
+from api.config import ReasoningField
 from pipeline import LLMSettings
 
 __all__ = ("Settings", "app", "create_app")
@@ -168,7 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await rt.aclose()
 
-    app = Starlette(
+    app = Application(
         routes=[
             Route("/", info.page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=info.WEB), name="static"),

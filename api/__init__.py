@@ -3,7 +3,7 @@
 One module per concept: ``parsing`` (what clients send), ``models`` (which job serves
 which name), ``chat`` and ``events`` (the two streaming faces), ``jobs`` (jobs as
 resources), ``info`` (the small routes), ``framing`` (text on the wire), ``sse``
-(the event-stream response), ``errors``, ``auth``, ``observability``, and
+(the event-stream response), ``transport`` (the connection under it), ``errors``, ``auth``, ``observability``, and
 ``runtime`` (the state one app shares). ``service.py`` holds the settings and the
 route table.
 
@@ -22,5 +22,6 @@ from .config import Config
 from .errors import exception_handlers
 from .middleware import middleware
 from .runtime import Runtime
+from .transport import Application
 
-__all__ = ("Config", "Runtime", "exception_handlers", "middleware")
+__all__ = ("Application", "Config", "Runtime", "exception_handlers", "middleware")

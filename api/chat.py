@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 import capture
 
 from .errors import RETRY_AFTER_S, APIError
-from .framing import ChunkWriter, data_event, stream_error
+from .framing import ChunkWriter, JSONText, data_event, stream_error
 from .parsing import ChatRequest, parse_chat
 from .runtime import Runtime, runtime
 
@@ -119,7 +119,7 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
         raise APIError(500, failure.message, type="server_error", code=failure.kind)
     writer = ChunkWriter(chat.model.id)
     answer = "".join(content)
-    return JSONResponse(
+    return JSONText(
         {
             "id": writer.id,
             "object": "chat.completion",

@@ -5,7 +5,6 @@ resumes the same job exactly where it left off.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from starlette.responses import Response
 import capture
 
 from .errors import APIError, job_not_found
-from .framing import json_text, sse_text
+from .framing import encodable, json_text, sse_text
 from .markdown import render_markdown
 from .parsing import Resume, last_event_id, parse_subject
 from .runtime import Runtime, runtime
@@ -89,7 +88,7 @@ async def _named_events(
                     "message": f"Events {item.first} to {item.last} are no longer kept: "
                     "the connection was away too long, so some progress is missing here.",
                 }
-                yield event("gap", json.dumps(lost), f"{job_id}:{item.last}")
+                yield event("gap", json_text(lost), f"{job_id}:{item.last}")
                 continue
             seq, payload = item.seq, item.event
             sse_id = f"{job_id}:{seq}"
@@ -103,7 +102,7 @@ async def _named_events(
                 yield event("html", sse_text(html), sse_id)
             elif isinstance(payload, capture.Error):
                 stream.ended = True
-                yield event("error", json.dumps({"message": payload.message, "kind": payload.kind}), sse_id)
+                yield event("error", json_text({"message": payload.message, "kind": payload.kind}), sse_id)
             else:
                 stream.ended = True
                 yield event("complete", json_text(await _complete(rt, job_id, payload)), sse_id)
@@ -118,7 +117,7 @@ async def _complete(rt: Runtime, job_id: str, event: capture.Complete) -> dict[s
         "model": info.model if info is not None else None,
         "markdown": markdown,
         "html": await anyio.to_thread.run_sync(render_markdown, markdown),
-        "sources": event.results.get("sources", []),
-        "timings": event.results.get("timings", {}),
+        "sources": encodable(event.results.get("sources", [])),
+        "timings": encodable(event.results.get("timings", {})),
         "elapsed_ms": round(info.elapsed * 1000, 1) if info is not None else None,
     }

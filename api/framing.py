@@ -7,6 +7,11 @@ Deliberate choices, not to be "fixed":
 - Event-stream text has every kind of line break normalised to "\\n": SSE turns CR
   and CRLF into line breaks and common clients also break at the others, so the
   text reads the same everywhere and no printed character can forge a field.
+- A lone surrogate (U+D800 to U+DFFF: JSON's ``"\\ud800"`` escape, or a job that prints
+  one) cannot be encoded as UTF-8, and encoding it would end the stream mid-way: every
+  one becomes U+FFFD, the replacement character, here where text meets the wire.
+- A value JSON cannot represent (a job's result holding a ``datetime``, a set, an
+  object) is written as its ``str()``, so a job's last event always goes out.
 - Progress and content chunks are most of a stream: they are encoded as a fixed
   prefix and suffix around the JSON of their text (byte for byte what json.dumps
   of the whole chunk gives; a test checks it).
@@ -21,25 +26,68 @@ import time
 from typing import Any
 
 from sse_starlette import ServerSentEvent
+from starlette.responses import JSONResponse
 
-__all__ = ("ChunkWriter", "data_event", "estimate_tokens", "json_text", "sse_text", "stream_error")
+__all__ = (
+    "ChunkWriter",
+    "JSONText",
+    "data_event",
+    "encodable",
+    "estimate_tokens",
+    "json_text",
+    "replace_surrogates",
+    "sse_text",
+    "stream_error",
+)
 
 _JSON_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
-_JSON_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
+# One scan finds both what needs escaping and what cannot be encoded.
+_JSON_SPECIAL = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
 _TEXT_LINE_BREAK = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8."""
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def _as_text(value: object) -> str:
+    return str(value)
+
+
 def json_text(value: Any) -> str:
-    """Compact JSON, safe as one line of event-stream data."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    # A regex scan finds nothing fast; translate() only when there is something to escape.
-    return text.translate(_JSON_LINE_BREAKS) if _JSON_LINE_BREAK.search(text) else text
+    """Compact JSON, safe as one line of event-stream data and encodable as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_as_text)
+    # A regex scan finds nothing fast; the fixes run only when there is something to fix.
+    if _JSON_SPECIAL.search(text):
+        text = replace_surrogates(text).translate(_JSON_LINE_BREAKS)
+    return text
+
+
+def encodable(value: Any) -> Any:
+    """``value`` if ``json_text`` can write it, else a short note saying why not
+    (a circular or absurdly deep structure, keys that are not text: ``str()`` cannot help there)."""
+    try:
+        json_text(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"<not representable as JSON: {type(exc).__name__}>"
+    return value
 
 
 def sse_text(text: str) -> str:
     """Printed text as event-stream data: every kind of line break becomes "\\n"."""
-    return _TEXT_LINE_BREAK.sub("\n", text)
+    return replace_surrogates(_TEXT_LINE_BREAK.sub("\n", text))
+
+
+class JSONText(JSONResponse):
+    """Starlette's ``JSONResponse``, written by ``json_text``: no value a job or a client
+    sent (a lone surrogate, an object JSON cannot hold) turns an answer into a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json_text(content).encode()
 
 
 def data_event(payload: dict[str, Any]) -> ServerSentEvent:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 import capture
 
 from .errors import job_not_found
+from .framing import JSONText, encodable
 from .parsing import parse_job
 from .runtime import runtime
 
@@ -36,7 +37,7 @@ def describe(job: capture.JobInfo, *, full: bool = True) -> dict[str, Any]:
         results = job.terminal.results if isinstance(job.terminal, capture.Complete) else {}
         info["content"] = job.answer or str(results.get("markdown") or "")
         if isinstance(job.terminal, capture.Complete):
-            info["result"] = {key: value for key, value in results.items() if key != "markdown"}
+            info["result"] = {key: encodable(value) for key, value in results.items() if key != "markdown"}
     return info
 
 
@@ -44,7 +45,7 @@ async def create_job(request: Request) -> Response:
     rt = runtime(request)
     job = await parse_job(request, rt.config, rt.models)
     info = await rt.start_job(request, job.model, job.job, resumable=True)
-    return JSONResponse(describe(info), status_code=201, headers={"Location": f"/v1/jobs/{info.id}"})
+    return JSONText(describe(info), status_code=201, headers={"Location": f"/v1/jobs/{info.id}"})
 
 
 async def get_job(request: Request) -> Response:
@@ -52,7 +53,7 @@ async def get_job(request: Request) -> Response:
     info = await runtime(request).registry.status(job_id)
     if info is None:
         raise job_not_found(job_id)
-    return JSONResponse(describe(info))
+    return JSONText(describe(info))
 
 
 async def delete_job(request: Request) -> Response:
@@ -62,4 +63,4 @@ async def delete_job(request: Request) -> Response:
     info = await runtime(request).registry.cancel(job_id)
     if info is None:
         raise job_not_found(job_id)
-    return JSONResponse(describe(info, full=False))
+    return JSONText(describe(info, full=False))

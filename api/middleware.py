@@ -1,5 +1,6 @@
 """The middleware stack, outermost first: CORS (so preflights need no credentials), the access
-log, then API keys."""
+log, then API keys. (Outside all of them, and outside Starlette's own error handling, the
+connection's tuning: see ``transport.Application``.)"""
 
 from __future__ import annotations
 

@@ -75,6 +75,10 @@ class EventStream(EventSourceResponse):
 
     def __init__(self, *args: Any, metrics: Metrics, watchdog: SendWatchdog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # sse-starlette adds "Connection: keep-alive": a hop-by-hop header that is the server's
+        # to send (uvicorn already says "close" to an HTTP/1.0 client, which then got both,
+        # and HTTP/2 forbids it). Keep-alive is HTTP/1.1's default anyway.
+        self.raw_headers = [(name, value) for name, value in self.raw_headers if name != b"connection"]
         self._metrics = metrics
         self._watchdog = watchdog
         self._scope: anyio.CancelScope | None = None
