@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     heartbeat_style: Literal["chunk", "comment"] = Field(
         "chunk", description="OpenAI route: an empty-delta chunk, or an SSE comment"
     )
+    reasoning_field: ReasoningField = Field(
+        "reasoning_content",
+        description="OpenAI route: printed lines as delta.reasoning_content, delta.reasoning, "
+        "or think (<think>…</think> at the start of content)",
+    )
     job_queue_size: int = Field(_LIMITS.queue_size, ge=1, description="events a job may get ahead of its client")
     knowledge_base: Path | None = Field(None, description="knowledge-base file (default data/knowledge.sqlite3)")
     echo_job_output: bool = Field(False, description="copy job output to the server console, prefixed per job")
@@ -139,6 +144,7 @@ class Settings(BaseSettings):
             ),
             heartbeat_interval=self.heartbeat_interval,
             heartbeat_style=self.heartbeat_style,
+            reasoning_field=self.reasoning_field,
             echo_job_output=self.echo_job_output,
             max_body_bytes=self.max_body_bytes,
             max_input_chars=self.max_input_chars,

@@ -8,12 +8,22 @@ Deliberate choices, not to be "fixed":
   sent): some chat clients only reset their read timeout on data events.
 - A failure after the stream started is one ``data: {"error": …}`` event and the
   end of the stream, with no ``[DONE]``: that is what makes the SDK raise ``APIError``.
+- What a job prints after the first piece of its answer is not sent as reasoning
+  when streaming: chat clients (Open WebUI, LibreChat) open a new thinking box for
+  reasoning that follows content, cutting the answer in pieces. It stays in the
+  job's events (the EventSource routes send it) and in a ``stream: false`` answer's
+  reasoning, where order cannot split anything.
+- Where printed lines go is ``REASONING_FIELD``, or the request's ``reasoning_field``:
+  ``reasoning_content`` (DeepSeek, vLLM), ``reasoning`` (OpenRouter, Ollama), or
+  ``think``: ``<think>…</think>`` at the start of ``content``, for clients that read
+  only ``content``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import anyio
 from sse_starlette import ServerSentEvent
@@ -22,14 +32,60 @@ from starlette.responses import Response
 
 import capture
 
+from .config import ReasoningField
 from .errors import RETRY_AFTER_S, APIError
 from .framing import ChunkWriter, JSONText, data_event, stream_error
 from .parsing import ChatRequest, parse_chat
 from .runtime import Runtime, runtime
 
-__all__ = ("chat_completions",)
+__all__ = ("Deltas", "chat_completions")
 
 ROUTE = "chat"
+THINK_OPEN, THINK_CLOSE = "<think>\n", "</think>\n\n"
+
+
+class Deltas:
+    """What one stream's printed lines and answer pieces become: ``(kind, field, text)`` deltas
+    (kind ``progress`` or ``content``, for the metrics) in one reasoning style."""
+
+    def __init__(self, style: ReasoningField) -> None:
+        self.style = style
+        self.answering = False  # the first piece of the answer went out
+        self.thinking = False  # "think": a <think> is open
+        self.line_open = False  # the last printed text did not end its line
+
+    def progress(self, text: str) -> Iterator[tuple[str, str, str]]:
+        if self.answering:
+            return  # printed after the answer began: not reasoning here (see the module's docstring)
+        self.line_open = not text.endswith("\n")
+        if self.style != "think":
+            yield "progress", self.style, text
+            return
+        if not self.thinking:
+            self.thinking = True
+            text = THINK_OPEN + text
+        yield "progress", "content", text
+
+    def content(self, text: str) -> Iterator[tuple[str, str, str]]:
+        yield from self.end()
+        self.answering = True
+        yield "content", "content", text
+
+    def end(self) -> Iterator[tuple[str, str, str]]:
+        """Close an open ``<think>``: before the first piece of the answer, or at the job's end."""
+        if self.thinking:
+            self.thinking = False
+            yield "progress", "content", ("\n" if self.line_open else "") + THINK_CLOSE
+
+
+def _message(style: ReasoningField, reasoning: str, answer: str) -> dict[str, Any]:
+    """A ``stream: false`` answer's message, its reasoning where ``style`` puts it."""
+    if style != "think":
+        return {"role": "assistant", "content": answer, style: reasoning}
+    if reasoning:
+        newline = "" if reasoning.endswith("\n") else "\n"
+        answer = f"{THINK_OPEN}{reasoning}{newline}{THINK_CLOSE}{answer}"
+    return {"role": "assistant", "content": answer}
 
 
 def _error_code(kind: str) -> str:
@@ -60,6 +116,7 @@ async def _chunks(
     sent = rt.metrics.sent
     yield sent(ROUTE, "role", data_event(writer.chunk({"role": "assistant", "content": ""})).encode())
     completion: list[str] = []
+    deltas = Deltas(chat.reasoning_field)
     first = True
     with rt.tracked(ROUTE) as stream:
         async for item in rt.registry.entries(job_id):
@@ -70,16 +127,20 @@ async def _chunks(
                 first = False
                 rt.metrics.first_event.labels(ROUTE).observe(time.perf_counter() - started)
             if isinstance(event, capture.Progress):
-                yield sent(ROUTE, "progress", writer.delta_event("reasoning_content", event.text))
+                for kind, field, text in deltas.progress(event.text):
+                    yield sent(ROUTE, kind, writer.delta_event(field, text))
             elif isinstance(event, capture.Content):
                 completion.append(event.text)
-                yield sent(ROUTE, "content", writer.delta_event("content", event.text))
+                for kind, field, text in deltas.content(event.text):
+                    yield sent(ROUTE, kind, writer.delta_event(field, text))
             elif isinstance(event, capture.Error):
                 stream.ended = True
                 yield sent(ROUTE, "error", data_event(stream_error(event.message, _error_code(event.kind))).encode())
                 return
             else:
                 stream.ended = True
+                for kind, field, text in deltas.end():
+                    yield sent(ROUTE, kind, writer.delta_event(field, text))
                 yield sent(ROUTE, "finish", data_event(writer.chunk({}, finish_reason="stop")).encode())
                 if chat.include_usage:
                     usage = writer.usage(chat.text, "".join(completion))
@@ -128,7 +189,7 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer, "reasoning_content": "".join(reasoning)},
+                    "message": _message(chat.reasoning_field, "".join(reasoning), answer),
                     "finish_reason": "stop",
                 }
             ],

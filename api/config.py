@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import capture
 from pipeline import LLMSettings
 
-__all__ = ("Config",)
+__all__ = ("REASONING_FIELDS", "Config", "ReasoningField")
+
+# Where the OpenAI route puts what a job prints: the delta field DeepSeek and vLLM use,
+# the one OpenRouter and Ollama use, or "<think>…</think>" at the start of ``content``.
+ReasoningField = Literal["reasoning_content", "reasoning", "think"]
+REASONING_FIELDS: tuple[ReasoningField, ...] = get_args(ReasoningField)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +22,7 @@ class Config:
     limits: capture.Limits = field(default_factory=capture.Limits)
     heartbeat_interval: float = 10.0  # seconds between heartbeats; 0 turns them off
     heartbeat_style: Literal["chunk", "comment"] = "chunk"  # OpenAI route: an empty-delta chunk, or a comment
+    reasoning_field: ReasoningField = "reasoning_content"  # OpenAI route: where printed lines go
     echo_job_output: bool = False
     max_body_bytes: int = 1 << 20
     max_input_chars: int = 4000

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
 
-from .config import Config
+from .config import REASONING_FIELDS, Config, ReasoningField
 from .errors import APIError
 from .framing import replace_surrogates
 from .models import DEFAULT_MODEL, JobFactory, Model, find_model
@@ -152,6 +152,7 @@ class ChatRequest:
     job: JobFactory
     stream: bool
     include_usage: bool
+    reasoning_field: ReasoningField = "reasoning_content"
 
 
 async def parse_chat(request: Request, config: Config, models: dict[str, Model]) -> ChatRequest:
@@ -191,7 +192,19 @@ async def parse_chat(request: Request, config: Config, models: dict[str, Model])
         include_usage = options.get("include_usage", False)
         if not isinstance(include_usage, bool):
             raise APIError(400, "'stream_options.include_usage' must be a boolean.", param="stream_options")
-    return ChatRequest(model, text, _prepare(model, text, "messages"), stream, include_usage)
+    # Not an OpenAI parameter: the openai SDK sends it with extra_body={"reasoning_field": …}.
+    reasoning_field = payload.get("reasoning_field")
+    if reasoning_field is None:
+        reasoning_field = config.reasoning_field
+    elif reasoning_field not in REASONING_FIELDS:
+        raise APIError(
+            400,
+            f"'reasoning_field' must be one of {', '.join(map(repr, REASONING_FIELDS))}.",
+            param="reasoning_field",
+        )
+    return ChatRequest(
+        model, text, _prepare(model, text, "messages"), stream, include_usage, cast(ReasoningField, reasoning_field)
+    )
 
 
 @dataclass(frozen=True, slots=True)
