@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 import capture
 from api import Application, Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
 from api.config import ReasoningField
+from api.models import build_models, load_jobs
 from pipeline import LLMSettings
 
 __all__ = ("Settings", "app", "create_app")
@@ -90,6 +91,14 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "", description="redis://host:port/db: jobs shared by every process using it (empty: this process only)"
     )
+    jobs: str = Field("", description="jobs of your own as models: comma-separated name=module:callable")
+    capture_stderr: bool = Field(True, description="send what jobs write to sys.stderr to their streams")
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs_import(cls, value: str) -> str:
+        load_jobs(value, taken=build_models(None, None))  # every entry imports, or startup stops naming it
+        return value
 
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> Settings:
@@ -163,7 +172,10 @@ class Settings(BaseSettings):
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    rt = Runtime((settings or Settings()).config())
+    settings = settings or Settings()
+    capture.install(stderr=settings.capture_stderr)
+    rt = Runtime(settings.config())
+    rt.models.update(load_jobs(settings.jobs, taken=rt.models))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

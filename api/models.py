@@ -1,10 +1,17 @@
-"""The models a client can ask for, and which job serves each."""
+"""The models a client can ask for, and which job serves each.
+
+Besides the built-in ones, ``JOBS`` serves jobs of your own: ``name=module:callable``
+entries, each callable taking the input text and being either a generator in the job
+protocol or a plain function whose returned ``str`` is the answer.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +20,7 @@ from pipeline import CourseConfig, LLMSettings, parse_ticker_input, stream_cours
 
 from .errors import APIError
 
-__all__ = ("CREATED", "DEFAULT_MODEL", "JobFactory", "Model", "build_models", "find_model")
+__all__ = ("CREATED", "DEFAULT_MODEL", "JobFactory", "Model", "build_models", "find_model", "load_jobs")
 
 JobFactory = Callable[[], Iterator[dict[str, Any]]]
 
@@ -68,6 +75,62 @@ def build_models(knowledge_base: Path | None, llm: LLMSettings | None) -> dict[s
         )
     )
     return {m.id: m for m in models}
+
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def load_jobs(spec: str, taken: Iterable[str] = ()) -> dict[str, Model]:
+    """The jobs of ``JOBS`` (``name=module:callable,…``), imported; ``ValueError`` names a bad entry, in one line."""
+    models: dict[str, Model] = {}
+    reserved = set(taken)
+    for entry in (item.strip() for item in spec.split(",")):
+        if not entry:
+            continue
+        name, _, target = (part.strip() for part in entry.partition("="))
+        module_name, _, attribute = target.partition(":")
+        if not _JOB_NAME.fullmatch(name) or not module_name or not attribute:
+            raise ValueError(f"entry {entry!r} must be name=module:callable (a name of letters, digits, . _ -)")
+        if name in reserved or name in models:
+            raise ValueError(f"entry {entry!r}: the model {name!r} exists already")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - whatever the import raised, one line that names the entry
+            raise ValueError(f"entry {entry!r}: cannot import {module_name!r}: {_one_line(exc)}") from None
+        fn: Any = module
+        for part in attribute.split("."):
+            fn = getattr(fn, part, None)
+        if not callable(fn):
+            raise ValueError(f"entry {entry!r}: {module_name} has no callable {attribute!r}")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        models[name] = Model(name, doc[0] if doc else f"{target} (input: text)", target, _own_preparer(fn))
+    return models
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _own_preparer(fn: Callable[[str], Any]) -> Callable[[str], JobFactory]:
+    def prepare(text: str) -> JobFactory:
+        return functools.partial(_run_own, fn, text)
+
+    return prepare
+
+
+def _run_own(fn: Callable[[str], Any], text: str) -> Iterator[dict[str, Any]]:
+    """A job of your own in the job protocol: a generator's items as they are, a returned ``str`` as the answer."""
+    result = fn(text)
+    if isinstance(result, Iterator):
+        yield from result
+        return
+    if isinstance(result, str):
+        if result:
+            yield {"type": "content", "content": result}
+        yield {"type": "complete", "results": {"markdown": result}}
+        return
+    yield {"type": "complete", "results": {} if result is None else {"result": result}}
 
 
 def find_model(models: dict[str, Model], name: Any, param: str) -> Model:

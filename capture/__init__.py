@@ -1,11 +1,14 @@
 """Turn a blocking, printing job into an async stream of events.
 
 For the jobs themselves: ``sleep`` (a cancellable wait), ``check_cancelled``,
-``on_cancel`` (for blocking I/O), ``JobCancelled``, and ``bind`` / ``Thread``
-(work in other threads that still belongs to the job).
+``on_cancel`` (for blocking I/O), ``JobCancelled``, ``run_process`` (a command whose
+output is the job's), and ``bind`` / ``Thread`` (work in threads the job did not
+start that still belongs to it).
 
-For the server: ``install`` (the thread-local stdout proxy), ``run_job`` (one job
-read as an async iterator of events), the events, and the job registry (jobs
+For the server: ``install`` (the thread-local stdout and stderr proxies and the
+hooks that route threads, pool work and log records), ``run_job`` (one job
+read as an async iterator of events), the events (``ProgressUpdate``: a new state
+of a progress bar's line), and the job registry (jobs
 that outlive a connection, with resumable logs) behind the ``JobRegistry``
 protocol, configured by one ``Limits`` value: in this process's memory
 (``MemoryJobRegistry``) or shared by several processes through Redis Streams
@@ -15,8 +18,8 @@ protocol, configured by one ``Limits`` value: in this process's memory
 from ._bridge import JobStream, run_job
 from ._context import JobCancelled, Thread, bind, check_cancelled, on_cancel, sleep
 from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, Terminal
+from ._hooks import install
 from ._limits import Limits
-from ._proxy import install
 from ._redis import RedisJobRegistry
 from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, StoreUnavailable, UnknownJob
 
@@ -35,6 +38,7 @@ __all__ = (
     "MemoryJobRegistry",
     "Overloaded",
     "Progress",
+    "ProgressUpdate",
     "RedisJobRegistry",
     "StoreUnavailable",
     "Terminal",
@@ -45,5 +49,6 @@ __all__ = (
     "install",
     "on_cancel",
     "run_job",
+    "run_process",
     "sleep",
 )

@@ -27,11 +27,13 @@ from typing import Any
 
 import janus
 
-from . import _proxy
 from ._batching import ProgressBatch
-from ._context import JobCancelled, JobContext, LineWriter
+from ._context import Attached, JobCancelled, JobContext
 from ._events import Complete, Content, Error, Event, Progress
+from ._hooks import install
 from ._limits import Limits
+from ._proxy import suspended
+from ._text import short_error_message
 from ._threads import start_thread
 
 __all__ = ("JobStream", "run_job")
@@ -39,18 +41,8 @@ __all__ = ("JobStream", "run_job")
 logger = logging.getLogger("capture")
 
 _DEFAULTS = Limits()
-MAX_ERROR_MESSAGE = 200
 
 _ids = itertools.count(1)
-
-
-def short_error_message(exc: BaseException) -> str:
-    """One line a client may see: the exception's type and first line, never a traceback."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if len(message) > MAX_ERROR_MESSAGE:
-        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
-    return message
 
 
 class JobStream:
@@ -91,7 +83,7 @@ class JobStream:
         """Start the worker thread. Must be called from the event loop that will read."""
         if self._thread is not None:
             raise RuntimeError("job already started")
-        _proxy.install()
+        install()
         loop = asyncio.get_running_loop()
         self._finished_future = loop.create_future()
         self._queue = janus.Queue(self._queue_size)
@@ -186,17 +178,16 @@ class JobStream:
         """The job's life in its worker thread."""
         context = self._context
         assert context is not None
-        writer = LineWriter(context)
-        previous = _proxy.set_sink(writer)
+        attached = Attached(context)
         try:
-            terminal = self._run(context, writer)
+            terminal = self._run(context, attached)
             if terminal is not None:
                 try:
                     context.put(terminal)
                 except JobCancelled:
                     pass
         finally:
-            _proxy.set_sink(previous)
+            attached.detach()
             self._worker_done = True
             try:
                 loop.call_soon_threadsafe(self._mark_finished)
@@ -220,7 +211,7 @@ class JobStream:
         if self._finished_future is not None and not self._finished_future.done():
             self._finished_future.set_result(None)
 
-    def _run(self, context: JobContext, writer: LineWriter) -> Event | None:
+    def _run(self, context: JobContext, writer: Attached) -> Event | None:
         """Run the job to its end; return the terminal event (None when cancelled)."""
         result: Any = None
         try:
@@ -230,16 +221,19 @@ class JobStream:
                 if terminal is not None:
                     return terminal
                 result = None
-            writer.flush()
+            writer.finish()
+            if context.thread_failure is not None:  # one of its threads failed, and nobody handled it
+                return Error(context.thread_failure)
             return Complete(_as_results(result))
         except JobCancelled:
             return None
         except BaseException as exc:
             if context.cancelled:
                 return None
-            logger.error("job %s failed", self.name, exc_info=exc)
+            with suspended():  # the traceback is the server's, not the job's
+                logger.error("job %s failed", self.name, exc_info=exc)
             try:
-                writer.flush()
+                writer.finish()
             except JobCancelled:
                 return None
             return Error(short_error_message(exc))
@@ -255,7 +249,7 @@ class JobStream:
                 except Exception:
                     logger.exception("job %s failed while closing", self.name)
 
-    def _drain(self, items: Iterator[Any], context: JobContext, writer: LineWriter) -> Event | None:
+    def _drain(self, items: Iterator[Any], context: JobContext, writer: Attached) -> Event | None:
         """Forward what a generator job yields; return its terminal event if it sent one."""
         for item in items:
             # A yield is a flush point and a cancellation point.
@@ -263,6 +257,9 @@ class JobStream:
             context.check()
             event = _to_event(item)
             if isinstance(event, (Complete, Error)):
+                writer.finish()
+                if isinstance(event, Complete) and context.thread_failure is not None:
+                    return Error(context.thread_failure)
                 return event
             context.put(event)
         return None

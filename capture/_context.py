@@ -1,9 +1,12 @@
 """What a running job owns on its side of the bridge, and the helpers jobs call.
 
 A ``JobContext`` is created per job.  Every thread that works for the job (its
-worker thread, and threads started through ``bind`` / ``Thread``) has its own
-``LineWriter`` registered as its stdout sink: each writer keeps its own partial
-line, so two threads of one job never splice half-lines together.
+worker thread, the threads it starts, pool work it submits: see ``_hooks.py``) has
+its own pair of ``LineWriter`` registered as its stdout and stderr sinks: each
+writer keeps its own partial line, so two threads (or stdout and stderr) of one job
+never splice half-lines together.  What a writer sends is what a terminal would
+show: no ANSI escapes, a carriage-return progress bar as one updating line
+(``_text.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any, ParamSpec, TypeVar
 
 import janus
 
+from . import _proxy
 from ._batching import Batcher, ProgressBatch, pieces
 from ._events import Event
-from ._proxy import current_sink, set_sink
+from ._text import UPDATE_INTERVAL, ProgressUpdate, strip_ansi
 
 __all__ = (
+    "Attached",
     "CancelFlag",
     "JobCancelled",
     "JobContext",
@@ -32,6 +37,7 @@ __all__ = (
     "check_cancelled",
     "current_job",
     "on_cancel",
+    "run_for",
     "sleep",
 )
 
@@ -99,6 +105,7 @@ class JobContext:
         self._cancelled = CancelFlag()
         self._callbacks_lock = threading.Lock()
         self._on_cancel: list[Callable[[], None]] = []
+        self.thread_failure: str | None = None  # the first exception that ended one of its threads
 
     @property
     def max_event_chars(self) -> int:
@@ -151,6 +158,17 @@ class JobContext:
             # The consumer closed the queue: it is gone, so is the job.
             raise JobCancelled(self.name) from None
 
+    def thread_failed(self, message: str) -> None:
+        """One of the job's threads ended with an exception nobody handled: the job fails."""
+        if self.thread_failure is None:
+            self.thread_failure = message
+
+    def emit_update(self, text: str) -> None:
+        """A new state of an updating line: its own event, never merged with other text."""
+        if self.echo:
+            _echo(self.name, text)
+        self.put(ProgressUpdate(text[-self.batcher.event_limit :]))
+
     def emit_progress(self, text: str) -> None:
         for piece in pieces(text, self.batcher.event_limit):
             if self.echo:
@@ -174,27 +192,43 @@ def _echo(name: str, text: str) -> None:
 
 
 class LineWriter:
-    """One thread's stdout sink for a job: sends complete lines at once, keeps the partial one."""
+    """One thread's stdout (or stderr) sink for a job: sends complete lines at once, keeps the partial one.
 
-    __slots__ = ("_partial", "_partial_len", "job")
+    Text without carriage returns or escapes takes the fast path: complete lines are
+    sent as they are printed.  A carriage return makes the current line an updating
+    line (see ``_text.py``): its states are sent rate-limited, its final state always.
+    """
+
+    __slots__ = ("_cr_pending", "_esc", "_partial", "_partial_len", "_sent_at", "_sent_state", "_updating", "job")
 
     def __init__(self, job: JobContext) -> None:
         self.job = job
         self._partial: list[str] = []
         self._partial_len = 0
+        self._esc = ""  # an escape sequence cut off at the end of the last write
+        self._updating = False  # the current line was rewritten with "\r"
+        self._cr_pending = False  # a "\r" was written: the next text replaces the line
+        self._sent_state: str | None = None  # the state of the updating line clients have
+        self._sent_at = 0.0
 
     def write(self, text: str) -> int:
         job = self.job
         job.check()
         if not text:
             return 0
+        written = len(text)
+        if self._esc or "\x1b" in text:
+            text, self._esc = strip_ansi(self._esc + text)
+        if self._updating or "\r" in text:
+            self._write_updating(text)
+            return written
         newline = text.rfind("\n")
         if newline < 0:
             self._partial.append(text)
             self._partial_len += len(text)
             if self._partial_len >= job.max_event_chars:  # bounded: sent without its newline
                 self.flush()
-            return len(text)
+            return written
         head = text[: newline + 1]
         if self._partial:
             head = "".join(self._partial) + head
@@ -205,21 +239,119 @@ class LineWriter:
             self._partial.append(rest)
             self._partial_len = len(rest)
         job.emit_progress(head)
-        return len(text)
+        return written
+
+    def _write_updating(self, text: str) -> None:
+        """The slow path: text with carriage returns, or text on a line that had them."""
+        lines = text.replace("\r\n", "\n").split("\n")
+        for i, segment in enumerate(lines):
+            if i:
+                self._end_line()
+            pieces = segment.split("\r")
+            for j, piece in enumerate(pieces):
+                if j:  # a carriage return: the line updates, the next text replaces it
+                    self._updating = self._cr_pending = True
+                if piece:
+                    if self._cr_pending:
+                        self._partial = [piece]
+                        self._partial_len = len(piece)
+                        self._cr_pending = False
+                    else:
+                        self._partial.append(piece)
+                        self._partial_len += len(piece)
+            if self._updating and i == len(lines) - 1:
+                self._send_state(final=False)
+            elif not self._updating and i == len(lines) - 1 and self._partial_len >= self.job.max_event_chars:
+                self.flush()
+
+    def _send_state(self, final: bool) -> None:
+        """Send the updating line's current state: the first at once, the next rate-limited."""
+        state = "".join(self._partial)
+        if not state or state == self._sent_state:
+            return
+        now = time.monotonic()
+        if self._sent_state is None:
+            self.job.emit_progress(state + "\n")  # its first state is a line like any other
+        elif final or now - self._sent_at >= UPDATE_INTERVAL:
+            self.job.emit_update(state + "\n")
+        else:
+            return
+        self._sent_state = state
+        self._sent_at = now
+
+    def _end_line(self) -> None:
+        """A newline: the current line is complete."""
+        if self._updating:
+            self._send_state(final=True)
+            self._updating = self._cr_pending = False
+            self._sent_state = None
+        else:
+            self.job.emit_progress("".join(self._partial) + "\n")
+        self._partial.clear()
+        self._partial_len = 0
 
     def flush(self) -> None:
-        """Send the partial line, if any (called on flush, on yield and when the thread's work ends)."""
-        if self._partial:
+        """Send the partial line, if any (called on flush, on yield and when the thread's work ends).
+
+        An updating line sends its state instead, rate-limited: progress bars flush after
+        every step.
+        """
+        if self._updating:
+            self._send_state(final=False)
+        elif self._partial:
             text = "".join(self._partial)
             self._partial.clear()
             self._partial_len = 0
             self.job.emit_progress(text)
 
+    def close(self) -> None:
+        """The thread's work for the job ends: what it printed is sent, an updating line's last state too."""
+        if self._updating:
+            self._send_state(final=True)
+            self._updating = self._cr_pending = False
+            self._sent_state = None
+            self._partial.clear()
+            self._partial_len = 0
+        else:
+            self.flush()
+
+
+class Attached:
+    """A thread working for a job: its stdout and stderr writers, and what it held before."""
+
+    __slots__ = ("_saved", "err", "job", "out")
+
+    def __init__(self, job: JobContext) -> None:
+        self.job = job
+        self.out = LineWriter(job)
+        self.err = LineWriter(job)
+        self._saved = _proxy.enter(self.out, self.err, job)
+
+    def flush(self) -> None:
+        self.out.flush()
+        self.err.flush()
+
+    def finish(self) -> None:
+        """Send what is left, an updating line's last state too (raises ``JobCancelled`` if the job is over)."""
+        self.err.close()
+        self.out.close()
+
+    def close(self) -> None:
+        """``finish``, and the thread's state is restored."""
+        try:
+            self.finish()
+        finally:
+            _proxy.leave(self._saved)
+
+    def detach(self) -> None:
+        """Restore the thread's state without sending anything."""
+        _proxy.leave(self._saved)
+
 
 def current_job() -> JobContext | None:
     """The job the calling thread works for, or None."""
-    sink = current_sink()
-    return sink.job if isinstance(sink, LineWriter) else None
+    owner = _proxy.current_owner()
+    return owner if isinstance(owner, JobContext) else None
 
 
 def check_cancelled() -> None:
@@ -261,48 +393,46 @@ def sleep(seconds: float) -> None:
         job.wait(seconds)
 
 
+def run_for(job: JobContext, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call ``fn`` in the calling thread as work of ``job``: its output and cancellation are the job's."""
+    attached = Attached(job)
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException:
+        try:
+            attached.close()  # what it printed before it failed still belongs to the job
+        except JobCancelled:
+            pass
+        raise
+    attached.close()
+    return result
+
+
 def bind(fn: Callable[P, R]) -> Callable[P, R]:
     """Make ``fn`` run for the calling thread's job, whichever thread runs it.
 
-    Use it for work handed to other threads: ``pool.submit(capture.bind(f), x)``.
-    What ``fn`` prints then belongs to the job, and it sees the job's
-    cancellation.  Called outside a job, returns ``fn`` unchanged.
+    Threads a job starts and work it submits to a ``ThreadPoolExecutor`` belong to it
+    already; ``bind`` is for handing work to threads it did not start, such as a
+    long-lived worker fed through a queue.  Called outside a job, returns ``fn`` unchanged.
     """
     job = current_job()
     if job is None:
         return fn
 
     def bound(*args: P.args, **kwargs: P.kwargs) -> R:
-        writer = LineWriter(job)
-        previous = set_sink(writer)
-        try:
-            result = fn(*args, **kwargs)
-            writer.flush()
-            return result
-        finally:
-            set_sink(previous)
+        return run_for(job, fn, *args, **kwargs)
 
     bound.__wrapped__ = fn  # type: ignore[attr-defined]
     return bound
 
 
 class Thread(threading.Thread):
-    """A ``threading.Thread`` whose output belongs to the job that created it."""
+    """A ``threading.Thread`` that belongs to the job that *created* it, wherever it is started.
+
+    Plain threads belong to the job whose thread *starts* them; this class is for the
+    rarer case of a thread created for a job and started elsewhere.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._job = current_job()
-
-    def run(self) -> None:
-        if self._job is None:
-            super().run()
-            return
-        writer = LineWriter(self._job)
-        set_sink(writer)
-        try:
-            super().run()
-            writer.flush()
-        except JobCancelled:
-            pass
-        finally:
-            set_sink(None)
+        self.capture_job: JobContext | None = current_job()

@@ -1,10 +1,26 @@
-"""The thread-local stdout proxy.
+"""The thread-local stdout and stderr proxies, and what a thread working for a job holds.
 
 ``sys.stdout`` is process-wide, so swapping it per request (as the design this
 service replaces did) mixes and loses lines as soon as two jobs overlap.  Instead
-one proxy is installed on ``sys.stdout`` and decides *per write* where the text
-goes: a thread that runs a job has a sink registered in a ``threading.local``;
-every other thread's writes pass through to the stream the proxy wraps.
+one proxy is installed on ``sys.stdout`` (and one on ``sys.stderr``) and decides
+*per write* where the text goes: a thread that works for a job has sinks
+registered in a ``threading.local``; every other thread's writes pass through to
+the stream the proxy wraps.
+
+Redirection inside a job (``contextlib.redirect_stdout``, ``redirect_stderr``, or a
+plain ``sys.stdout = buf``) would swap the process-wide attribute and capture every
+other job's output with it.  So the ``sys`` module gets a subclass of ``ModuleType``
+as its class (the documented way to customise a module's attribute access) whose
+``__setattr__`` turns an assignment made *by a thread working for a job* into a
+redirect of that thread only; the process-wide attribute keeps the proxy.  Such
+redirects nest as a stack: assigning a proxy back (what ``redirect_stdout`` does on
+exit, since it read the proxy on entry) ends the innermost one, and assigning
+``sys.__stdout__`` (the usual "back to the console") ends them all.  Known limits:
+reading ``sys.stdout`` in a redirecting thread gives the proxy, not the object
+assigned (attribute access such as ``sys.stdout.getvalue()`` is forwarded to it);
+a redirect covers the thread that made it, not the job's other threads.  Assignments
+by threads that work for no job (a test runner's capture) replace the attribute as
+usual, and ``install()`` wraps the new stream again before the next job.
 
 The sink registry is module-level, not per proxy, so stacking proxies (pytest
 replaces ``sys.stdout`` per test and ``install()`` wraps whatever is there) still
@@ -16,10 +32,24 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
-__all__ = ("LineSink", "StdoutProxy", "current_sink", "install", "set_sink")
+__all__ = (
+    "LineSink",
+    "StderrProxy",
+    "StdoutProxy",
+    "ThreadState",
+    "current_owner",
+    "current_sink",
+    "enter",
+    "install_streams",
+    "leave",
+    "set_sink",
+    "suspended",
+)
 
 
 class LineSink(Protocol):
@@ -33,28 +63,71 @@ class LineSink(Protocol):
 _local = threading.local()
 _install_lock = threading.Lock()
 
+# The thread-local attribute each stream's sink lives in, and the stack of redirects under it.
+_OUT, _ERR = "sink", "err"
+
 
 def current_sink() -> LineSink | None:
-    """The sink of the calling thread, or None when it runs no job."""
-    return getattr(_local, "sink", None)
+    """The stdout sink of the calling thread, or None when it works for no job."""
+    return getattr(_local, _OUT, None)
 
 
 def set_sink(sink: LineSink | None) -> LineSink | None:
     """Route the calling thread's stdout writes to ``sink``; return the previous one."""
-    previous: LineSink | None = getattr(_local, "sink", None)
-    _local.sink = sink
+    previous: LineSink | None = getattr(_local, _OUT, None)
+    setattr(_local, _OUT, sink)
     return previous
 
 
-class StdoutProxy(io.TextIOBase):
+def current_owner() -> Any:
+    """What the calling thread works for (its job), or None."""
+    return getattr(_local, "owner", None)
+
+
+ThreadState = tuple[Any, Any, Any, Any, Any]
+
+
+def enter(out: LineSink, err: LineSink, owner: Any) -> ThreadState:
+    """Make the calling thread work for ``owner``; return what ``leave`` restores."""
+    saved: ThreadState = (
+        getattr(_local, _OUT, None),
+        getattr(_local, _ERR, None),
+        getattr(_local, "owner", None),
+        getattr(_local, "sink_stack", None),
+        getattr(_local, "err_stack", None),
+    )
+    _local.sink, _local.err, _local.owner = out, err, owner
+    _local.sink_stack = _local.err_stack = None
+    return saved
+
+
+def leave(saved: ThreadState) -> None:
+    """Undo ``enter`` (and any redirect the work left behind)."""
+    _local.sink, _local.err, _local.owner, _local.sink_stack, _local.err_stack = saved
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """While inside, the calling thread's writes go to the real streams (the server's own output)."""
+    saved = (getattr(_local, _OUT, None), getattr(_local, _ERR, None), getattr(_local, "owner", None))
+    _local.sink = _local.err = _local.owner = None
+    try:
+        yield
+    finally:
+        _local.sink, _local.err, _local.owner = saved
+
+
+class StreamProxy(io.TextIOBase):
     """A text stream that sends job threads' writes to their sink, others' to ``target``."""
+
+    _attr = _OUT
 
     def __init__(self, target: IO[str]) -> None:
         super().__init__()
         self.target = target
 
     def write(self, text: str) -> int:
-        sink: LineSink | None = getattr(_local, "sink", None)
+        sink: LineSink | None = getattr(_local, self._attr, None)
         if sink is not None:
             return sink.write(text)
         return self.target.write(text)
@@ -64,7 +137,7 @@ class StdoutProxy(io.TextIOBase):
             self.write(line)
 
     def flush(self) -> None:
-        sink: LineSink | None = getattr(_local, "sink", None)
+        sink: LineSink | None = getattr(_local, self._attr, None)
         if sink is not None:
             sink.flush()
         else:
@@ -81,6 +154,10 @@ class StdoutProxy(io.TextIOBase):
         return getattr(self.target, "errors", None)
 
     def isatty(self) -> bool:
+        # A job's output goes to a client, not a terminal: progress bars and colour libraries
+        # asking this should not draw for one.
+        if getattr(_local, self._attr, None) is not None:
+            return False
         return self.target.isatty()
 
     def fileno(self) -> int:
@@ -90,20 +167,71 @@ class StdoutProxy(io.TextIOBase):
         return True
 
     def __getattr__(self, name: str) -> Any:
+        # In a thread that redirected this stream (``sys.stdout = buf``), ``sys.stdout.getvalue()``
+        # means the buffer's.
+        sink = getattr(_local, self._attr, None)
+        if sink is not None and hasattr(sink, name):
+            return getattr(sink, name)
         return getattr(self.target, name)
 
 
-def install() -> StdoutProxy:
-    """Put a proxy on ``sys.stdout`` unless one is already there; return it.
+class StdoutProxy(StreamProxy):
+    """The proxy on ``sys.stdout``."""
+
+
+class StderrProxy(StreamProxy):
+    """The proxy on ``sys.stderr``."""
+
+    _attr = _ERR
+
+
+class _SysModule(types.ModuleType):
+    """``sys``'s class once installed: a job thread's ``sys.stdout = x`` redirects that thread only."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            (name == "stdout" or name == "stderr")
+            and getattr(_local, "owner", None) is not None
+            and isinstance(self.__dict__.get(name), StreamProxy)
+        ):
+            _redirect(_OUT if name == "stdout" else _ERR, value, getattr(sys, f"__{name}__"))
+            return
+        super().__setattr__(name, value)
+
+
+def _redirect(attr: str, value: Any, console: Any) -> None:
+    stack_attr = f"{attr}_stack"
+    stack: list[Any] | None = getattr(_local, stack_attr, None)
+    if isinstance(value, StreamProxy) or value is console:
+        if stack:
+            # A proxy back: the innermost redirect ends. The console: all of them do.
+            setattr(_local, attr, stack.pop() if value is not console else stack[0])
+            if value is console:
+                stack.clear()
+        return
+    if stack is None:
+        stack = []
+        setattr(_local, stack_attr, stack)
+    stack.append(getattr(_local, attr, None))
+    setattr(_local, attr, value)
+
+
+def install_streams(stderr: bool) -> StdoutProxy:
+    """Put proxies on ``sys.stdout`` (and ``sys.stderr`` when asked) unless already there.
 
     Idempotent and cheap, so the bridge calls it before every job: if something
     replaced ``sys.stdout`` since (a test runner's capture, a logging setup), the
     new stream gets wrapped and job output still never reaches it.
     """
     with _install_lock:
+        if type(sys) is types.ModuleType:
+            sys.__class__ = _SysModule
         current = sys.stdout
         if isinstance(current, StdoutProxy):
-            return current
-        proxy = StdoutProxy(current)
-        sys.stdout = proxy
+            proxy = current
+        else:
+            proxy = StdoutProxy(current)
+            sys.stdout = proxy
+        if stderr and sys.stderr is not None and not isinstance(sys.stderr, StderrProxy):
+            sys.stderr = StderrProxy(sys.stderr)
         return proxy

@@ -1,0 +1,172 @@
+"""Everything a job writes reaches its stream: threads it starts, pool work it submits, its log records.
+
+``install()`` puts the stream proxies in place (``_proxy.py``) and, once per process,
+these hooks.  Deliberate choices, not to be "fixed":
+
+- **Threads.** ``threading.Thread.start`` is wrapped: a thread started from a thread
+  that works for a job works for that job too (its own writers, its job's
+  cancellation).  An exception that ends such a thread is reported in the job's
+  stream as one line, fails the job, and its traceback goes to the server log: on
+  the server console it would be a user's data in an operator's log.
+- **Pools.** ``ThreadPoolExecutor.submit`` is wrapped: work submitted from a job runs
+  for that job for the duration of the call, even on a pool thread shared with other
+  jobs; the pool's own worker threads, started lazily inside ``submit``, belong to no
+  job.  ``asyncio.to_thread`` and ``loop.run_in_executor`` go through ``submit``.
+  An exception in such work stays in its future, where the job can handle it.
+- **Logging.** ``logging.Logger.callHandlers`` (a documented method) is wrapped: a
+  record emitted by a thread working for a job is written to that job's stderr as a
+  console handler would show it (``WARNING name: message``), whatever handlers exist,
+  and is kept from the handlers that write to the console (a ``StreamHandler`` on a
+  standard stream), so no user's data reaches the operator's log.  Other handlers (a
+  job's own ``FileHandler``) still get it.  Records of the server's own loggers
+  (``SERVER_LOGGERS``) are never a job's: they are handled as if from another thread.
+- ``warnings.warn`` writes to ``sys.stderr``, so it needs no hook.
+
+All of this costs nothing per ``print()``: the hooks run when a thread starts, work is
+submitted, or a record is logged.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import _proxy
+from ._context import Attached, JobCancelled, JobContext, Thread, current_job, run_for
+from ._text import short_error_message
+
+__all__ = ("SERVER_LOGGERS", "install")
+
+logger = logging.getLogger("capture")
+
+# Loggers whose records belong to the server, whichever thread emits them.
+SERVER_LOGGERS = ("capture", "service", "api", "uvicorn")
+
+_hooks_lock = threading.Lock()
+_hooked = False
+_capture_stderr = True
+_format = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+_original_start = threading.Thread.start
+_original_submit = concurrent.futures.ThreadPoolExecutor.submit
+_original_call_handlers = logging.Logger.callHandlers
+_no_inherit = threading.local()  # set while a pool starts its worker threads
+
+
+def install(*, stderr: bool | None = None) -> _proxy.StdoutProxy:
+    """Route every job's output to its stream: the stream proxies, and the hooks (once).
+
+    Idempotent and cheap; the bridge calls it before every job.  ``stderr=False`` leaves
+    ``sys.stderr`` alone from then on (job output written there reaches the console);
+    ``None`` keeps the earlier choice (capture it, by default).
+    """
+    global _hooked, _capture_stderr
+    if stderr is not None:
+        _capture_stderr = stderr
+    proxy = _proxy.install_streams(stderr=_capture_stderr)
+    if not _hooked:
+        with _hooks_lock:
+            if not _hooked:
+                threading.Thread.start = _start  # type: ignore[method-assign]
+                concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
+                logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
+                _hooked = True
+    return proxy
+
+
+# -- threads ------------------------------------------------------------------------------
+
+
+def _start(self: threading.Thread) -> None:
+    job = self.capture_job if isinstance(self, Thread) else current_job()
+    if job is not None and not getattr(_no_inherit, "active", False) and "run" not in self.__dict__:
+        self.run = functools.partial(_run_for_job, self, job, self.run)  # type: ignore[method-assign]
+    _original_start(self)
+
+
+def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], None]) -> None:
+    """A job's thread: its output is the job's; an exception that ends it fails the job."""
+    attached = Attached(job)
+    try:
+        try:
+            run()
+        except JobCancelled:
+            return  # the job is over: so is its thread
+        except BaseException as exc:  # noqa: BLE001 - reported in the job's stream, and logged
+            _thread_failed(thread, job, attached, exc)
+            return  # reported: not for the server console's excepthook
+        try:
+            attached.close()
+        except JobCancelled:
+            pass
+    finally:
+        attached.detach()
+
+
+def _thread_failed(thread: threading.Thread, job: JobContext, attached: Attached, exc: BaseException) -> None:
+    message = f"Exception in thread {thread.name}: {short_error_message(exc)}"
+    try:
+        attached.flush()
+        attached.err.write(message + "\n")
+        attached.close()
+    except JobCancelled:
+        pass
+    job.thread_failed(message)
+    with _proxy.suspended():
+        logger.error("job %s: thread %s failed", job.name, thread.name, exc_info=exc)
+
+
+# -- pools --------------------------------------------------------------------------------
+
+
+def _submit(
+    self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> concurrent.futures.Future[Any]:
+    job = current_job()
+    if job is None:
+        return _original_submit(self, fn, *args, **kwargs)
+    _no_inherit.active = True  # the pool's worker threads serve every job, not this one
+    try:
+        return _original_submit(self, functools.partial(run_for, job, fn), *args, **kwargs)
+    finally:
+        _no_inherit.active = False
+
+
+# -- logging ------------------------------------------------------------------------------
+
+
+def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+    job = current_job()
+    if job is None:
+        _original_call_handlers(self, record)
+        return
+    name = record.name
+    if any(name == own or name.startswith(own + ".") for own in SERVER_LOGGERS):
+        with _proxy.suspended():  # the server's own record: its handlers write to the real console
+            _original_call_handlers(self, record)
+        return
+    text = _format.format(record)
+    if _capture_stderr:
+        sys.stderr.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    # The logging module's own walk up the hierarchy, minus the console handlers.
+    logger_: logging.Logger | None = self
+    while logger_ is not None:
+        for handler in logger_.handlers:
+            if record.levelno >= handler.level and not _writes_to_console(handler):
+                handler.handle(record)
+        logger_ = logger_.parent if logger_.propagate else None
+
+
+def _writes_to_console(handler: logging.Handler) -> bool:
+    if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+        return False
+    stream = handler.stream
+    return stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) or isinstance(
+        stream, _proxy.StreamProxy
+    ) or getattr(stream, "name", None) in ("<stdout>", "<stderr>")
