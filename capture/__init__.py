@@ -22,6 +22,8 @@ from ._hooks import install
 from ._limits import Limits
 from ._redis import RedisJobRegistry
 from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, StoreUnavailable, UnknownJob
+from ._subprocess import run_process
+from ._text import ProgressUpdate
 
 __all__ = (
     "Complete",
