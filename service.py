@@ -115,6 +115,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("knowledge_base")
+    @classmethod
+    def _knowledge_base_in_a_directory(cls, value: Path | None) -> Path | None:
+        # A mistyped path would otherwise create its directories and index a new knowledge base there.
+        if value is not None and not value.expanduser().parent.is_dir():
+            raise ValueError(f"the directory {str(value.expanduser().parent)!r} does not exist")
+        return value
+
     @field_validator("cors_origins")
     @classmethod
     def _no_null_origin(cls, value: str) -> str:

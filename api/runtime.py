@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
+from prometheus_client import Gauge
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
@@ -55,6 +56,13 @@ class Runtime:
             config.limits, echo=config.echo_job_output, on_finish=self.job_finished
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
+        # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
+        self._admission = getattr(self.registry, "admission", None)  # the in-memory registry's
+        Gauge(
+            "course_stream_jobs_stuck",
+            "Jobs that ended but whose thread still runs (they count as running)",
+            registry=self.metrics.registry,
+        ).set_function(lambda: float(getattr(self._admission, "stuck", 0)))
         self.tokens = StreamTokens(config.stream_token_secret or secrets.token_bytes(32), config.stream_token_ttl)
         self.shutting_down = False
         self.send_watchdog = SendWatchdog()
@@ -86,14 +94,17 @@ class Runtime:
     def job_finished(self, job: capture.JobInfo) -> None:
         """One log line per job, and its duration by outcome."""
         reason = job.reason or "cancelled"
-        self.metrics.job_duration.labels(job.model, job.status).observe(job.elapsed)
+        outcome: str = job.status
+        if isinstance(job.terminal, capture.Complete) and job.terminal.results.get("known") is False:
+            outcome = "declined"  # an honest "I know nothing about that", not a course
+        self.metrics.job_duration.labels(job.model, outcome).observe(job.elapsed)
         if isinstance(job.terminal, capture.Error):
             self.metrics.errors.labels(job.terminal.kind).inc()
         line = logfmt(
             event="job",
             job=job.id,
             model=job.model,
-            outcome=job.status,
+            outcome=outcome,
             reason=reason,
             duration_ms=job.elapsed * 1000,
             events=job.last_seq,
@@ -167,7 +178,12 @@ class Runtime:
         if self.shutting_down:
             return
         self.shutting_down = True
-        logger.info(logfmt(event="shutdown", jobs_running=self.registry.running()))
+        running, waiting = self.registry.running(), self.registry.waiting()
+        logger.info(logfmt(event="shutdown", jobs_running=running, jobs_waiting=waiting))
+        # Admit nobody from now on: a place freed by a stopping job must not start a waiting one.
+        close_admission = getattr(self._admission, "close", None)
+        if close_admission is not None:
+            close_admission()
         self.registry.cancel_all("shutdown")
 
     async def aclose(self) -> None:

@@ -39,6 +39,8 @@ class Admission:
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.running = 0
+        self.stuck = 0  # of those running, jobs that ended but whose thread has not returned
+        self.closed = False  # no more admissions: the server is stopping
         self._waiting: deque[Ticket] = deque()
         self._changed = asyncio.Event()
 
@@ -46,8 +48,15 @@ class Admission:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def close(self) -> None:
+        """Admit nobody any more (the server is stopping): waiting jobs stay where they are
+        until they are released, so a place freed now does not start one."""
+        self.closed = True
+
     def reserve(self) -> Ticket:
         """A place to run now, or to wait; raises ``Overloaded`` when there is neither."""
+        if self.closed:
+            raise Overloaded(self.running, len(self._waiting))
         if self.running < self.max_running and not self._waiting:
             self.running += 1
             return Ticket(admitted=True)
@@ -80,7 +89,7 @@ class Admission:
                 self._waiting.remove(ticket)
             except ValueError:
                 pass
-        while self.running < self.max_running and self._waiting:
+        while self.running < self.max_running and self._waiting and not self.closed:
             self._waiting.popleft().admitted = True
             self.running += 1
         self._changed.set()

@@ -14,6 +14,7 @@ Every job ends with exactly one terminal event, ``Complete`` or ``Error``, whose
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -26,6 +27,13 @@ from ._log import EventLog
 __all__ = ("FIRST_READER_WAIT", "Job", "cancelled_error")
 
 _background: set[asyncio.Task[None]] = set()  # tasks nobody awaits, kept until they end
+
+logger = logging.getLogger("capture")
+
+# A job whose thread still runs this long after the job ended ignores cancellation (a
+# blocking sleep, a long computation without a print): it is counted and logged as stuck.
+STUCK_AFTER = 5.0
+THREAD_RETURN_WAIT = 1.0  # seconds the job's end waits for its thread
 
 FIRST_READER_WAIT = 5.0  # seconds a new job waits for its first reader, whatever its grace period
 
@@ -165,6 +173,13 @@ class Job:
         async with self._stream as events:
             async for event in events:
                 yield event
+        # Its thread returns within moments of its last event, or of being stopped: waiting
+        # for that (briefly) frees its place when the job ends, not a moment later.
+        if not self._stream.finished:
+            try:
+                await asyncio.wait_for(self._stream.wait_finished(), THREAD_RETURN_WAIT)
+            except TimeoutError:
+                pass  # it ignores cancellation: it keeps its place anyway (see _release_place)
         if self._stream.terminal is None:  # stopped from outside: say why
             if self._timed_out:
                 limit = self.limits.max_run_time
@@ -301,13 +316,54 @@ class Job:
         self.finished = time.time()
         if self._deadline is not None:
             self._deadline.cancel()
-        self._admission.release(self._ticket)
+        self._release_place()
         self._cancel_grace()
         if self._log is not None:
             self._log.close()
         if self._ended is not None:
             self._ended.set()
         self._on_end(self)
+
+    def _release_place(self) -> None:
+        """Give the job's place to the next in line once its thread has really returned.
+
+        A thread cannot be stopped from outside: one that ignores cancellation keeps its
+        place (the limit bounds threads, not just jobs) until it ends, and is counted in
+        ``Admission.stuck`` and logged meanwhile.
+        """
+        thread = self._stream.thread
+        if thread is None or self._stream.finished or not self._ticket.admitted:
+            self._admission.release(self._ticket)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the loop is being torn down: nobody is waiting for the place
+            self._admission.release(self._ticket)
+            return
+        task = loop.create_task(self._release_when_thread_ends(), name=f"release:{self.id}")
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _release_when_thread_ends(self) -> None:
+        admission = self._admission
+        try:
+            try:
+                await asyncio.wait_for(self._stream.wait_finished(), STUCK_AFTER)
+                return
+            except TimeoutError:
+                pass
+            admission.stuck += 1
+            logger.warning(
+                "job %s is stuck: its thread still runs %.0f s after the job ended, and keeps its "
+                "place until it returns", self.id, STUCK_AFTER,
+            )
+            try:
+                await self._stream.wait_finished()
+            finally:
+                admission.stuck -= 1
+            logger.warning("job %s: its stuck thread returned; its place is free", self.id)
+        finally:
+            admission.release(self._ticket)
 
     async def aclose(self, reason: str = "shutdown") -> None:
         """Stop the job and wait for its pump (used when the registry closes)."""
