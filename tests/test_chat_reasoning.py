@@ -277,3 +277,49 @@ async def test_lines_printed_after_the_answer_began_stay_out_of_the_thinking_box
         full, answer = (message.model_extra or {})[style], message.content or ""
     assert answer == "".join(ANSWER)
     assert "Citations checked" in full and "✅ Course ready" in full
+
+
+# -- a job of your own that prints after its answer began (served with JOBS) -------------------------
+
+
+def late_printer(text: str) -> Iterator[dict[str, Any]]:
+    """Test job: a line, the answer in two pieces with a line between them, a last line."""
+    print(f"Thinking about {text}.")
+    yield {"type": "content", "content": "First half, "}
+    print("A line printed mid-answer.")
+    yield {"type": "content", "content": "second half."}
+    print("A line printed after the answer.")
+    yield {"type": "complete", "results": {}}
+
+
+@pytest.fixture(scope="module")
+def own_job_server() -> Iterator[ServerProcess]:
+    with ServerProcess({"JOBS": "late-printer=tests.test_chat_reasoning:late_printer"}) as running:
+        yield running
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+@pytest.mark.parametrize("style", STYLES)
+async def test_a_job_of_your_own_that_prints_after_its_answer(own_job_server: ServerProcess, style: str) -> None:
+    chunks = await stream(own_job_server, style, "tea", model="late-printer")
+    kinds, reasoning, answer = read_stream(chunks, style)
+    thinking = ["reasoning", "reasoning"] if style == "think" else ["reasoning"]  # "think": then </think>
+    assert kinds == [*thinking, "content", "content"], "the lines printed mid-answer and after it are not sent"
+    assert reasoning.strip() == "Thinking about tea."
+    assert answer == "First half, second half."
+
+    with anyio.fail_after(30):
+        async with client(own_job_server) as sdk:
+            completion = await sdk.chat.completions.create(
+                model="late-printer", messages=[{"role": "user", "content": "tea"}],
+                extra_body={"reasoning_field": style},
+            )
+    message = completion.choices[0].message
+    if style == "think":
+        full, answer = split_think(message.content or "")
+    else:
+        full, answer = (message.model_extra or {})[style], message.content or ""
+    assert answer == "First half, second half."
+    lines = ["Thinking about tea.", "A line printed mid-answer.", "A line printed after the answer."]
+    assert full.split("\n")[:3] == lines, "without streaming, every line is reasoning"
