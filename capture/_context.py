@@ -199,7 +199,9 @@ class LineWriter:
     line (see ``_text.py``): its states are sent rate-limited, its final state always.
     """
 
-    __slots__ = ("_cr_pending", "_esc", "_partial", "_partial_len", "_sent_at", "_sent_state", "_updating", "job")
+    __slots__ = (
+        "_cr_pending", "_esc", "_partial", "_partial_len", "_sent_at", "_sent_state", "_slow", "_updating", "job"
+    )
 
     def __init__(self, job: JobContext) -> None:
         self.job = job
@@ -210,25 +212,21 @@ class LineWriter:
         self._cr_pending = False  # a "\r" was written: the next text replaces the line
         self._sent_state: str | None = None  # the state of the updating line clients have
         self._sent_at = 0.0
+        self._slow = False  # an escape or an updating line is pending: every write takes the slow path
 
     def write(self, text: str) -> int:
         job = self.job
         job.check()
-        if not text:
-            return 0
-        written = len(text)
-        if self._esc or "\x1b" in text:
-            text, self._esc = strip_ansi(self._esc + text)
-        if self._updating or "\r" in text:
-            self._write_updating(text)
-            return written
+        if "\r" in text or "\x1b" in text or self._slow:
+            return self._write_slow(text)
         newline = text.rfind("\n")
         if newline < 0:
-            self._partial.append(text)
-            self._partial_len += len(text)
-            if self._partial_len >= job.max_event_chars:  # bounded: sent without its newline
-                self.flush()
-            return written
+            if text:
+                self._partial.append(text)
+                self._partial_len += len(text)
+                if self._partial_len >= job.max_event_chars:  # bounded: sent without its newline
+                    self.flush()
+            return len(text)
         head = text[: newline + 1]
         if self._partial:
             head = "".join(self._partial) + head
@@ -239,6 +237,19 @@ class LineWriter:
             self._partial.append(rest)
             self._partial_len = len(rest)
         job.emit_progress(head)
+        return len(text)
+
+    def _write_slow(self, text: str) -> int:
+        """Text with escapes or carriage returns, or on a line that had them."""
+        written = len(text)
+        if self._esc or "\x1b" in text:
+            text, self._esc = strip_ansi(self._esc + text)
+        if self._updating or "\r" in text:
+            self._write_updating(text)
+        elif text:
+            self._slow = False  # plain text now (a held escape waits in _esc): the fast path takes it
+            self.write(text)
+        self._slow = bool(self._esc) or self._updating
         return written
 
     def _write_updating(self, text: str) -> None:
@@ -309,6 +320,7 @@ class LineWriter:
         if self._updating:
             self._send_state(final=True)
             self._updating = self._cr_pending = False
+            self._slow = bool(self._esc)
             self._sent_state = None
             self._partial.clear()
             self._partial_len = 0

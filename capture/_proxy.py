@@ -127,7 +127,8 @@ class StreamProxy(io.TextIOBase):
         self.target = target
 
     def write(self, text: str) -> int:
-        sink: LineSink | None = getattr(_local, self._attr, None)
+        # The hot path of every print(): one thread-local lookup (the stderr proxy has its own copy).
+        sink: LineSink | None = getattr(_local, "sink", None)
         if sink is not None:
             return sink.write(text)
         return self.target.write(text)
@@ -183,6 +184,12 @@ class StderrProxy(StreamProxy):
     """The proxy on ``sys.stderr``."""
 
     _attr = _ERR
+
+    def write(self, text: str) -> int:
+        sink: LineSink | None = getattr(_local, "err", None)
+        if sink is not None:
+            return sink.write(text)
+        return self.target.write(text)
 
 
 class _SysModule(types.ModuleType):

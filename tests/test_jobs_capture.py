@@ -48,7 +48,7 @@ class Chat:
 
 
 async def chat(client: httpx.AsyncClient, model: str, text: str, stop_at: str | None = None) -> Chat:
-    """One streamed chat completion, read to its end (or until a reasoning line contains ``stop_at``)."""
+    """One streamed chat completion, read to its end (or until its reasoning matches the regex ``stop_at``)."""
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": text}]}
     result = Chat()
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -69,7 +69,7 @@ async def chat(client: httpx.AsyncClient, model: str, text: str, stop_at: str | 
                     result.reasoning.append(delta["reasoning_content"])
                 if delta.get("content"):
                     result.content += delta["content"]
-            if stop_at is not None and stop_at in "".join(result.reasoning):
+            if stop_at is not None and re.search(stop_at, "".join(result.reasoning)):
                 break
     return result
 
@@ -224,7 +224,7 @@ async def test_a_subprocess_still_running_when_the_client_leaves_is_killed(serve
     token = f"wait{secrets.token_hex(4)}"
     async with http(server) as client:
         with anyio.fail_after(30):
-            result = await chat(client, "child", token, stop_at="pid ")
+            result = await chat(client, "child", token, stop_at=r"pid \d+\n")
     pid = int(next(line for line in result.lines if line.startswith("pid ")).split()[1])
     left = time.monotonic()
     with anyio.fail_after(10):  # a busy machine gets slack; the time it took is printed below
