@@ -261,6 +261,7 @@ async function openStream(eventsUrl, subject, mine) {
     }
   };
   source.addEventListener("progress", (e) => { seen(e); appendLog(e.data); });
+  source.addEventListener("progress-update", (e) => { seen(e); replaceLastLine(e.data); });
   source.addEventListener("gap", (e) => {
     seen(e);
     appendLog("[" + JSON.parse(e.data).message + "]\n");
@@ -330,6 +331,14 @@ async function explainClosedStream(eventsUrl, subject, mine) {
   }
   showError("The stream ended before the course arrived (the job is " + job.status + ").");
   finish("Stopped.", "stopped");
+}
+
+// A progress bar's new state (a few a second at most): it takes the place of the last line.
+function replaceLastLine(text) {
+  const node = log.lastChild;
+  if (!node || node.nodeType !== Node.TEXT_NODE) return appendLog(text);
+  const before = node.data.endsWith("\n") ? node.data.slice(0, -1) : node.data;
+  node.data = before.slice(0, before.lastIndexOf("\n") + 1) + text;
 }
 
 function appendLog(text) {
