@@ -87,7 +87,10 @@ async def read_json_object(request: Request, config: Config) -> dict[str, Any]:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         await _discard_body(request, 0)
         raise too_large
-    if not _is_json(request.headers.get("content-type")):
+    content_type = request.headers.get("content-type")
+    # No body at all needs no type: it is simply not a JSON object (400, below).
+    has_body = declared not in (None, "0") or "transfer-encoding" in request.headers
+    if not _is_json(content_type) and (content_type is not None or has_body):
         await _discard_body(request, 0)
         raise APIError(
             415,
