@@ -92,7 +92,9 @@ async def _named_events(
                 continue
             seq, payload = item.seq, item.event
             sse_id = f"{job_id}:{seq}"
-            if isinstance(payload, capture.Progress):
+            if isinstance(payload, capture.ProgressUpdate):  # a new state of the line before (a \r update)
+                yield event("progress-update", sse_text(payload.text), sse_id)
+            elif isinstance(payload, capture.Progress):
                 yield event("progress", sse_text(payload.text), sse_id)
             elif isinstance(payload, capture.Content):
                 if seq != skip_content:  # the client has it, but not its html

@@ -48,6 +48,7 @@ from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, JobSt
 from ._job import Job
 from ._limits import Limits
 from ._registry import MemoryJobRegistry, StoreUnavailable, UnknownJob
+from ._text import ProgressUpdate
 
 __all__ = ("RedisJobRegistry",)
 
@@ -60,6 +61,7 @@ READERS_TTL_S = 3.0
 TAIL_BLOCK_MS = 100  # a new follower waits at most this long to be included in the shared read
 LIVENESS_CHECK_S = 2.0
 CATCH_UP_BATCH = 500
+MAX_CONNECTIONS = 16
 RUNNING_TTL_S = 24 * 3600.0  # keys of a job whose owner vanished without a trace still expire
 
 
@@ -87,6 +89,8 @@ CONTROL = f"{PREFIX}control"
 
 
 def _encode(event: Event) -> dict[str, str]:
+    if isinstance(event, ProgressUpdate):
+        return {"k": "u", "t": event.text}
     if isinstance(event, Progress):
         return {"k": "p", "t": event.text}
     if isinstance(event, Content):
@@ -101,6 +105,8 @@ def _decode(fields: dict[bytes, bytes]) -> Event:
     text = fields.get(b"t", b"").decode("utf-8", "replace")
     if kind == "p":
         return Progress(text)
+    if kind == "u":
+        return ProgressUpdate(text)
     if kind == "c":
         return Content(text)
     if kind == "d":
@@ -149,7 +155,13 @@ class RedisJobRegistry:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         # Typed as Any: redis-py annotates every reply as the union of all its decoding modes,
         # which no caller can use as is; replies here are bytes (decode_responses is off).
-        self._redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        # A bounded pool that waits for a free connection: a burst of a thousand new jobs must
+        # not open a thousand connections (Redis refuses clients beyond its file limit).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=5, socket_connect_timeout=2, socket_timeout=5
+        )
+        self._redis: Any = aioredis.Redis(connection_pool=pool)
+        # The shared tail read blocks, and pub/sub holds its connection: their own pool.
         self._tail_redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self._on_finish = on_finish
         self.local = MemoryJobRegistry(
@@ -162,6 +174,7 @@ class RedisJobRegistry:
         self._followers: dict[str, set[_Follower]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._tail_changed = asyncio.Event()
+        self._closing = False
 
     # -- life --------------------------------------------------------------------------
 
@@ -183,17 +196,21 @@ class RedisJobRegistry:
 
     async def aclose(self) -> None:
         await self.local.aclose()
+        # The writer copies out what the jobs' ends queued, then returns by itself.
+        self._closing = True
         self._write_wanted.set()
-        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._flush(), 2)
+        writer = [task for task in self._tasks if task.get_name() == "redis-writer"]
+        if writer:
+            await asyncio.wait(writer, timeout=2)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-                await task
+        # redis-py may swallow a cancellation that lands mid-command (its connection then
+        # drops): wait a bounded time rather than for ever.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
         with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(_lease_key(self.owner))
-        await self._redis.aclose()
+            await asyncio.wait_for(self._redis.delete(_lease_key(self.owner)), 2)
+        await self._redis.aclose(close_connection_pool=True)
         await self._tail_redis.aclose()
 
     def health(self) -> dict[str, str]:
@@ -280,6 +297,8 @@ class RedisJobRegistry:
                 await self._flush()
             except (RedisError, OSError) as exc:
                 self._unavailable(exc)
+            if self._closing:
+                return
 
     async def _flush(self) -> None:
         if not self._writes:
