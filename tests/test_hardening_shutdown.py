@@ -22,23 +22,35 @@ GRACE = 5.0  # SHUTDOWN_GRACE_PERIOD
 EXIT_BOUND = GRACE + 10.0  # generous: the machine may be busy
 
 
-async def test_sigterm_says_goodbye_to_every_stream_running_or_waiting(default_kb: Path) -> None:
+@pytest.mark.parametrize("route", ["chat", "courses"])
+async def test_sigterm_says_goodbye_to_every_stream_running_or_waiting(default_kb: Path, route: str) -> None:
     env = {"KNOWLEDGE_BASE": str(default_kb), "MAX_CONCURRENT_JOBS": str(RUNNING), "MAX_QUEUED_JOBS": "100",
            "SHUTDOWN_GRACE_PERIOD": str(GRACE), "HEARTBEAT_INTERVAL": "1"}
-    body = {"model": "ticker", "stream": True,
-            "messages": [{"role": "user", "content": json.dumps({"ticks": 100_000, "interval": 0.5})}]}
+    ticks = json.dumps({"ticks": 100_000, "interval": 0.5})
+    body = {"model": "ticker", "stream": True, "messages": [{"role": "user", "content": ticks}]}
     ends: dict[int, str] = {}
     started_late: list[int] = []
     opened = [anyio.Event() for _ in range(RUNNING + WAITING)]
     signalled = anyio.Event()
 
     async def client(http: httpx.AsyncClient, i: int) -> None:
-        async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        if route == "chat":
+            request = http.build_request("POST", "/v1/chat/completions", json=body)
+        else:
+            request = http.build_request("GET", "/v1/courses/stream", params={"model": "ticker", "subject": ticks})
+        response = await http.send(request, stream=True)
+        try:
             assert response.status_code == 200
             opened[i].set()
             last = "cut"
             async for line in response.aiter_lines():
                 if not line.startswith("data: "):
+                    continue
+                if route == "courses":
+                    if '"kind"' in line and '"message"' in line:  # the error event
+                        last = "server_shutting_down" if json.loads(line[6:])["kind"] == "shutdown" else line
+                    elif signalled.is_set() and "A worker is free" in line:
+                        started_late.append(i)
                     continue
                 if line == "data: [DONE]":
                     last = "done"
@@ -49,6 +61,8 @@ async def test_sigterm_says_goodbye_to_every_stream_running_or_waiting(default_k
                 elif signalled.is_set() and "A worker is free" in json.dumps(chunk):
                     started_late.append(i)
             ends[i] = last
+        finally:
+            await response.aclose()
 
     with ServerProcess(env) as server:
         limits = httpx.Limits(max_connections=RUNNING + WAITING + 10)
