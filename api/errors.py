@@ -53,24 +53,17 @@ class APIError(Exception):
         return JSONText(self.body(), status_code=self.status, headers=self.headers)
 
 
+def _unavailable(message: str, code: str) -> APIError:
+    """503 with ``Retry-After``: the server cannot take a job now, and will again soon."""
+    return APIError(503, message, type="server_error", code=code, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def shutting_down() -> APIError:
-    return APIError(
-        503,
-        "The server is shutting down; try again in a moment.",
-        type="server_error",
-        code="server_shutting_down",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    return _unavailable("The server is shutting down; try again in a moment.", "server_shutting_down")
 
 
 def store_unavailable() -> APIError:
-    return APIError(
-        503,
-        "The job store is unavailable; try again in a moment.",
-        type="server_error",
-        code="store_unavailable",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    return _unavailable("The job store is unavailable; try again in a moment.", "store_unavailable")
 
 
 def overloaded(running: int, waiting: int) -> APIError:

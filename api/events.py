@@ -120,6 +120,7 @@ async def _complete(rt: Runtime, job_id: str, event: capture.Complete) -> dict[s
         "markdown": markdown,
         "html": await anyio.to_thread.run_sync(render_markdown, markdown),
         "sources": encodable(event.results.get("sources", [])),
+        "nearby": encodable(event.results.get("nearby", [])),  # what a declined subject came closest to
         "timings": encodable(event.results.get("timings", {})),
         "elapsed_ms": round(info.elapsed * 1000, 1) if info is not None else None,
     }

@@ -58,9 +58,14 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+# Made once: json.dumps with options builds a new encoder on every call, and this runs per event.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_as_text)
+_encode_string = json.encoder.encode_basestring  # a str as JSON, C-accelerated: the text of most chunks
+
+
 def json_text(value: Any) -> str:
     """Compact JSON, safe as one line of event-stream data and encodable as UTF-8."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_as_text)
+    text = _encode_string(value) if type(value) is str else _ENCODER.encode(value)
     # A regex scan finds nothing fast; the fixes run only when there is something to fix.
     if _JSON_SPECIAL.search(text):
         text = replace_surrogates(text).translate(_JSON_LINE_BREAKS)

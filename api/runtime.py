@@ -57,12 +57,11 @@ class Runtime:
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
         # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
-        self._admission = getattr(self.registry, "admission", None)  # the in-memory registry's
         Gauge(
             "course_stream_jobs_stuck",
             "Jobs that ended but whose thread still runs (they count as running)",
             registry=self.metrics.registry,
-        ).set_function(lambda: float(getattr(self._admission, "stuck", 0)))
+        ).set_function(lambda: float(self.registry.stuck()))
         self.tokens = StreamTokens(config.stream_token_secret or secrets.token_bytes(32), config.stream_token_ttl)
         self.shutting_down = False
         self.send_watchdog = SendWatchdog()
@@ -181,9 +180,7 @@ class Runtime:
         running, waiting = self.registry.running(), self.registry.waiting()
         logger.info(logfmt(event="shutdown", jobs_running=running, jobs_waiting=waiting))
         # Admit nobody from now on: a place freed by a stopping job must not start a waiting one.
-        close_admission = getattr(self._admission, "close", None)
-        if close_admission is not None:
-            close_admission()
+        self.registry.stop_admitting()
         self.registry.cancel_all("shutdown")
 
     async def aclose(self) -> None:

@@ -95,6 +95,14 @@ def ratio(ours: float, theirs: float, higher_is_better: bool) -> str:
     return f"{r:,.1f}×"
 
 
+def stream_cells(stats: loadgen.RunStats) -> str:
+    """The cells every concurrency row shares: delays, what went missing, wall time."""
+    return (
+        f"{fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
+        f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | {fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)})"
+    )
+
+
 def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interval: float) -> list[str]:
     rows = [
         "| streams | server | p50 ms | p99 ms | max ms | lost | foreign | incomplete | wall s (ideal) |",
@@ -106,11 +114,7 @@ def concurrency_table(env: dict[str, str], sizes: list[int], ticks: int, interva
             with server(app, env) as (port, _):
                 timeout = 30 + ticks * interval * 10
                 stats = uvloop.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"c{n}x"))
-            rows.append(
-                f"| {n} | {name} | {fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
-                f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | "
-                f"{fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)}) |"
-            )
+            rows.append(f"| {n} | {name} | {stream_cells(stats)} |")
             print(rows[-1], flush=True)
             if stats.errors:
                 notes.append(f"- {n} streams, {name}: incomplete streams ended by {stats.errors}")
@@ -134,11 +138,7 @@ def scaling_table(env: dict[str, str], n: int, ticks: int, interval: float) -> l
             with server("service:app", {**env, **extra}, workers) as (port, _):
                 timeout = 30 + ticks * interval * 10
                 stats = uvloop.run(loadgen.concurrent_streams(HOST, port, n, ticks, interval, timeout, f"s{n}x"))
-            rows.append(
-                f"| {name} | {fmt(stats.p50_ms)} | {fmt(stats.p99_ms)} | {fmt(stats.max_ms)} | "
-                f"{stats.lost:,} | {stats.foreign:,} | {stats.incomplete:,} | "
-                f"{fmt(stats.wall_s, 2)} ({fmt(stats.ideal_s, 1)}) |"
-            )
+            rows.append(f"| {name} | {stream_cells(stats)} |")
             print(rows[-1], flush=True)
     return rows
 

@@ -170,12 +170,16 @@ class JobContext:
         self.put(ProgressUpdate(text[-self.batcher.event_limit :]))
 
     def emit_progress(self, text: str) -> None:
-        for piece in pieces(text, self.batcher.event_limit):
-            if self.echo:
-                _echo(self.name, piece)
-            batch = self.batcher.add(piece)
-            if batch is not None:
-                self._put(batch)
+        if len(text) > self.batcher.event_limit:  # rare: one huge print becomes several events
+            for piece in pieces(text, self.batcher.event_limit):
+                self.emit_progress(piece)
+            return
+        # The hot path of every printed line: no generator, one lock in the batcher.
+        if self.echo:
+            _echo(self.name, text)
+        batch = self.batcher.add(text)
+        if batch is not None:
+            self._put(batch)
 
 
 def _echo(name: str, text: str) -> None:
@@ -186,6 +190,9 @@ def _echo(name: str, text: str) -> None:
     prefix = f"[{name}] "
     lines = text.splitlines(keepends=True)
     out = "".join(prefix + (line if line.endswith("\n") else line + "\n") for line in lines)
+    # A job may print anything, lone surrogates included: the console's encoding must not fail.
+    encoding = getattr(console, "encoding", None) or "utf-8"
+    out = out.encode(encoding, "backslashreplace").decode(encoding, "replace")
     with _echo_lock:
         console.write(out)
         console.flush()

@@ -64,10 +64,10 @@ class Job:
         "_next_seq",
         "_on_end",
         "_on_entry",
-        "_still_wanted",
         "_pump",
         "_reader_taken",
         "_readers",
+        "_still_wanted",
         "_stream",
         "_ticket",
         "_timed_out",
@@ -210,12 +210,18 @@ class Job:
         finally:
             self._end()
 
-    async def entries(self, after: int = 0) -> AsyncIterator[Entry | Gap]:
-        """The events after sequence number ``after``, as they come, ending with the terminal one."""
+    def entries(self, after: int = 0) -> AsyncIterator[Entry | Gap]:
+        """The events after sequence number ``after``, as they come, ending with the terminal one.
+
+        Returns the reading generator itself rather than wrapping it: every layer of async
+        generator costs each event a frame switch (measured: single-stream throughput).
+        """
         if self._log is None:
-            async for entry in self._read_directly():
-                yield entry
-            return
+            return self._read_directly()
+        return self._read_log(after)
+
+    async def _read_log(self, after: int) -> AsyncIterator[Entry | Gap]:
+        assert self._log is not None
         self._readers += 1
         self._cancel_grace()
         try:
@@ -288,7 +294,7 @@ class Job:
             assert self._still_wanted is not None
             try:
                 wanted = await self._still_wanted(self.id)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a store that cannot answer: nobody is reading there
                 wanted = False
             if self.finished is not None or self._readers:
                 return

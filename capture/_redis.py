@@ -266,6 +266,12 @@ class RedisJobRegistry:
     def cancel_all(self, reason: str = "shutdown") -> None:
         self.local.cancel_all(reason)
 
+    def stop_admitting(self) -> None:
+        self.local.stop_admitting()
+
+    def stuck(self) -> int:
+        return self.local.stuck()
+
     def running(self) -> int:
         return self.local.running()
 
@@ -399,11 +405,12 @@ class RedisJobRegistry:
             tags=json.loads(values.get("tags") or "{}"),
         )
 
-    async def entries(self, job_id: str, after: int = 0) -> AsyncIterator[Entry | Gap]:
+    def entries(self, job_id: str, after: int = 0) -> AsyncIterator[Entry | Gap]:
         if self.local.get(job_id) is not None:
-            async for item in self.local.entries(job_id, after):
-                yield item
-            return
+            return self.local.entries(job_id, after)  # from memory, no Redis round trip per event
+        return self._remote_entries(job_id, after)
+
+    async def _remote_entries(self, job_id: str, after: int) -> AsyncIterator[Entry | Gap]:
         if not self.healthy:
             yield Entry(after + 1, Error(_STORE_DOWN, "store_unavailable"))
             return

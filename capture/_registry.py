@@ -68,12 +68,26 @@ class JobRegistry(Protocol):
 
     def cancel_all(self, reason: str = "shutdown") -> None: ...
 
+    def stop_admitting(self) -> None:
+        """Start no waiting job from now on (the server is stopping)."""
+        ...
+
+    def stuck(self) -> int:
+        """Jobs that ended but whose thread has not returned (they still count as running)."""
+        ...
+
     def health(self) -> dict[str, str]:
         """What ``/healthz`` reports of the registry: ``{"registry": "memory"}``, or the
         shared store's state (a value of ``"unavailable"`` makes the service unhealthy)."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+async def _unknown(job_id: str) -> AsyncIterator[Entry | Gap]:
+    """An iterator that raises ``UnknownJob`` when iterated, as the protocol says."""
+    raise UnknownJob(job_id)
+    yield  # an async generator, so that the error comes when it is iterated
 
 
 class MemoryJobRegistry:
@@ -146,12 +160,11 @@ class MemoryJobRegistry:
         job = self._jobs.get(job_id)
         return job.info() if job is not None else None
 
-    async def entries(self, job_id: str, after: int = 0) -> AsyncIterator[Entry | Gap]:
+    def entries(self, job_id: str, after: int = 0) -> AsyncIterator[Entry | Gap]:
         job = self._jobs.get(job_id)
         if job is None:
-            raise UnknownJob(job_id)
-        async for item in job.entries(after):
-            yield item
+            return _unknown(job_id)
+        return job.entries(after)  # not wrapped: a generator layer costs every event
 
     async def cancel(self, job_id: str, reason: str = "cancelled", wait: float = 2.0) -> JobInfo | None:
         job = self._jobs.get(job_id)
@@ -169,6 +182,12 @@ class MemoryJobRegistry:
 
     def health(self) -> dict[str, str]:
         return {"registry": "memory"}
+
+    def stop_admitting(self) -> None:
+        self.admission.close()
+
+    def stuck(self) -> int:
+        return self.admission.stuck
 
     def cancel_all(self, reason: str = "shutdown") -> None:
         """Stop every job; their readers get the terminal event saying why."""

@@ -28,9 +28,11 @@ MAX_ERROR_MESSAGE = 200
 UPDATE_INTERVAL = 0.25  # seconds between two states of one updating line sent to clients
 
 # CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and the two-character escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# CSI (colours, cursor moves), OSC (titles, links), the other two-byte and nF sequences, and an
+# ESC that starts none of them: none of it is text, and a client would show it as garbage.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~]|)")
 # An escape sequence cut off at the end of a write: held until the next write completes it.
-_ANSI_TAIL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?)?\Z")
+_ANSI_TAIL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?|[ -/]+)?\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,9 @@ def stream_course_generation_progress(
             "subject": subject,
             "known": outline.known,
             "markdown": "".join(pieces),
-            "sources": outline.sources,
+            # A declined subject used no source: what matched best is offered as nearby instead.
+            "sources": outline.sources if outline.known else [],
+            "nearby": [] if outline.known else outline.sources,
             "timings": timings,
             "knowledge_base": knowledge_base,
             "corpus": corpus,

@@ -228,7 +228,7 @@ class KnowledgeRetrieverAgent:
 
     def _coverage(self, concept: str) -> int:
         """How well the knowledge base explains a concept: 2 named in several titles or headings, or
-        discussed often; 1 named somewhere (``same_quantum`` names "quantum"); 0 not at all."""
+        named in one and discussed often; 1 named somewhere (``same_quantum`` names "quantum"); 0 not at all."""
         phrase = fts_phrase(concept)
         names = [phrase] + [fts_phrase(r) for r in RELATED_TERMS.get(concept, ())[:2]]
         strong = sum(self.kb.count("{title keywords heading} : " + p, cap=5) for p in names if p)
@@ -237,7 +237,12 @@ class KnowledgeRetrieverAgent:
         size = self._size if self._size is not None else self.kb.size()
         self._size = size
         several, often = min(3, 1 + size // 2000), min(8, 1 + size // 1000)
-        if strong >= several or self.kb.count(phrase, cap=often) >= often:
+        # In a large, structured corpus (the manual), "discussed often" counts only for a concept
+        # some title or heading names too: words that merely recur in examples ("banana" in the
+        # tutorial's lists) are not what its pages explain. A few notes of one's own have no such
+        # structure to go by.
+        named = strong > 0 or size < 2000
+        if strong >= several or (named and self.kb.count(phrase, cap=often) >= often):
             return 2
         return 1 if strong else 0
 

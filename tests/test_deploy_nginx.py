@@ -175,7 +175,8 @@ def test_metrics_count_what_happened(default_kb: Path) -> None:
             for line in response.iter_lines():
                 if "tick 2 " in line:
                     break  # a client that leaves
-        bad = httpx.post(f"{nginx.url}/v1/chat/completions", content=b"{not json", timeout=10)
+        bad = httpx.post(f"{nginx.url}/v1/chat/completions", content=b"{not json", timeout=10,
+                         headers={"Content-Type": "application/json"})
         assert bad.status_code == 400
         deadline = time.monotonic() + 10
         while True:  # the departed client's stream is counted once its job has noticed

@@ -41,7 +41,8 @@ USER = [{"role": "user", "content": "json"}]
 )
 def test_bad_chat_requests(server: ServerProcess, body: Any, status: int, param: str | None) -> None:
     if isinstance(body, bytes):
-        response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=10)
+        response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=10,
+                              headers={"Content-Type": "application/json"})
     else:
         response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10)
     assert response.status_code == status
@@ -67,7 +68,7 @@ def test_unknown_paths_and_methods_answer_in_the_same_shape(server: ServerProces
 
 
 def test_healthz(server: ServerProcess) -> None:
-    assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok", "registry": "memory"}
 
 
 def test_a_request_id_is_kept_when_safe_and_generated_otherwise(server: ServerProcess) -> None:
