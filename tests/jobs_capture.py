@@ -100,6 +100,21 @@ def bar(steps: str) -> Iterator[dict[str, Any]]:
     yield {"type": "complete", "results": {"seconds": time.monotonic() - started}}
 
 
+def slow_bar(seconds: str) -> str:
+    """A bar redrawn every 10 ms for ``seconds`` (1.5 by default): long enough for updates in place."""
+    duration = float(seconds or "1.5")
+    started = time.monotonic()
+    print("starting")
+    while (elapsed := time.monotonic() - started) < duration:
+        percent = min(99, int(100 * elapsed / duration))
+        sys.stderr.write(f"\r{percent:3d}%|{'#' * (percent // 10):10s}|")
+        sys.stderr.flush()
+        capture.sleep(0.01)
+    sys.stderr.write("\r100%|##########|\n")
+    print("finished")
+    return "done"
+
+
 def failing_thread(mode: str) -> str:
     """A thread that raises: unhandled (the job fails) or handled inside the thread (it does not)."""
 

@@ -8,13 +8,15 @@ served to the page as the EventSource route sends it, ``progress-update`` events
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Route, expect, sync_playwright
 
-from tests.server import ServerProcess
+from tests.server import ROOT, ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +80,24 @@ def test_a_progress_bar_is_one_line_that_updates_in_place(browser: Browser, serv
         assert lines == ["starting", "100%|##########| 10000/10000", "finished"]
     finally:
         context.close()
+
+
+def test_a_real_jobs_bar_is_one_updating_line_on_the_page(browser: Browser) -> None:
+    """The same, end to end: a job of one's own (served through ``JOBS``) redraws a bar with ``\\r``."""
+    env = {"JOBS": "slow-bar=tests.jobs_capture:slow_bar", "PYTHONPATH": str(ROOT)}
+    with ServerProcess(env) as real:
+        context = browser.new_context()
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        try:
+            page.goto(f"{real.url}/?model=slow-bar")
+            page.fill("#subject", "1.5")
+            page.click("#generate")
+            expect(page.locator("#status")).to_contain_text("Done in")
+            lines = page.locator("#log").evaluate("log => log.textContent").splitlines()
+        finally:
+            context.close()
+        metrics = httpx.get(f"{real.url}/metrics", timeout=10).text
+    assert lines == ["starting", "100%|##########|", "finished"], lines
+    updates = re.search(r'course_stream_events_sent_total\{kind="progress-update",route="jobs"\} (\d+)', metrics)
+    assert updates is not None and 2 <= int(updates.group(1)) <= 1.5 / 0.25 + 2, "a few updates in place, not 150 lines"
