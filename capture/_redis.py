@@ -42,7 +42,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, JobStatus, Progress, Terminal, status_of
 from ._job import Job
@@ -63,6 +67,19 @@ LIVENESS_CHECK_S = 2.0
 CATCH_UP_BATCH = 500
 MAX_CONNECTIONS = 16
 RUNNING_TTL_S = 24 * 3600.0  # keys of a job whose owner vanished without a trace still expire
+
+
+# Connections pooled from before a Redis restart are dead: each fails once, and would take
+# every job of this process with it. A command that fails to connect or times out is retried
+# (three times, 50-400 ms apart) on a fresh connection before Redis is deemed unavailable;
+# idle connections are checked before use.
+_CONNECTION: dict[str, Any] = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "retry": Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    "health_check_interval": 5,
+}
 
 
 def _job_key(job_id: str) -> str:
@@ -157,12 +174,10 @@ class RedisJobRegistry:
         # which no caller can use as is; replies here are bytes (decode_responses is off).
         # A bounded pool that waits for a free connection: a burst of a thousand new jobs must
         # not open a thousand connections (Redis refuses clients beyond its file limit).
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=MAX_CONNECTIONS, timeout=5, socket_connect_timeout=2, socket_timeout=5
-        )
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=5, **_CONNECTION)
         self._redis: Any = aioredis.Redis(connection_pool=pool)
         # The shared tail read blocks, and pub/sub holds its connection: their own pool.
-        self._tail_redis: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._tail_redis: Any = aioredis.Redis.from_url(url, **_CONNECTION)
         self._on_finish = on_finish
         self.local = MemoryJobRegistry(
             self.limits, echo=echo, on_finish=self._local_ended, on_entry=self._copy_out,
@@ -379,6 +394,9 @@ class RedisJobRegistry:
         local = await self.local.status(job_id)
         if local is not None:
             return local
+        return await self._remote_status(job_id, check_owner=True)
+
+    async def _remote_status(self, job_id: str, *, check_owner: bool) -> JobInfo | None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(_job_key(job_id))
         pipe.get(_answer_key(job_id))
@@ -387,6 +405,11 @@ class RedisJobRegistry:
         if not fields:
             return None
         values = {key.decode(): value.decode("utf-8", "replace") for key, value in fields.items()}
+        owner = values.get("owner")
+        if check_owner and not values.get("finished") and owner and not await self._redis.exists(_lease_key(owner)):
+            # Its process died: say so now, not only once a reader comes by.
+            await self._worker_lost(job_id)
+            return await self._remote_status(job_id, check_owner=False)
         terminal = _terminal_from_json(values.get("terminal", ""))
         finished = float(values["finished"]) if values.get("finished") else None
         status: JobStatus = status_of(terminal) if terminal is not None else (

@@ -131,6 +131,23 @@ async def test_readers_elsewhere_learn_that_the_process_running_their_job_died(
     assert status["status"] == "failed" and status["reason"] == "worker_lost"
 
 
+async def test_the_status_of_a_job_whose_process_died_says_so_without_any_reader(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        async with httpx.AsyncClient(timeout=30) as http:
+            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+            with anyio.fail_after(40):
+                await read(http, f"{a.url}{job['events_url']}", limit=2)
+                os.kill(a.process.pid, signal.SIGKILL)
+                killed = time.monotonic()
+                while (status := (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json())["status"] == "running":
+                    await anyio.sleep(0.2)
+                noticed = time.monotonic() - killed
+    assert status["status"] == "failed" and status["reason"] == "worker_lost", status
+    assert noticed < 15, f"the status said so after {noticed:.1f} s"
+
+
 async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_itself(
     default_kb: Path, redis_server: RedisProcess
 ) -> None:
@@ -148,6 +165,10 @@ async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_i
                     tg.start_soon(follow, "elsewhere", b.url)
                     while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
                         await anyio.sleep(0.05)
+                    # Many connections in each process's pool, all of which the restart will kill.
+                    async with anyio.create_task_group() as burst:
+                        for i in range(24):
+                            burst.start_soon(create_job, http, a.url if i % 2 else b.url, ticker(1, 0, f"w{i}"))
                     redis_server.stop()
                 down = await http.post(f"{a.url}/v1/jobs", json={"model": "ticker", "input": ticker(1, 0, "x")})
                 health = await http.get(f"{b.url}/healthz")
@@ -157,6 +178,17 @@ async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_i
                     await anyio.sleep(0.1)
                 again = await create_job(http, a.url, ticker(3, 0.01, "back"))
                 events, _ = await read(http, f"{b.url}{again['events_url']}")
+                # Connections pooled before the restart are dead; none of them may cost a job.
+                ends: list[str] = []
+
+                async def one(base: str, i: int) -> None:
+                    job_now = await create_job(http, base, ticker(20, 0.05, f"after{i}"))
+                    got, _ = await read(http, f"{base}{job_now['events_url']}")
+                    ends.append(got[-1].event)
+
+                async with anyio.create_task_group() as tg:
+                    for i in range(8):
+                        tg.start_soon(one, a.url if i % 2 else b.url, i)
     for name, events_seen in result.items():
         assert events_seen[-1].event == "error", name
         assert json.loads(events_seen[-1].data)["kind"] == "store_unavailable", name
@@ -164,6 +196,7 @@ async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_i
     assert down.json()["error"]["code"] == "store_unavailable"
     assert health.status_code == 503 and health.json()["redis"] == "unavailable"
     assert events[-1].event == "complete" and ticks(events) == [0, 1, 2]
+    assert ends == ["complete"] * 8, ends
     assert not any("Traceback" in line for line in a.output() + b.output())
 
 
