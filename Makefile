@@ -25,7 +25,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 # The Python manual for the knowledge base (Debian's python3.X-doc, unpacked into data/);
 # without apt or network it says so and the built-in documentation is used instead.
 manual: setup
-	$(PY) -m pipeline.manual
+	@# Not `python -m pipeline.manual`: the package imports that module first, and runpy would warn.
+	$(PY) -c 'import sys; from pipeline.manual import main; sys.exit(main())'
 
 test: setup-test manual
 	$(PY) -m pytest

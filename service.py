@@ -224,7 +224,8 @@ def _settings_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-        problems.append(f"{name}: {error['msg']}")
+        # pydantic prefixes a validator's own words with "Value error, ": the words are enough.
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
     return "course-stream: bad setting: " + "; ".join(problems)
 
 

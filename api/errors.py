@@ -69,7 +69,8 @@ def store_unavailable() -> APIError:
 def overloaded(running: int, waiting: int) -> APIError:
     return APIError(
         429,
-        f"The server is busy: {running} jobs running and {waiting} waiting for a worker. "
+        f"The server is busy: {running} {'job' if running == 1 else 'jobs'} running and {waiting} waiting "
+        "for a worker. "
         "Try again in a few seconds.",
         type="rate_limit_exceeded",
         code="server_overloaded",

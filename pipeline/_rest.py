@@ -283,7 +283,7 @@ def _inline(node: nodes.Node) -> str:
     out: list[str] = []
     for child in node.children if isinstance(node, nodes.Element) else [node]:
         if isinstance(child, nodes.Text):
-            out.append(str(child).replace("`", "'"))
+            out.append(child.astext().replace("`", "'"))  # astext: no backslash-escape markers (NUL)
         elif isinstance(child, nodes.literal):
             code = " ".join(child.astext().split())
             out.append(f"``{code}``" if "`" in code else f"`{code}`")

@@ -68,6 +68,7 @@ def ticker(spec: TickerSpec | str) -> Iterator[dict[str, Any]]:
             # Sleep to a fixed schedule, so the job's length does not drift with load.
             capture.sleep(max(0.0, start + i * spec.interval - time.monotonic()))
         print(f"tick {i} {time.time_ns()} {spec.token}")
-    answer = f"ticker done: {spec.ticks} ticks every {spec.interval:g} s, token {spec.token}"
+    ticks = f"{spec.ticks} tick" + ("" if spec.ticks == 1 else "s")
+    answer = f"ticker done: {ticks} every {spec.interval:g} s, token {spec.token}"
     yield {"type": "content", "content": answer}
     yield {"type": "complete", "results": {"ticks": spec.ticks, "interval": spec.interval, "token": spec.token}}

@@ -611,7 +611,11 @@ async function loadKnowledgeBase() {
     const response = await api("/v1/knowledge-base");
     if (response.ok) { kb.textContent = (await response.json()).description; return; }
     const message = await serverMessage(response);
-    if (response.status === 401) askForKey(apiKey ? message : "");
+    if (response.status === 401) {
+      askForKey(apiKey ? message : "");
+      kb.textContent = "shown once you give an API key";  // the key form says the rest
+      return;
+    }
     kb.textContent = "unavailable (" + message + ")";
   } catch (error) {
     kb.textContent = "unavailable (" + unreachable(error) + ")";
