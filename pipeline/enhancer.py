@@ -178,7 +178,8 @@ class ContentEnhancerAgent:
         words = _concept_words(retrieval)
         outline = Outline(retrieval.subject, retrieval.terms, True, [], [], [], [], retrieval.nearby,
                           retrieval.kind, retrieval.covered, retrieval.missing)
-        picked = self._pick_passages(retrieval.documents)
+        subject_words = {w for concept in (retrieval.covered or retrieval.terms) for w in _words(concept)}
+        picked = self._pick_passages(retrieval.documents, subject_words)
         self.say(f"Reading {plural(sum(len(p) for _, p in picked), 'passage')} "
                  f"from {plural(len(picked), 'document')}.")
         candidates: list[tuple[Block, str, str]] = []  # literal blocks: (block, doc id, heading)
@@ -188,8 +189,15 @@ class ContentEnhancerAgent:
             outline.sections.append(section)
             for passage in passages:
                 by_score.append((-doc.passages[passage.seq][1], len(by_score), passage, section))
-        # Best passages first: a glossary definition, then the explanations that scored best.
-        by_score.sort(key=lambda item: (not item[2].doc_id.endswith(":glossary"), item[0], item[1]))
+        # Best passages first: a glossary definition, then the explanations that scored best. Of the
+        # glossary's entries, the one for the subject itself comes first: "generator" before
+        # "asynchronous generator", which only names it.
+        def rank(item: tuple[float, int, Passage, OutlineSection]) -> tuple[bool, int, float, int]:
+            glossary = item[2].doc_id.endswith(":glossary")
+            extra = len(_words(item[2].heading) - subject_words) if glossary else 0
+            return (not glossary, extra, item[0], item[1])
+
+        by_score.sort(key=rank)
         for _, _, passage, section in by_score:
             self._read(passage, section, outline, words, candidates)
         outline.sections = [s for s in outline.sections if s.paragraphs]
@@ -207,13 +215,22 @@ class ContentEnhancerAgent:
         return outline
 
     @staticmethod
-    def _pick_passages(documents: list[ScoredDocument]) -> list[tuple[ScoredDocument, list[Passage]]]:
-        """The best passages of each document, without near-duplicates, in the document's order."""
+    def _pick_passages(
+        documents: list[ScoredDocument], subject_words: set[str]
+    ) -> list[tuple[ScoredDocument, list[Passage]]]:
+        """The best passages of each document, without near-duplicates, in the document's order.
+
+        A glossary's entry for the subject itself is taken before its neighbours ("generator"
+        before "asynchronous generator"), which would otherwise crowd it out as near-duplicates.
+        """
         seen: list[set[str]] = []
         picked: list[tuple[ScoredDocument, list[Passage]]] = []
         for doc in documents:
             chosen: list[Passage] = []
-            for passage, _ in doc.ranked_passages():
+            ranked = doc.ranked_passages()
+            if doc.id.endswith(":glossary"):
+                ranked = sorted(ranked, key=lambda item: len(_words(item[0].heading) - subject_words))
+            for passage, _ in ranked:
                 if len(chosen) >= PASSAGES_PER_DOCUMENT:
                     break
                 words = _words(passage.body)
@@ -327,9 +344,11 @@ class ContentEnhancerAgent:
         for block, doc_id in outline.explanations:
             if block.kind != "prose":
                 continue
+            glossary = doc_id.endswith(":glossary")  # an entry's first sentence defines its term
             for sentence in sentences(block.text):
                 head = " ".join(sentence.split()[:12])
-                if 30 <= len(sentence) <= 280 and _DEFINING.search(head) and _on_topic(head, words):
+                defining = glossary or (_DEFINING.search(head) and _on_topic(head, words))
+                if 30 <= len(sentence) <= 280 and defining:
                     picked.append((sentence, doc_id))
                     break
             if len(picked) == 3:

@@ -67,6 +67,16 @@ def _plain_title(title: str) -> str:
     return title.replace("`", "")
 
 
+def _title_case(subject: str, outline: Outline) -> str:
+    """The subject as a title: capitalised, unless it starts with a name whose case matters
+    (a module the course draws on, such as ``json``; an ``f-string``; a dunder)."""
+    first = subject.split()[0] if subject.split() else ""
+    modules = {s.doc_id.rsplit("/", 1)[-1] for s in outline.sections if s.doc_id.startswith("manual:library/")}
+    if first in modules or first.startswith(("f-", "__")):
+        return subject
+    return subject[:1].upper() + subject[1:]
+
+
 def _source(doc_id: str) -> str:
     return f"(`{doc_id}`)"
 
@@ -112,7 +122,7 @@ class CourseGeneratorAgent:
 
     def _opening(self, outline: Outline) -> str:
         subject = " ".join(outline.subject.split())
-        lines = [f"# {markdown_text(subject[:1].upper() + subject[1:])}", ""]
+        lines = [f"# {markdown_text(_title_case(subject, outline))}", ""]
         lines.append(
             f"A short course built from {plural(len(outline.sections), 'source')} of the knowledge base: "
             + ", ".join(f"*{markdown_text(_plain_title(s.title))}*" for s in outline.sections) + "."

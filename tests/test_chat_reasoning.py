@@ -163,7 +163,7 @@ def check_course(kinds: list[str], reasoning: str, answer: str) -> None:
     assert reasoning_first(kinds), kinds
     assert "PHASE 1: KNOWLEDGE RETRIEVAL" in reasoning
     assert "Writing the quiz" in reasoning and "✅ Course ready" in reasoning, "the last lines are reasoning too"
-    assert answer.startswith("# Json\n") and "## Quiz" in answer and "<think>" not in answer
+    assert answer.startswith("# json\n") and "## Quiz" in answer and "<think>" not in answer
 
 
 @pytest.mark.anyio
@@ -189,7 +189,7 @@ async def test_the_setting_picks_the_style_without_streaming(styled_server: tupl
         assert set(extra) & {"reasoning_content", "reasoning"} == {style}
         reasoning, answer = extra[style], message.content or ""
     assert "PHASE 3: COURSE GENERATION" in reasoning and "✅ Course ready" in reasoning
-    assert answer.startswith("# Json\n")
+    assert answer.startswith("# json\n")
     assert completion.choices[0].finish_reason == "stop"
 
 
@@ -211,7 +211,7 @@ async def test_a_request_overrides_the_setting_without_streaming(server: ServerP
     text = completion.choices[0].message.content or ""
     assert text.startswith(THINK_OPEN)
     reasoning, answer = split_think(text)
-    assert "PHASE 1: KNOWLEDGE RETRIEVAL" in reasoning and answer.startswith("# Json\n")
+    assert "PHASE 1: KNOWLEDGE RETRIEVAL" in reasoning and answer.startswith("# json\n")
 
 
 @pytest.mark.anyio

@@ -170,3 +170,22 @@ def test_the_thinking_box_shows_the_examples_running(manual_kb: Path, capsys: py
     assert re.search(r"Running example 1/\d+ from manual:howto/sorting", progress)
     assert re.search(r"ran in \d+ ms", progress)
     assert not re.search(r"\b1 (sources|documents|passages|examples|concepts)\b", progress)
+
+
+@pytest.mark.parametrize(
+    ("subject", "definition"),
+    [
+        ("generators", "A function which returns a generator iterator."),
+        ("context managers", "An object which controls the environment seen in a `with` statement"),
+        ("decorators", "A function returning another function"),
+    ],
+)
+def test_a_course_opens_with_the_manuals_definition_of_its_subject(
+    manual_kb: Path, subject: str, definition: str
+) -> None:
+    """The glossary's entry for the subject itself, not a neighbour's ("asynchronous generator")."""
+    markdown = course(subject, manual_kb)["markdown"]
+    what_it_is = markdown[markdown.index("## 1. What it is") :].split("\n\n")[1]
+    assert what_it_is.startswith(definition), what_it_is
+    answers = markdown[markdown.index("### Answers") :]
+    assert definition in answers, "the quiz's 'what is' question is answered by that definition"

@@ -213,7 +213,7 @@ def test_copy_markdown_and_download_md(browser: Browser, server: ServerProcess, 
         saved = tmp_path / download.suggested_filename
         download.save_as(saved)
         markdown = saved.read_text(encoding="utf-8")
-        assert markdown.startswith("# Json\n")
+        assert markdown.startswith("# json\n")
         assert "## Quiz" in markdown and "## Sources" in markdown, "the whole course, answers and all"
         expect(page.locator("#action-status")).to_have_text("Downloaded json.md.")
         page.get_by_role("button", name="Copy Markdown").click()
@@ -263,7 +263,7 @@ def test_a_busy_server_counts_down_then_retries_once(browser: Browser, default_k
         screenshot(page, "busy-countdown.png")
         expect(page.locator("#countdown")).to_have_text(re.compile(r"^[1-3]$"))  # it counts down
         expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
-        expect(page.locator("#course h1").first).to_have_text("Json")
+        expect(page.locator("#course h1").first).to_have_text("json")
         expect(notice).to_be_hidden()
         expect(page.locator("#error")).to_be_hidden()
         screenshot(page, "busy-then-done.png")
@@ -467,7 +467,7 @@ def test_works_with_the_keyboard_alone_on_a_phone_screen(browser: Browser, serve
         page.keyboard.type("json")
         page.keyboard.press("Enter")
         expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
-        expect(page.locator("#course h1").first).to_have_text("Json")
+        expect(page.locator("#course h1").first).to_have_text("json")
         # The contents fold above the course; a keyboard opens them and follows a link.
         toc = page.get_by_role("navigation", name="Contents of the course")
         expect(toc.locator("a").first).to_be_hidden()
@@ -528,7 +528,7 @@ def test_with_api_keys_the_page_asks_for_one_and_never_puts_it_in_a_url(
             page.click("#key-form button")
             expect(page.locator("#kb")).to_contain_text("Python")
             generate(page, "json")
-            expect(page.locator("#course h1").first).to_have_text("Json")
+            expect(page.locator("#course h1").first).to_have_text("json")
     assert any("access_token=" in url for url in urls), "the stream was opened with a token"
     assert not any("page-secret-key" in url for url in urls), "the key never travels in a URL"
 

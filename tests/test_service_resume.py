@@ -215,7 +215,7 @@ async def test_finished_jobs_expire(resume_server: ServerProcess) -> None:
             while (await http.get(f"{resume_server.url}/v1/jobs/{job['id']}")).status_code != 404:
                 await anyio.sleep(0.1)
             gone_after = time.time() - done["finished"]
-    assert done["status"] == "complete" and done["content"].startswith("# Json")
+    assert done["status"] == "complete" and done["content"].startswith("# json")
     assert "markdown" not in done["result"], "the course once, as content"
     assert gone_after >= 3 - 0.5
 
