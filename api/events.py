@@ -33,9 +33,25 @@ async def course_stream(request: Request) -> Response:
             # The job is gone (expired or never existed): 204 tells the browser to stop.
             return Response(status_code=204)
         return await stream_job(rt, request, resume.job_id, resume, "courses")
+    _refuse_other_sites(request, rt.config.cors_origins)
     job = parse_subject(request, rt.config, rt.models)
     info = await rt.start_job(request, job.model, job.job, resumable=True)
     return await stream_job(rt, request, info.id, None, "courses")
+
+
+def _refuse_other_sites(request: Request, allowed: tuple[str, ...]) -> None:
+    """A GET needs no CORS preflight: without this, any page a visitor opens (an EventSource,
+    an image tag) could start jobs on a server on their machine or network. Browsers say where
+    a request comes from (``Sec-Fetch-Site``); other clients send no such header."""
+    if request.headers.get("sec-fetch-site") != "cross-site":
+        return
+    if request.headers.get("origin") in allowed:
+        return
+    raise APIError(
+        403,
+        "A page on another site cannot start jobs on this server (CORS_ORIGINS lists the sites that may).",
+        code="cross_site_request",
+    )
 
 
 async def job_events(request: Request) -> Response:
