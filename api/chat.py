@@ -33,7 +33,7 @@ from starlette.responses import Response
 import capture
 
 from .config import ReasoningField
-from .errors import RETRY_AFTER_S, APIError
+from .errors import APIError, shutting_down
 from .framing import ChunkWriter, JSONText, data_event, stream_error
 from .parsing import ChatRequest, parse_chat
 from .runtime import Runtime, runtime
@@ -173,10 +173,7 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
         tg.cancel_scope.cancel()
     if failure is not None:
         if failure.kind == "shutdown":
-            raise APIError(
-                503, failure.message, type="server_error", code="server_shutting_down",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            raise shutting_down(failure.message)
         raise APIError(500, failure.message, type="server_error", code=failure.kind)
     writer = ChunkWriter(chat.model.id)
     answer = "".join(content)

@@ -58,8 +58,8 @@ def _unavailable(message: str, code: str) -> APIError:
     return APIError(503, message, type="server_error", code=code, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def shutting_down() -> APIError:
-    return _unavailable("The server is shutting down; try again in a moment.", "server_shutting_down")
+def shutting_down(message: str = "The server is shutting down; try again in a moment.") -> APIError:
+    return _unavailable(message, "server_shutting_down")
 
 
 def store_unavailable() -> APIError:

@@ -29,6 +29,13 @@ def redis_server() -> Iterator[RedisProcess]:
         yield running
 
 
+@pytest.fixture
+def pair(default_kb: Path, redis_server: RedisProcess) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two service processes sharing ``redis_server``."""
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        yield a, b
+
+
 def env(kb: Path, redis: RedisProcess, **extra: str) -> dict[str, str]:
     return {"KNOWLEDGE_BASE": str(kb), "REDIS_URL": redis.url, "HEARTBEAT_INTERVAL": "0.5",
             "ECHO_JOB_OUTPUT": "1", "SSE_RETRY_MS": "100", **extra}
@@ -69,16 +76,16 @@ def ticks(events: list[ServerSentEvent]) -> list[int]:
 
 
 async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        async with httpx.AsyncClient(timeout=20) as http:
-            job = await create_job(http, a.url, ticker(40, 0.02, secrets.token_hex(4)))
-            with anyio.fail_after(30):
-                first, _ = await read(http, f"{a.url}{job['events_url']}", limit=10)
-                rest, _ = await read(http, f"{b.url}{job['events_url']}", last_id=first[-1].id)
-                after_end, status = await read(http, f"{b.url}{job['events_url']}", last_id=rest[-1].id)
-                on_b = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
+    a, b = pair
+    async with httpx.AsyncClient(timeout=20) as http:
+        job = await create_job(http, a.url, ticker(40, 0.02, secrets.token_hex(4)))
+        with anyio.fail_after(30):
+            first, _ = await read(http, f"{a.url}{job['events_url']}", limit=10)
+            rest, _ = await read(http, f"{b.url}{job['events_url']}", last_id=first[-1].id)
+            after_end, status = await read(http, f"{b.url}{job['events_url']}", last_id=rest[-1].id)
+            on_b = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
     seqs = [int(e.id.split(":")[1]) for e in first + rest if e.event != "content"]  # html carries its seq
     assert seqs == list(range(1, len(seqs) + 1)), "every event once, in order, across the two processes"
     assert ticks(first + rest) == list(range(40))
@@ -87,44 +94,44 @@ async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(
 
 
 async def test_delete_on_one_process_stops_a_job_running_on_another(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
     token = secrets.token_hex(4)
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        async with httpx.AsyncClient(timeout=20) as http:
-            job = await create_job(http, a.url, ticker(100_000, 0.02, token))
-            with anyio.fail_after(20):
-                await read(http, f"{a.url}{job['events_url']}", limit=2)  # it runs on a
-                asked = time.monotonic()
-                deleted = await http.delete(f"{b.url}/v1/jobs/{job['id']}")
-                took = time.monotonic() - asked
-                events, _ = await read(http, f"{a.url}{job['events_url']}", last_id=f"{job['id']}:2")
+    a, b = pair
+    async with httpx.AsyncClient(timeout=20) as http:
+        job = await create_job(http, a.url, ticker(100_000, 0.02, token))
+        with anyio.fail_after(20):
+            await read(http, f"{a.url}{job['events_url']}", limit=2)  # it runs on a
+            asked = time.monotonic()
+            deleted = await http.delete(f"{b.url}/v1/jobs/{job['id']}")
+            took = time.monotonic() - asked
+            events, _ = await read(http, f"{a.url}{job['events_url']}", last_id=f"{job['id']}:2")
     assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled", deleted.text
     assert took < 2.5, "DELETE answers once the owner has stopped it"
     assert events[-1].event == "error" and json.loads(events[-1].data)["kind"] == "cancelled"
 
 
 async def test_readers_elsewhere_learn_that_the_process_running_their_job_died(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        async with httpx.AsyncClient(timeout=30) as http:
-            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
-            with anyio.fail_after(40):
-                async with anyio.create_task_group() as tg:
-                    result: list[ServerSentEvent] = []
+    a, b = pair
+    async with httpx.AsyncClient(timeout=30) as http:
+        job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+        with anyio.fail_after(40):
+            async with anyio.create_task_group() as tg:
+                result: list[ServerSentEvent] = []
 
-                    async def follow() -> None:
-                        events, _ = await read(http, f"{b.url}{job['events_url']}")
-                        result.extend(events)
+                async def follow() -> None:
+                    events, _ = await read(http, f"{b.url}{job['events_url']}")
+                    result.extend(events)
 
-                    tg.start_soon(follow)
-                    while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
-                        await anyio.sleep(0.05)
-                    os.kill(a.process.pid, signal.SIGKILL)
-                    killed = time.monotonic()
-                ended = time.monotonic() - killed
-                status = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
+                tg.start_soon(follow)
+                while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
+                    await anyio.sleep(0.05)
+                os.kill(a.process.pid, signal.SIGKILL)
+                killed = time.monotonic()
+            ended = time.monotonic() - killed
+            status = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()
     last = json.loads(result[-1].data)
     assert result[-1].event == "error" and last["kind"] == "worker_lost" and "stopped unexpectedly" in last["message"]
     assert ended < 15, f"the reader learnt it after {ended:.1f} s"
@@ -132,63 +139,63 @@ async def test_readers_elsewhere_learn_that_the_process_running_their_job_died(
 
 
 async def test_the_status_of_a_job_whose_process_died_says_so_without_any_reader(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        async with httpx.AsyncClient(timeout=30) as http:
-            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
-            with anyio.fail_after(40):
-                await read(http, f"{a.url}{job['events_url']}", limit=2)
-                os.kill(a.process.pid, signal.SIGKILL)
-                killed = time.monotonic()
-                while (status := (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json())["status"] == "running":
-                    await anyio.sleep(0.2)
-                noticed = time.monotonic() - killed
+    a, b = pair
+    async with httpx.AsyncClient(timeout=30) as http:
+        job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+        with anyio.fail_after(40):
+            await read(http, f"{a.url}{job['events_url']}", limit=2)
+            os.kill(a.process.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while (status := (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json())["status"] == "running":
+                await anyio.sleep(0.2)
+            noticed = time.monotonic() - killed
     assert status["status"] == "failed" and status["reason"] == "worker_lost", status
     assert noticed < 15, f"the status said so after {noticed:.1f} s"
 
 
 async def test_redis_going_away_ends_streams_clearly_and_service_comes_back_by_itself(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
 ) -> None:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        async with httpx.AsyncClient(timeout=20) as http:
-            job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
-            with anyio.fail_after(60):
-                result: dict[str, list[ServerSentEvent]] = {}
-                async with anyio.create_task_group() as tg:
+    a, b = pair
+    async with httpx.AsyncClient(timeout=20) as http:
+        job = await create_job(http, a.url, ticker(100_000, 0.05, secrets.token_hex(4)))
+        with anyio.fail_after(60):
+            result: dict[str, list[ServerSentEvent]] = {}
+            async with anyio.create_task_group() as tg:
 
-                    async def follow(name: str, base: str) -> None:
-                        result[name], _ = await read(http, f"{base}{job['events_url']}")
+                async def follow(name: str, base: str) -> None:
+                    result[name], _ = await read(http, f"{base}{job['events_url']}")
 
-                    tg.start_soon(follow, "owner", a.url)
-                    tg.start_soon(follow, "elsewhere", b.url)
-                    while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
-                        await anyio.sleep(0.05)
-                    # Many connections in each process's pool, all of which the restart will kill.
-                    async with anyio.create_task_group() as burst:
-                        for i in range(24):
-                            burst.start_soon(create_job, http, a.url if i % 2 else b.url, ticker(1, 0, f"w{i}"))
-                    redis_server.stop()
-                down = await http.post(f"{a.url}/v1/jobs", json={"model": "ticker", "input": ticker(1, 0, "x")})
-                health = await http.get(f"{b.url}/healthz")
-                redis_server.start()
-                while (await http.get(f"{a.url}/healthz")).status_code != 200 or \
-                        (await http.get(f"{b.url}/healthz")).status_code != 200:
-                    await anyio.sleep(0.1)
-                again = await create_job(http, a.url, ticker(3, 0.01, "back"))
-                events, _ = await read(http, f"{b.url}{again['events_url']}")
-                # Connections pooled before the restart are dead; none of them may cost a job.
-                ends: list[str] = []
+                tg.start_soon(follow, "owner", a.url)
+                tg.start_soon(follow, "elsewhere", b.url)
+                while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"] < 3:
+                    await anyio.sleep(0.05)
+                # Many connections in each process's pool, all of which the restart will kill.
+                async with anyio.create_task_group() as burst:
+                    for i in range(24):
+                        burst.start_soon(create_job, http, a.url if i % 2 else b.url, ticker(1, 0, f"w{i}"))
+                redis_server.stop()
+            down = await http.post(f"{a.url}/v1/jobs", json={"model": "ticker", "input": ticker(1, 0, "x")})
+            health = await http.get(f"{b.url}/healthz")
+            redis_server.start()
+            while (await http.get(f"{a.url}/healthz")).status_code != 200 or \
+                    (await http.get(f"{b.url}/healthz")).status_code != 200:
+                await anyio.sleep(0.1)
+            again = await create_job(http, a.url, ticker(3, 0.01, "back"))
+            events, _ = await read(http, f"{b.url}{again['events_url']}")
+            # Connections pooled before the restart are dead; none of them may cost a job.
+            ends: list[str] = []
 
-                async def one(base: str, i: int) -> None:
-                    job_now = await create_job(http, base, ticker(20, 0.05, f"after{i}"))
-                    got, _ = await read(http, f"{base}{job_now['events_url']}")
-                    ends.append(got[-1].event)
+            async def one(base: str, i: int) -> None:
+                job_now = await create_job(http, base, ticker(20, 0.05, f"after{i}"))
+                got, _ = await read(http, f"{base}{job_now['events_url']}")
+                ends.append(got[-1].event)
 
-                async with anyio.create_task_group() as tg:
-                    for i in range(8):
-                        tg.start_soon(one, a.url if i % 2 else b.url, i)
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(one, a.url if i % 2 else b.url, i)
     for name, events_seen in result.items():
         assert events_seen[-1].event == "error", name
         assert json.loads(events_seen[-1].data)["kind"] == "store_unavailable", name
@@ -214,10 +221,10 @@ def test_a_service_whose_redis_does_not_answer_refuses_to_start_in_one_line(defa
 
 
 async def test_through_nginx_round_robin_every_reconnect_lands_anywhere_and_nothing_repeats(
-    default_kb: Path, redis_server: RedisProcess
+    pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b, \
-            NginxProcess([a.port, b.port]) as nginx:
+    a, b = pair
+    with NginxProcess([a.port, b.port]) as nginx:
         async with httpx.AsyncClient(timeout=20) as http:
             job = await create_job(http, nginx.url, ticker(30, 0.03, secrets.token_hex(4)))
             events: list[ServerSentEvent] = []
