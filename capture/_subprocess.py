@@ -4,7 +4,11 @@
 2, beneath any Python-level proxy: its output would reach the server console.  Here
 the child's stdout and stderr are pipes, read as they come (in chunks, not lines, so
 that a child's carriage-return progress bar updates too) and written to the job's
-stdout and stderr.  The child runs in its own session, so that cancelling the job
+stdout and stderr.  A line the child has only half written is sent once the pipe
+has been quiet for ``_PARTIAL_WAIT`` (a prompt, a "Downloading... " before its
+"done"), not after every chunk: an unbuffered child writes ``print``'s text and its
+newline in two writes, and flushing between them would cut the line in two and let
+the other pipe's line in between.  The child runs in its own session, so that cancelling the job
 kills it and everything it started (``SIGKILL`` to its process group) at once.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -25,6 +30,8 @@ from ._context import JobCancelled, on_cancel
 __all__ = ("run_process",)
 
 _CHUNK = 64 * 1024
+# How long the pipe stays quiet before a half-written line is sent as it is.
+_PARTIAL_WAIT = 0.1
 
 
 def run_process(
@@ -85,16 +92,25 @@ def _copy(pipe: IO[bytes], stream: str) -> None:
     """The child's bytes, as text, to this thread's ``sys.stdout`` or ``sys.stderr``."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     fd = pipe.fileno()
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    partial = False  # the last text written did not end its line
     try:
-        while chunk := os.read(fd, _CHUNK):
+        while True:
+            if partial and not select.select([fd], [], [], _PARTIAL_WAIT)[0]:
+                out.flush()  # the child paused mid-line: show what it wrote so far
+                partial = False
+                continue
+            chunk = os.read(fd, _CHUNK)
+            if not chunk:
+                break
             text = decoder.decode(chunk)
             if text:
-                out = sys.stdout if stream == "stdout" else sys.stderr
                 out.write(text)
-                out.flush()
+                partial = not text.endswith("\n")
         tail = decoder.decode(b"", final=True)
         if tail:
-            (sys.stdout if stream == "stdout" else sys.stderr).write(tail)
+            out.write(tail)
+        out.flush()
     except JobCancelled:
         pass  # the job is over: the child is being killed
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -225,6 +227,52 @@ async def test_plain_threads_belong_to_the_job_that_started_them() -> None:
     assert progress_text(first) == "orphan of 1\njob 1\n" and first[-1] == Complete({})
     assert progress_text(second) == "orphan of 2\njob 2\n" and second[-1] == Complete({})
     assert target.getvalue() == ""
+
+
+# -- subprocesses -------------------------------------------------------------------
+
+
+async def test_an_unbuffered_childs_lines_arrive_whole_whichever_pipe_they_come_from() -> None:
+    # Unbuffered, print() writes its text and its newline in two writes: the line must
+    # still arrive in one piece, never spliced with a line of the other pipe.
+    script = (
+        "import sys\n"
+        "for i in range(200):\n"
+        "    print('out', i)\n"
+        "    print('err', i, file=sys.stderr)\n"
+    )
+
+    def job() -> None:
+        capture.run_process([sys.executable, "-c", script], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    with anyio.fail_after(30):
+        async with capture.run_job(job) as stream:
+            events = await collect(stream)
+    assert isinstance(events[-1], Complete)
+    lines = progress_text(events).splitlines()
+    assert sorted(lines) == sorted([f"out {i}" for i in range(200)] + [f"err {i}" for i in range(200)])
+    assert [line for line in lines if line.startswith("out")] == [f"out {i}" for i in range(200)]
+
+
+async def test_a_childs_half_written_line_is_shown_once_it_pauses(tmp_path: Path) -> None:
+    go_on = tmp_path / "go-on"
+    script = (
+        "import os, sys, time\n"
+        "sys.stdout.write('Downloading... '); sys.stdout.flush()\n"
+        f"while not os.path.exists({str(go_on)!r}): time.sleep(0.01)\n"
+        "print('done')\n"
+    )
+
+    def job() -> None:
+        capture.run_process([sys.executable, "-c", script])
+
+    with anyio.fail_after(30):
+        async with capture.run_job(job) as stream:
+            first = await stream.__anext__()
+            assert first == Progress("Downloading... ")
+            go_on.touch()
+            rest = await collect(stream)
+    assert progress_text(rest) == "done\n" and isinstance(rest[-1], Complete)
 
 
 # -- cancellation ---------------------------------------------------------------
