@@ -138,6 +138,11 @@ class Job:
         return self._next_seq - 1
 
     @property
+    def first_kept_seq(self) -> int:
+        """The oldest event its log still holds for resuming (1 when it has no log)."""
+        return self._log.first_seq if self._log is not None else 1
+
+    @property
     def stream(self) -> JobStream:
         return self._stream
 

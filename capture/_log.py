@@ -52,6 +52,11 @@ class EventLog:
     def readers(self) -> int:
         return len(self._readers)
 
+    @property
+    def first_seq(self) -> int:
+        """The sequence number of the oldest entry kept (the next one's when the log is empty)."""
+        return self._first_kept()
+
     def _first_kept(self) -> int:
         return self._entries[self._head].seq if self._head < len(self._entries) else self._next_seq
 

@@ -8,7 +8,9 @@ read them from memory, with no Redis round trip per event) and copies them out:
   process answers for it at once) and when it ends.
 - ``cs:job:<id>:events`` (stream): one entry per event, whose id is
   ``0-<seq>``: a retried append cannot duplicate an event, and a
-  ``Last-Event-ID`` maps 1:1 to a stream position. Trimmed to ``log_events``.
+  ``Last-Event-ID`` maps 1:1 to a stream position. Trimmed like the owner's own
+  log (``log_events`` and ``log_chars``): each append carries ``MINID`` set to the
+  oldest event that log still holds.
 - ``cs:job:<id>:answer`` (string): the answer so far, for ``GET /v1/jobs/{id}``.
 - ``cs:lease:<process>``: the owner's lease, renewed every 2 s, gone 10 s after the
   process dies. A reader elsewhere that finds its job's owner without a lease
@@ -299,7 +301,7 @@ class RedisJobRegistry:
         """Called for each entry a resumable job here logs: queue its copy for the writer."""
         if not self.healthy:
             return
-        self._writes.append(("event", job.id, entry))
+        self._writes.append(("event", job.id, (entry, job.first_kept_seq)))
         self._write_wanted.set()
 
     def _local_ended(self, info: JobInfo) -> None:
@@ -329,9 +331,9 @@ class RedisJobRegistry:
         retention = max(1, int(self.limits.retention))
         for kind, job_id, value in writes:
             if kind == "event":
-                entry: Entry = value
+                entry, first_kept = value
                 pipe.xadd(_events_key(job_id), _encode(entry.event), id=f"0-{entry.seq}",
-                          maxlen=self.limits.log_events, approximate=False)
+                          minid=f"0-{first_kept}", approximate=False)
                 if entry.seq == 1:
                     pipe.expire(_events_key(job_id), int(RUNNING_TTL_S))
                 if isinstance(entry.event, Content):

@@ -93,6 +93,29 @@ async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(
     assert on_b["status"] == "complete" and on_b["events"] == seqs[-1]
 
 
+async def test_the_shared_log_is_trimmed_like_the_owners_by_events_and_characters(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    limits = {"JOB_LOG_CHARS": "2048"}
+    with ServerProcess(env(default_kb, redis_server, **limits)) as a, \
+            ServerProcess(env(default_kb, redis_server, **limits)) as b:
+        async with httpx.AsyncClient(timeout=20) as http:
+            job = await create_job(http, a.url, ticker(150, 0.005, secrets.token_hex(4)))
+            with anyio.fail_after(30):
+                while (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["status"] == "running":
+                    await anyio.sleep(0.05)
+                on_a, _ = await read(http, f"{a.url}{job['events_url']}")
+                on_b, _ = await read(http, f"{b.url}{job['events_url']}")
+    assert [(e.event, e.id, e.data) for e in on_b] == [(e.event, e.id, e.data) for e in on_a], \
+        "a reader elsewhere gets what a reader on the owner gets"
+    gap = json.loads(on_b[0].data)
+    assert on_b[0].event == "gap" and gap["first"] == 1 and gap["last"] > 1
+    kept = ticks(on_b)
+    assert kept == list(range(kept[0], 150)) and kept[0] > 0, "the newest events kept, contiguous"
+    assert sum(len(e.data) for e in on_b[1:]) <= 2048, "JOB_LOG_CHARS bounds what is kept"
+    assert on_b[-1].event == "complete"
+
+
 async def test_delete_on_one_process_stops_a_job_running_on_another(
     pair: tuple[ServerProcess, ServerProcess]
 ) -> None:
