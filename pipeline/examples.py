@@ -11,7 +11,7 @@ What runs, and the limits (see ``Limits``):
   ordering would then differ from run to run, so a quiz's "what does this
   print?" could not be answered), in a fresh temporary directory that is its
   working directory and ``HOME``, deleted afterwards;
-- stdin is empty; stdout and stderr go to files in that directory, capped by
+- stdin is empty; stdout and stderr go to one file in that directory (the learner sees both), capped by
   ``RLIMIT_FSIZE``; address space (``RLIMIT_AS``), CPU seconds, open files and
   core dumps are limited by the child itself before it reads the code (not in a
   ``preexec_fn``, which is unsafe in the service's threaded process); a
@@ -74,6 +74,7 @@ class Run:
     seconds: float
 
 
+_DOCTEST_DIRECTIVE = re.compile(r"\s*#\s*doctest:.*$")
 _PROMPT = re.compile(r"^(>>>|\.\.\.)( |$)")
 
 
@@ -81,6 +82,7 @@ def _statements(session: str) -> list[tuple[str, list[str]]]:
     """(source, expected output lines) per ``>>>`` statement of an interactive session."""
     items: list[tuple[list[str], list[str]]] = []
     for line in session.splitlines():
+        line = _DOCTEST_DIRECTIVE.sub("", line)  # "# doctest: +SKIP" is for the manual's tests, not a learner
         if line.startswith(">>>"):
             items.append(([line[4:]], []))
         elif line.startswith("...") and items and not items[-1][1]:
@@ -148,7 +150,28 @@ def prepare(code: str, language: str) -> Example | None:
         return None
     if all(isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)) for node in tree.body):
         return None  # nothing to see
-    return Example(((text, False),), "", False)
+    return Example(_script_statements(text, tree), "", False)
+
+
+def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], ...]:
+    """A script as statements: its last one, when a bare expression, shown as the interpreter would.
+
+    A script that ends on ``sorted(data, key=len)`` computes its lesson and throws it away; a
+    teacher shows that value, as a notebook does for a cell's last expression.  A call that
+    returns ``None`` (``print(...)``) shows nothing more, and its code stays as written.
+    """
+    last = tree.body[-1]
+    if not isinstance(last, ast.Expr) or isinstance(last.value, ast.Constant):
+        return ((text, False),)  # a constant (a docstring, ``...``) is no lesson
+    lines = text.splitlines()
+    head = "\n".join(lines[: last.lineno - 1]).rstrip()
+    tail = "\n".join(lines[last.lineno - 1 :])
+    if last.col_offset or ";" in tail:
+        return ((text, False),)  # not a statement of its own line (``x = 1; x``): never cut in two
+    value = ast.get_source_segment(text, last.value) or tail
+    if not head:
+        return ((value, True),)
+    return ((head, False), (value, True))
 
 
 # The child: limits first, then the statements.  A session's bare expression is
@@ -203,16 +226,19 @@ def run(example: Example, limits: Limits | None = None) -> Run:
         work = Path(temporary)
         env = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
                "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": temporary,
+               # Unbuffered: stdout and stderr share one file, in the order a terminal shows them.
+               "PYTHONUNBUFFERED": "1",
                "TMPDIR": temporary}
-        with open(work / ".stdout", "w+b") as stdout, open(work / ".stderr", "w+b") as stderr, \
-                open(work / ".stdin", "w+b") as stdin:
+        # One file for both streams: what a learner running the code sees in a terminal includes
+        # stderr (logging's messages, warnings), and a traceback ends it when the code fails.
+        with open(work / ".stdout", "w+b") as stdout, open(work / ".stdin", "w+b") as stdin:
             stdin.write(json.dumps(example.statements).encode())
             stdin.seek(0)
             report_read, report_write = os.pipe()
             try:
                 process = subprocess.Popen(
                     [sys.executable, "-s", "-P", "-c", _bootstrap(limits), str(report_write)],
-                    stdin=stdin, stdout=stdout, stderr=stderr, cwd=work, env=env, start_new_session=True,
+                    stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True,
                     pass_fds=(report_write,),
                 )
             finally:
@@ -226,8 +252,8 @@ def run(example: Example, limits: Limits | None = None) -> Run:
                 timed_out = True
             stdout.seek(0)
             output = stdout.read(limits.output_bytes + 1).decode("utf-8", errors="replace")
-            stderr.seek(0)
-            errors = stderr.read(limits.output_bytes).decode("utf-8", errors="replace")
+            stdout.seek(max(0, stdout.seek(0, os.SEEK_END) - limits.output_bytes))
+            errors = stdout.read(limits.output_bytes).decode("utf-8", errors="replace")  # the end: a traceback
             with os.fdopen(report_read, "rb") as report:
                 reported = report.read(65536)
     try:
