@@ -48,6 +48,7 @@ FRENCH: dict[str, str] = {
     "variables": "variables", "tranches": "slicing", "modules": "modules", "paquets": "packages",
     "nombres": "numbers", "entiers": "integers", "flottants": "floating point", "dates": "datetime",
 }
+_ALSO_ENGLISH = frozenset({"dates", "ensemble", "ensembles"})
 _FRENCH_KEYS = sorted(FRENCH, key=len, reverse=True)
 _FRENCH_STOPWORDS = frozenset(
     """le la les l un une des du de d en et ou sur pour avec dans par au aux ce cette ces que qu quoi
@@ -114,7 +115,8 @@ def read_subject(text: str) -> Subject:
         pattern = rf"(?<![\w-]){re.escape(key)}(?![\w-])"
         if re.search(pattern, english):
             english = re.sub(pattern, FRENCH[key], english)
-            french = True
+            # "exceptions", "classes", "dates" are English words too: alone they say nothing of the language.
+            french = french or (FRENCH[key] != key and key not in _ALSO_ENGLISH)
     french = french or any(w in _FRENCH_STOPWORDS for w in _WORD.findall(folded))
     terms = _key_words(english)
     meaningful = [t for t in terms if t not in _SMALL_TALK and t not in _FOLLOW_UP]

@@ -14,9 +14,12 @@ __all__ = (
     "is_python_code",
     "key_terms",
     "normalise",
+    "refers_elsewhere",
+    "self_contained",
     "sentences",
     "singular",
     "split_blocks",
+    "stands_alone",
     "tokens",
 )
 
@@ -203,3 +206,52 @@ def is_python_code(block: str) -> bool:
     # A lone name or constant "parses" but is not an example worth showing.
     return not (len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
                 and isinstance(tree.body[0].value, (ast.Name, ast.Constant)))
+
+
+# Words that point at text a course may not show: a passage cut out of its page loses what it
+# called "the example above", "the following table", "see section 4" or its footnote [1].
+_ELSEWHERE = re.compile(
+    r"\b(?:(?:above|below)\b(?!\s*[-+]?\d)|(?:the|these|those) following\b|as follows\b|following "
+    r"(?:examples?|tables?|sections?|lists?|code|snippets?|functions|methods|classes|options|constants|strings"
+    r"|ways|rules|steps)\b|mentioned (?:earlier|before|above|previously)|(?:discussed|described|explained|shown|"
+    r"covered|defined|introduced) (?:earlier|later|previously|here|above|below|in (?:section|chapter)|in the "
+    r"(?:next|previous|last))|(?:next|previous|preceding|last|later|earlier) (?:section|chapter|subsection|"
+    r"examples?|paragraph|page)s?\b|(?:this|that) (?:table|section|subsection|chapter|page|document|example|"
+    r"list|howto|tutorial|module's documentation)\b|these (?:examples|sections|tables)\b|see also\b|"
+    r"see (?:section|chapter|the|our)\b|in section\b|(?:in|from) the (?:example|examples|table)\b|as shown\b|"
+    r"here (?:are|is)\b|footnote)",
+    re.I,
+)
+_FOOTNOTE = re.compile(r"(?<=[ .,;:])\[(?:\d+|#\w*|\*)\]_?")  # "text [1]", never ``sys.argv[0]``
+# A sentence that opens on one of these leans on the one before it: alone, it means nothing.
+_ANAPHORA = re.compile(
+    r"^(?:this|that|these|those|it|its|they|their|them|such|here|then|otherwise|however|also|alternatively|"
+    r"likewise|similarly|instead|thus|hence|so|once this|once that|in this case|in that case|for example|"
+    r"for instance|as such|the latter|the former|both)\b",
+    re.I,
+)
+_SEE_ASIDE = re.compile(r"\s*\((?:see|cf\.)\s[^()]*\)", re.I)
+
+
+def refers_elsewhere(sentence: str) -> bool:
+    """True when a sentence points at text around it: "the example above", "see section …", a footnote."""
+    return bool(_ELSEWHERE.search(sentence) or _FOOTNOTE.search(sentence) or sentence.lstrip().startswith("See "))
+
+
+def stands_alone(sentence: str) -> bool:
+    """True for a sentence that makes sense on its own: a pitfall, a summary point, a quiz answer."""
+    return not refers_elsewhere(sentence) and not _ANAPHORA.match(sentence.lstrip("*_` "))
+
+
+def self_contained(paragraph: str) -> str:
+    """A paragraph without its sentences that point at text around it ("" when none is left).
+
+    An aside "(see …)" goes, its sentence stays; a sentence that only leans on the one before
+    it ("It …") stays, as long as that one stays too.
+    """
+    kept: list[str] = []
+    for sentence in sentences(_SEE_ASIDE.sub("", paragraph)):
+        if refers_elsewhere(sentence) or (not kept and _ANAPHORA.match(sentence)):
+            continue
+        kept.append(sentence)
+    return " ".join(kept)

@@ -9,13 +9,15 @@ a paragraph must speak of one of the subject's concepts.
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import examples as runner
 from ._subject import fold
-from ._text import Block, sentences, singular
+from ._text import Block, self_contained, sentences, singular, stands_alone
 from .knowledge import Passage, plural
 from .retriever import RELATED_TERMS, Retrieval, ScoredDocument
 
@@ -26,6 +28,7 @@ MAX_EXPLANATIONS = 6
 MAX_API = 6
 MAX_EXAMPLES = 4
 MAX_EXAMPLE_ATTEMPTS = 10
+MAX_NAME_FIXES = 2  # runs again for a missing name: one for a definition, one for an import
 MAX_PITFALLS = 4
 DUPLICATE_OVERLAP = 0.8
 
@@ -37,6 +40,54 @@ _PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware
 
 
 _MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
+
+
+@dataclass(frozen=True, slots=True)
+class _Snippet:
+    """A block of Python from a passage the course read: an example to run, or what one needs."""
+
+    example: runner.Example
+    doc_id: str
+    heading: str
+    position: tuple[int, int]  # (passage seq, block number): the document's reading order
+    defines: frozenset[str]  # the names its top-level statements bind
+    uses: frozenset[str]  # the names it reads
+
+
+@dataclass(slots=True)
+class _Snippets:
+    candidates: list[_Snippet] = field(default_factory=list)  # on the subject: examples to show
+    context: list[_Snippet] = field(default_factory=list)  # every one: what an example may build on
+
+
+def _used_names(example: runner.Example) -> frozenset[str]:
+    names: set[str] = set()
+    for source, _ in example.statements:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    return frozenset(names)
+
+
+def _bound_names(example: runner.Example) -> frozenset[str]:
+    """Names a snippet's top-level statements bind (functions, classes, variables, imports)."""
+    names: set[str] = set()
+    for source, _ in example.statements:
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return frozenset(names)
 
 
 def _page_module(doc_id: str) -> str:
@@ -154,6 +205,68 @@ def _on_topic(text: str, words: set[str]) -> bool:
     )
 
 
+def _with_name(snippet: _Snippet, name: str, context: list[_Snippet]) -> tuple[_Snippet, str] | None:
+    """``snippet`` completed with what defines the missing ``name``, and how; None when nothing does.
+
+    The manual builds its examples on one another: a function defined in one block is called in
+    the next.  The nearest earlier block of the same document that defines the name comes first,
+    so the course shows the definition with its use; else the import a page's examples assume.
+    """
+    earlier = [c for c in context
+               if c.doc_id == snippet.doc_id and c.position < snippet.position and name in c.defines]
+    if earlier:
+        source = max(earlier, key=lambda c: c.position)
+        example = runner.Example(source.example.statements + snippet.example.statements, snippet.example.expected,
+                                 snippet.example.shows_error)
+        return replace(snippet, example=example, defines=snippet.defines | source.defines), "its definition above"
+    module = _page_module(snippet.doc_id)
+    if name in sys.stdlib_module_names:
+        line = f"import {name}"
+    elif module and name != module:
+        line = f"from {module} import {name}"
+    else:
+        return None
+    example = runner.Example(((line, False), *snippet.example.statements), snippet.example.expected,
+                             snippet.example.shows_error)
+    return replace(snippet, example=example, defines=snippet.defines | {name}), f"“{line}”"
+
+
+def _with_use(snippet: _Snippet, context: list[_Snippet]) -> _Snippet | None:
+    """``snippet`` followed by the nearest later block of its document that uses what it defines."""
+    later = [c for c in context
+             if c.doc_id == snippet.doc_id and c.position > snippet.position and c.uses & snippet.defines]
+    if not later:
+        return None
+    use = min(later, key=lambda c: c.position)
+    example = runner.Example(snippet.example.statements + use.example.statements, use.example.expected,
+                             snippet.example.shows_error or use.example.shows_error)
+    return replace(snippet, example=example, defines=snippet.defines | use.defines, uses=snippet.uses | use.uses)
+
+
+def _unbulleted(sentence: str) -> str:
+    """One item of a list, put in a list of its own (a pitfall, a summary point): without its marker."""
+    return re.sub(r"^(?:-|\d+\.)\s+", "", sentence)
+
+
+def _explains(text: str) -> bool:
+    """A paragraph that explains on its own: not an introduction to what follows ("…:"), not one item
+    of a list the course does not show ("4. Convert the lambda …", "- **name** …"), and with something
+    left once what points at text around it is gone."""
+    if text.endswith(":") or text.startswith("- **") or re.match(r"\d+\.\s", text):
+        return False
+    return bool(self_contained(text))
+
+
+def _note_text(text: str) -> str:
+    """A note as a pitfall: its label ("**Note:**") goes (the section says what it is), a deprecation
+    keeps it (the version matters), and so do the sentences that stand on their own."""
+    label = _NOTE.match(text)
+    kept = self_contained(text[label.end() :] if label else text)
+    if label and label.group(1).startswith("Deprecated"):
+        return f"{label.group(0).strip()} {kept}" if kept else ""
+    return kept if kept and stands_alone(kept) else ""
+
+
 class ContentEnhancerAgent:
     """Turns a pile of retrieved passages into a lesson plan, running the examples it keeps."""
 
@@ -182,7 +295,7 @@ class ContentEnhancerAgent:
         picked = self._pick_passages(retrieval.documents, subject_words)
         self.say(f"Reading {plural(sum(len(p) for _, p in picked), 'passage')} "
                  f"from {plural(len(picked), 'document')}.")
-        candidates: list[tuple[Block, str, str]] = []  # literal blocks: (block, doc id, heading)
+        snippets = _Snippets()
         by_score: list[tuple[float, int, Passage, OutlineSection]] = []
         for doc, passages in picked:
             section = OutlineSection(doc.id, doc.title, doc.score)
@@ -199,13 +312,14 @@ class ContentEnhancerAgent:
 
         by_score.sort(key=rank)
         for _, _, passage, section in by_score:
-            self._read(passage, section, outline, words, candidates)
-        outline.sections = [s for s in outline.sections if s.paragraphs]
+            self._read(passage, section, outline, words, snippets)
+        # A page that gave only API entries is a source too: the course names it under each entry.
+        outline.sections = [s for s in outline.sections if s.paragraphs or s.api_names]
         outline.explanations = outline.explanations[:MAX_EXPLANATIONS]
         self.say(f"Kept {plural(len(outline.explanations), 'explanation')} on the subject, "
                  f"{plural(len(outline.api), 'API entry', 'API entries')}"
                  + (f" ({', '.join(a.name for a in outline.api)})" if outline.api else "") + ".")
-        self._run_examples(candidates, outline)
+        self._run_examples(snippets, outline)
         outline.definitions = self._definitions(outline, words)
         outline.key_points = self._key_points(outline, words, {d for d, _ in outline.definitions})
         outline.pitfalls = outline.pitfalls[:MAX_PITFALLS]
@@ -248,7 +362,7 @@ class ContentEnhancerAgent:
         section: OutlineSection,
         outline: Outline,
         words: set[str],
-        candidates: list[tuple[Block, str, str]],
+        snippets: _Snippets,
     ) -> None:
         blocks = parse_body(passage.body)
         signature = blocks[0].text if blocks and blocks[0].language == "signature" else ""
@@ -263,63 +377,89 @@ class ContentEnhancerAgent:
                 section.api_names.append(name)
         on_topic_passage = _on_topic(passage.heading + " " + passage.title, words)
         explained = 0
-        for block in blocks:
+        for number, block in enumerate(blocks):
             if block.kind == "literal":
                 if "::=" in block.text and _on_topic(block.text, words):
                     outline.grammar.append((block.text, passage.doc_id))
                     section.paragraphs.append(block)
-                elif block.language in ("python", "pycon") and (
-                    _on_topic(block.text, words) or _on_topic(passage.heading, words)
-                ):
-                    candidates.append((block, passage.doc_id, passage.heading))
+                    continue
+                snippet = self._snippet(block, passage, number)
+                if snippet is None:
+                    continue
+                snippets.context.append(snippet)
+                if _on_topic(block.text, words) or _on_topic(passage.heading, words):
+                    snippets.candidates.append(snippet)
                     section.paragraphs.append(block)
                 continue
             if not (_on_topic(block.text, words) or (on_topic_passage and block.kind == "prose" and not signature)):
                 continue
             section.paragraphs.append(block)
             if block.kind == "note":
-                outline.pitfalls.append((block.text, passage.doc_id))
-            elif block.kind in ("prose", "table") and not signature and explained < 2:
-                if not block.text.endswith(":") and not block.text.startswith("- **"):
-                    outline.explanations.append((block, passage.doc_id))
-                    explained += 1
+                note = _note_text(block.text)
+                if note:
+                    outline.pitfalls.append((note, passage.doc_id))
+            elif block.kind == "table" and not signature and explained < 2:
+                outline.explanations.append((block, passage.doc_id))
+                explained += 1
+            elif block.kind == "prose" and not signature and explained < 2 and _explains(block.text):
+                outline.explanations.append((Block(self_contained(block.text), "prose"), passage.doc_id))
+                explained += 1
             if block.kind == "prose" and _PITFALL.search(block.text) and _on_topic(block.text, words):
                 for sentence in sentences(block.text):
-                    if _PITFALL.search(sentence) and _on_topic(sentence, words) and 30 < len(sentence) < 300:
-                        outline.pitfalls.append((sentence, passage.doc_id))
+                    if (_PITFALL.search(sentence) and _on_topic(sentence, words) and 30 < len(sentence) < 300
+                            and stands_alone(sentence)):
+                        outline.pitfalls.append((_unbulleted(sentence), passage.doc_id))
                         break
 
-    def _run_examples(self, candidates: list[tuple[Block, str, str]], outline: Outline) -> None:
-        """Run the candidate examples, in order, until enough have run; keep those that ran."""
-        runnable = [(runner.prepare(b.text, b.language), doc_id, heading) for b, doc_id, heading in candidates]
-        prepared = [(e, d, h) for e, d, h in runnable if e is not None]
-        trusted = [(e, d, h) for e, d, h in prepared if self.trusted(d)]
-        if len(trusted) < len(prepared):
-            self.say(f"Not running {plural(len(prepared) - len(trusted), 'example')} from documents whose code "
-                     "is not trusted.")
+    @staticmethod
+    def _snippet(block: Block, passage: Passage, number: int) -> _Snippet | None:
+        if block.language not in ("python", "pycon"):
+            return None
+        example = runner.prepare(block.text, block.language)
+        if example is None:
+            return None
+        return _Snippet(example, passage.doc_id, passage.heading, (passage.seq, number), _bound_names(example),
+                        _used_names(example))
+
+    def _run_examples(self, snippets: _Snippets, outline: Outline) -> None:
+        """Run the candidate examples, in order, until enough have run; keep those that print something."""
+        trusted = [s for s in snippets.candidates if self.trusted(s.doc_id)]
+        if len(trusted) < len(snippets.candidates):
+            self.say(f"Not running {plural(len(snippets.candidates) - len(trusted), 'example')} from documents "
+                     "whose code is not trusted.")
         attempts = trusted[:MAX_EXAMPLE_ATTEMPTS]
         seen: set[str] = set()
         ran: list[CourseExample] = []
-        for number, (example, doc_id, heading) in enumerate(attempts, 1):
-            self.say(f"Running example {number}/{len(attempts)} from {doc_id} ({heading[:60]})…")
+        for number, snippet in enumerate(attempts, 1):
+            if len(ran) == MAX_EXAMPLES:
+                break  # enough: the rest would only cost time
+            self.say(f"Running example {number}/{len(attempts)} from {snippet.doc_id} ({snippet.heading[:60]})…")
+            example, doc_id, heading = snippet.example, snippet.doc_id, snippet.heading
             result = runner.run(example, self.limits)
-            missing = _MISSING_NAME.match(result.error)
-            module = _page_module(doc_id)
-            if missing and module:
-                # The page's examples assume its module is imported, as its first example did:
-                # say so in the code, and try again.
-                line = f"from {module} import {missing.group(1)}"
-                self.say(f"  {result.error}: trying again with “{line}”")
-                example = runner.Example(((line, False), *example.statements), example.expected, example.shows_error)
+            for _ in range(MAX_NAME_FIXES):
+                missing = _MISSING_NAME.match(result.error)
+                completed = _with_name(snippet, missing.group(1), snippets.context) if missing else None
+                if completed is None:
+                    break
+                snippet, why = completed
+                example = snippet.example
+                self.say(f"  {result.error}: trying again with {why}")
                 result = runner.run(example, self.limits)
             milliseconds = result.seconds * 1000
-            if not result.ok:
-                self.say(f"  left out: {result.error} ({milliseconds:.0f} ms)")
+            followed = _with_use(snippet, snippets.context) if result.ok and not result.output else None
+            if followed is not None:
+                # Code that only defines things shows nothing: the document's next use of them does.
+                self.say("  it prints nothing: trying again with the next example that uses it")
+                example = followed.example
+                result = runner.run(example, self.limits)
+                milliseconds += result.seconds * 1000
+            if not result.ok or not result.output:
+                self.say(f"  left out: {result.error or 'it prints nothing'} ({milliseconds:.0f} ms)")
                 continue
             if result.code in seen:
                 continue
             seen.add(result.code)
-            lines = result.output.count("\n") + 1 if result.output else 0
+            lines = result.output.count("\n") + 1
             self.say(f"  ran in {milliseconds:.0f} ms: {plural(lines, 'line')} of output")
             # Run once more: an output that differs between runs (addresses, times, ordering)
             # cannot be the answer to "what does this print?".
@@ -329,9 +469,7 @@ class ContentEnhancerAgent:
                 self.say("  its output changes from run to run: shown, but not asked in the quiz")
             ran.append(CourseExample(doc_id, heading, result.code, result.output, example.shows_error,
                                      milliseconds, stable))
-        # Examples that print something teach more than definitions that print nothing.
-        ran.sort(key=lambda e: not e.output)
-        outline.examples = ran[:MAX_EXAMPLES]
+        outline.examples = ran
         for kept in outline.examples:
             for section in outline.sections:
                 if section.doc_id == kept.doc_id:
@@ -348,8 +486,8 @@ class ContentEnhancerAgent:
             for sentence in sentences(block.text):
                 head = " ".join(sentence.split()[:12])
                 defining = glossary or (_DEFINING.search(head) and _on_topic(head, words))
-                if 30 <= len(sentence) <= 280 and defining:
-                    picked.append((sentence, doc_id))
+                if 30 <= len(sentence) <= 280 and defining and stands_alone(sentence):
+                    picked.append((_unbulleted(sentence), doc_id))
                     break
             if len(picked) == 3:
                 break
@@ -364,8 +502,10 @@ class ContentEnhancerAgent:
             for sentence in sentences(block.text):
                 if sentence in exclude or not 40 <= len(sentence) <= 240 or not _on_topic(sentence, words):
                     continue
+                if not stands_alone(sentence):
+                    continue
                 if all(_overlap(_words(sentence), _words(p)) < DUPLICATE_OVERLAP for p, _ in picked):
-                    picked.append((sentence, doc_id))
+                    picked.append((_unbulleted(sentence), doc_id))
                 break
             if len(picked) == 4:
                 break

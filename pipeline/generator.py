@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from ._subject import read_subject
 from ._text import Block
 from .enhancer import ApiItem, CourseExample, Outline
 from .knowledge import plural
@@ -19,6 +20,8 @@ from .knowledge import plural
 __all__ = ("CourseGeneratorAgent", "markdown_text")
 
 SUMMARY_POINTS = 6
+# A French request gets the English manual's course: said once, in French, before anything else.
+FRENCH_NOTE = "*Ce cours est rédigé en anglais : il est tiré du manuel officiel de Python, qui est en anglais.*"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 # Code as the sources write it: ``double`` or `single` backticks (the manual, reST in
 # docstrings), or Sphinx's text output's "quoted" single tokens (pydoc topics).
@@ -114,8 +117,9 @@ class CourseGeneratorAgent:
         self.say("Writing the summary.")
         yield self._summary(outline)
         questions = self._quiz(outline)
-        self.say(f"Writing the quiz ({plural(len(questions), 'question')}).")
-        yield self._quiz_markdown(questions)
+        if questions:  # a quiz heading over no question would only puzzle
+            self.say(f"Writing the quiz ({plural(len(questions), 'question')}).")
+            yield self._quiz_markdown(questions)
         yield self._sources(outline, knowledge_base)
 
     # -- parts -------------------------------------------------------------------
@@ -123,6 +127,8 @@ class CourseGeneratorAgent:
     def _opening(self, outline: Outline) -> str:
         subject = " ".join(outline.subject.split())
         lines = [f"# {markdown_text(_title_case(subject, outline))}", ""]
+        if read_subject(subject).french:
+            lines += [FRENCH_NOTE, ""]
         lines.append(
             f"A short course built from {plural(len(outline.sections), 'source')} of the knowledge base: "
             + ", ".join(f"*{markdown_text(_plain_title(s.title))}*" for s in outline.sections) + "."
@@ -172,11 +178,9 @@ class CourseGeneratorAgent:
             heading = markdown_text(_plain_title(example.heading))
             parts.append(f"### Example {number}: {heading} {_source(example.doc_id)}")
             parts.append(_code_block(example.code, "python"))
-            if example.output:
-                what = "It prints (its real output; the error is the point)" if example.shows_error else "It prints"
-                parts.append(f"{what}:\n\n{_code_block(example.output, 'text')}")
-            else:
-                parts.append("It runs without printing anything.")
+            # Every example kept printed something (see ContentEnhancerAgent._run_examples).
+            what = "It prints (its real output; the error is the point)" if example.shows_error else "It prints"
+            parts.append(f"{what}:\n\n{_code_block(example.output, 'text')}")
         return "\n\n".join(parts)
 
     def _pitfalls(self, outline: Outline) -> str:
@@ -198,8 +202,8 @@ class CourseGeneratorAgent:
         for sentence, doc_id in (outline.definitions[:2] + outline.key_points)[:SUMMARY_POINTS]:
             lines.append(f"- {markdown_text(sentence)} {_source(doc_id)}")
         if outline.examples:
-            lines.append(f"- The {plural(len(outline.examples), 'example')} above ran as shown; "
-                         "run them yourself and change them.")
+            them = "it" if len(outline.examples) == 1 else "them"
+            lines.append(f"- Every example in this course ran as shown: run {them} yourself and change {them}.")
         if len(lines) == 2:
             for section in outline.sections:
                 lines.append(f"- *{markdown_text(_plain_title(section.title))}* {_source(section.doc_id)}")

@@ -51,8 +51,22 @@ REFUSED = {
 }
 
 # The manual's examples of the with statement are grammar (``with A() as a, B() as b:``) or open
-# files that do not exist: none runs on its own, so that course honestly shows none.
-WITHOUT_RUNNABLE_EXAMPLES = frozenset({"the with statement"})
+# files that do not exist: none runs on its own, so that course honestly shows none.  Those the
+# other courses here find for context managers, coroutines and dictionaries only define things
+# (a class, an ``async def``, a configuration dict) and print nothing, so they are not shown either.
+WITHOUT_RUNNABLE_EXAMPLES = frozenset(
+    {"the with statement", "context managers", "asyncio coroutines and tasks", "dictionaries"}
+)
+# More subjects a teacher would ask for, beyond those with required content above.
+MORE_SUBJECTS = ["iterators", "lambda", "string methods", "classes and inheritance", "properties",
+                 "itertools", "collections.Counter", "match statement", "les listes", "les exceptions"]
+# Words that point at text a course does not show (a passage cut out of its page keeps them).
+ELSEWHERE = re.compile(
+    r"\b(the example above|examples above|(?:methods|functions) below|see below|as follows|the following|"
+    r"mentioned earlier|next section|previous section|this (?:table|section|subsection|chapter|page)|"
+    r"see also|see section|here are)\b|(?<=[ .])\[(?:\d+|#)\]",
+    re.I,
+)
 
 _PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)\n\1```", re.S | re.M)
 
@@ -189,3 +203,47 @@ def test_a_course_opens_with_the_manuals_definition_of_its_subject(
     assert what_it_is.startswith(definition), what_it_is
     answers = markdown[markdown.index("### Answers") :]
     assert definition in answers, "the quiz's 'what is' question is answered by that definition"
+
+
+def _prose(markdown: str) -> str:
+    """The course without its code: what a learner reads as sentences."""
+    return re.sub(r"^( *)(```|~~~~)\w*\n.*?\n\1\2$", "", markdown, flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("subject", sorted({*REQUIRED, *MORE_SUBJECTS}))
+def test_every_example_shown_prints_what_its_real_run_printed(manual_kb: Path, subject: str) -> None:
+    """No code without a result: each example shown is followed by the non-empty output of its run."""
+    results = course(subject, manual_kb)
+    markdown = results["markdown"]
+    assert "without printing anything" not in markdown
+    for example in results["examples_run"]:
+        assert example["output"].strip(), f"{subject}: an example that prints nothing:\n{example['code']}"
+        shown = f"```python\n{example['code']}\n```\n\nIt prints"
+        assert shown in markdown, f"{subject}: an example without its output"
+        assert "doctest:" not in example["code"], "the manual's doctest directives are not the learner's"
+
+
+@pytest.mark.parametrize("subject", sorted({*REQUIRED, *MORE_SUBJECTS, "generators", "lambda"}))
+def test_no_sentence_points_at_text_the_course_does_not_show(manual_kb: Path, subject: str) -> None:
+    prose = _prose(course(subject, manual_kb)["markdown"])
+    leaks = [line for line in prose.splitlines() if ELSEWHERE.search(line)]
+    assert not leaks, f"{subject}: {leaks}"
+    assert not re.search(r"^(?:\d+\.|-) (?:-|\d+\.) ", prose, re.M), "a list item inside another"
+    assert not re.search(r"^- (?:This|That|These|It|They|Once this)\b", prose, re.M), "a point that leans on another"
+
+
+@pytest.mark.parametrize(("french", "english"), sorted({**FRENCH, "les listes": "lists"}.items()))
+def test_a_french_subject_is_told_in_french_that_the_course_is_in_english(
+    manual_kb: Path, french: str, english: str
+) -> None:
+    fr, en = course(french, manual_kb)["markdown"], course(english, manual_kb)["markdown"]
+    note = fr.split("\n\n")[1]
+    assert re.fullmatch(r"\*[^*\n]*\ben anglais\b[^*\n]*\*", note), note
+    assert "anglais" not in en, "an English request gets no French"
+    assert "anglais" not in course("exceptions", manual_kb)["markdown"], "an English word that is French too"
+
+
+def test_a_course_on_a_module_with_only_api_entries_names_its_sources(manual_kb: Path) -> None:
+    markdown = course("typing", manual_kb)["markdown"]
+    assert "built from 0 sources" not in markdown and ": ." not in markdown
+    assert "## Quiz\n\n### Answers" not in markdown, "no quiz without a question"
