@@ -20,7 +20,7 @@ from types import TracebackType
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Request, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Request, Response, Route, expect, sync_playwright
 
 from tests.proxy import CuttingProxy
 from tests.server import ROOT, ServerProcess
@@ -120,10 +120,52 @@ def page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
         yield opened
 
 
+# The status line once the job has answered: a course, or a note that there is none.
+FINISHED = re.compile(r"^(Done in |There is no course on “)")
+
+
 def generate(page: Page, subject: str) -> None:
     page.fill("#subject", subject)
     page.click("#generate")
-    expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
+    expect(page.locator("#status")).to_have_text(FINISHED, timeout=30_000)
+
+
+def sse(kind: str, text: str, sse_id: str) -> str:
+    data = "".join(f"data: {line}\n" for line in text.split("\n"))
+    return f"id: {sse_id}\nevent: {kind}\n{data}\n"
+
+
+def serve_one_job(page: Page, job_id: str, events: str) -> list[str]:
+    """The page's first ``POST /v1/jobs`` gets ``job_id``, whose stream is ``events``; later jobs
+    go to the real server. Returns the inputs of every job the page asked for, in order."""
+    asked: list[str] = []
+
+    def start_job(route: Route) -> None:
+        asked.append(json.loads(route.request.post_data or "{}")["input"])
+        if len(asked) > 1:
+            route.fallback()
+            return
+        job = {"id": job_id, "status": "running", "events_url": f"/v1/jobs/{job_id}/events"}
+        route.fulfill(status=201, content_type="application/json", body=json.dumps(job))
+
+    page.route("**/v1/jobs", start_job)
+    page.route(f"**/v1/jobs/{job_id}/events*", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream", body="retry: 1000\n" + events))
+    return asked
+
+
+def declined_events(job_id: str, subject: str, prose: list[str], extra: dict[str, object]) -> str:
+    """A declined answer as the EventSource route sends it: the note, its HTML, then ``complete``."""
+    markdown = (f"# No course on “{subject}”\n\nThe knowledge base has nothing that covers “{subject}”.\n\n"
+                "The closest things it does hold:\n\n" + "".join(f"- {line}\n" for line in prose))
+    html = (f"<h1>No course on “{subject}”</h1>\n<p>The knowledge base has nothing that covers “{subject}”.</p>\n"
+            "<p>The closest things it does hold:</p>\n<ul>\n" + "".join(f"<li>{line}</li>\n" for line in prose)
+            + "</ul>\n")
+    complete = {"job": job_id, "model": "course-generator", "markdown": markdown, "html": html, "sources": [],
+                "timings": {}, "elapsed_ms": 5.0, **extra}
+    return (sse("progress", "❔ The knowledge base does not cover it; answered so.\n", f"{job_id}:1")
+            + sse("content", markdown, f"{job_id}:2.md") + sse("html", html, f"{job_id}:2")
+            + sse("complete", json.dumps(complete), f"{job_id}:3"))
 
 
 # -- a course -------------------------------------------------------------------------------
@@ -221,21 +263,74 @@ def test_copy_markdown_and_download_md(browser: Browser, server: ServerProcess, 
         assert page.evaluate("navigator.clipboard.readText()") == markdown
 
 
-def test_a_suggested_subject_starts_that_course(page: Page, server: ServerProcess) -> None:
+def test_the_suggested_subjects_come_from_nearby_and_each_starts_its_course(page: Page, server: ServerProcess) -> None:
+    nearby = [
+        "decimal — Decimal fixed point and floating point arithmetic",
+        {"id": "manual:library/os", "title": "os — Miscellaneous operating system interfaces", "score": 0.4},
+    ]
+    # The note's own prose lists something else: the buttons are the event's `nearby`, not the prose.
+    events = declined_events("job_declined", "quantum chromodynamics", ["json — JSON encoder and decoder"],
+                             {"known": False, "nearby": nearby})
+    asked = serve_one_job(page, "job_declined", events)
     page.goto(server.url)
     generate(page, "quantum chromodynamics")
-    expect(page.locator("#course h1").first).to_contain_text("No course")
-    suggestions = page.locator("#course button.suggestion")
-    expect(suggestions.first).to_be_visible()
+    expect(page.locator("#status")).to_have_text(
+        "There is no course on “quantum chromodynamics”. Nearby subjects you can start instead: decimal, os.")
+    suggestions = page.get_by_role("region", name="Nearby subjects it does cover")
+    expect(suggestions.get_by_role("button")).to_have_text(["decimal", "os"])
+    expect(suggestions.locator("li").first).to_contain_text("Decimal fixed point and floating point arithmetic")
+    expect(page.locator("#result").get_by_role("button", name=re.compile("json"))).to_have_count(0)
+    # A note, not a course: nothing to copy or download, no contents.
+    expect(page.get_by_role("button", name="Copy Markdown")).to_be_hidden()
+    expect(page.get_by_role("button", name="Download .md")).to_be_hidden()
+    expect(page.get_by_role("navigation", name="Contents of the course")).to_be_hidden()
+    expect(page.get_by_role("link", name="Contents", exact=True)).to_be_hidden()
     screenshot(page, "suggestions.png")
-    subject = suggestions.first.text_content() or ""
-    assert subject
-    suggestions.first.click()
-    expect(page.locator("#subject")).to_have_value(subject)
-    expect(page.locator("#status")).to_contain_text("Generating a course on “" + subject)
+    suggestions.get_by_role("button", name="decimal").click()
+    expect(page.locator("#subject")).to_have_value("decimal")
     expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
-    expect(page.locator("#course h1").first).not_to_contain_text("No course")
-    expect(page.locator("#course h1").first).to_contain_text(subject, ignore_case=True)
+    assert asked == ["quantum chromodynamics", "decimal"], "the click started a course on that subject"
+    expect(page.locator("#course h1").first).to_contain_text("decimal", ignore_case=True)
+    expect(suggestions).to_be_hidden()
+    expect(page.get_by_role("button", name="Download .md")).to_be_visible()
+
+
+def test_a_declined_answer_without_nearby_offers_nothing(page: Page, server: ServerProcess) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    serve_one_job(page, "job_bare", declined_events("job_bare", "string theory", ["decimal"], {"known": False}))
+    page.goto(server.url)
+    generate(page, "string theory")
+    expect(page.locator("#status")).to_have_text("There is no course on “string theory”: the note below says why.")
+    expect(page.locator("#suggestions")).to_be_hidden()
+    expect(page.locator("button.suggestion")).to_have_count(0)  # the prose's list stays prose
+    expect(page.get_by_role("button", name="Copy Markdown")).to_be_hidden()
+    assert errors == []
+
+
+@pytest.mark.parametrize("subject", ["quantum chromodynamics", "thanks!"])
+def test_the_servers_declined_answer_is_no_course(page: Page, server: ServerProcess, subject: str) -> None:
+    page.goto(server.url)
+    page.fill("#subject", subject)
+    with page.expect_response("**/v1/jobs") as created:
+        page.click("#generate")
+    job_id = created.value.json()["id"]
+    expect(page.locator("#status")).to_contain_text(f"There is no course on “{subject}”", timeout=30_000)
+    expect(page.locator("#course h1").first).to_be_visible()
+    expect(page.get_by_role("button", name="Copy Markdown")).to_be_hidden()
+    expect(page.get_by_role("button", name="Download .md")).to_be_hidden()
+    expect(page.get_by_role("navigation", name="Contents of the course")).to_be_hidden()
+    expect(page.locator("#phase")).to_have_text("done")
+    # The buttons are whatever the server's `complete` event lists as nearby, and nothing else.
+    stream = httpx.get(f"{server.url}/v1/jobs/{job_id}/events", timeout=10).text
+    complete = json.loads(stream.split("event: complete\ndata: ", 1)[1].split("\n", 1)[0])
+    titles = [str(item["title"] if isinstance(item, dict) else item) for item in complete.get("nearby", [])]
+    names = list(dict.fromkeys(t.split(" — ")[0].replace("`", "").strip() for t in titles))
+    expect(page.locator("button.suggestion")).to_have_text(names)
+    if names:
+        expect(page.locator("#suggestions")).to_be_visible()
+    else:
+        expect(page.locator("#suggestions")).to_be_hidden()
 
 
 # -- refused and failed requests, in the server's words -------------------------------------

@@ -4,7 +4,9 @@
 // by itself with Last-Event-ID, so a cut connection resumes the same job.
 // Everything printed by a job is inserted as text, never as markup; the course arrives as
 // HTML rendered on the server from escaped Markdown (raw HTML disabled there), and the page only
-// rearranges it: a table of contents, quiz answers behind buttons, clickable suggestions.
+// rearranges it: a table of contents and quiz answers behind buttons. When there is no course on
+// the subject (a "declined" answer: a short note instead), the subjects the `complete` event lists
+// as `nearby` become buttons that start their course.
 "use strict";
 
 const EXAMPLES = ["generators", "exceptions", "context managers", "string formatting",
@@ -24,6 +26,7 @@ const sources = $("sources"), sourceList = $("source-list");
 const notice = $("notice"), noticeMessage = $("notice-message"), countdown = $("countdown");
 const toc = $("toc"), tocList = $("toc-list"), toContents = $("to-contents");
 const actions = $("actions"), actionStatus = $("action-status");
+const suggestions = $("suggestions"), suggestionList = $("suggestion-list");
 
 let apiKey = sessionStorage.getItem("apiKey") || "";  // only when the server asks for one
 let run = 0;            // bumped by every start and by Stop: late answers of an older run are ignored
@@ -85,6 +88,8 @@ function reset() {
   errorBox.hidden = true;
   notice.hidden = true;
   sources.hidden = true;
+  suggestions.hidden = true;
+  suggestionList.replaceChildren();
   actions.hidden = true;
   actionStatus.textContent = "";
   phase.textContent = "";
@@ -273,19 +278,8 @@ async function openStream(eventsUrl, subject, mine) {
   });
   source.addEventListener("complete", (e) => {
     seen(e);
-    const result = JSON.parse(e.data);
-    // The whole course as rendered on the server: complete even if a reconnect came
-    // between a part and its HTML.
-    course.innerHTML = result.html;
-    enhanceCourse(course);
-    // The course lists its own sources; the list from the event is for answers that do not.
-    if (!findHeading(course, /^sources?$/i)) showSources(result.sources || []);
-    buildContents();
-    markdown = result.markdown || "";
-    actions.hidden = markdown === "";
-    thinking.open = false;
-    finish("", "done");
-    statusLine.textContent = "Done in " + elapsed.textContent + ".";
+    closeStream();  // the job is over: the end of its stream is not a lost connection
+    showAnswer(JSON.parse(e.data), subject, mine);
   });
   source.addEventListener("error", (e) => {
     if (mine !== run) return;
@@ -302,6 +296,79 @@ async function openStream(eventsUrl, subject, mine) {
       explainClosedStream(eventsUrl, subject, mine);
     }
   });
+}
+
+// The job's answer: a course, or a short note that there is none on the subject.
+async function showAnswer(result, subject, mine) {
+  // The whole answer as rendered on the server: complete even if a reconnect came
+  // between a part and its HTML.
+  course.innerHTML = result.html;
+  enhanceCourse(course);
+  thinking.open = false;
+  finish(statusLine.textContent, "done");  // the clock stops here; the status says what came
+  const took = elapsed.textContent;
+  const isCourse = !(await declined(result));
+  if (mine !== run) return;
+  if (!isCourse) {
+    // Not a course: nothing to copy or download, no contents; what it does cover, one click away.
+    const offered = showSuggestions(result.nearby);
+    statusLine.textContent = "There is no course on “" + subject + "”" + (offered.length
+      ? ". Nearby subjects you can start instead: " + offered.join(", ") + "."
+      : ": the note below says why.");
+    return;
+  }
+  // The course lists its own sources; the list from the event is for answers that do not.
+  if (!findHeading(course, /^sources?$/i)) showSources(result.sources || []);
+  buildContents();
+  markdown = result.markdown || "";
+  actions.hidden = markdown === "";
+  statusLine.textContent = "Done in " + took + ".";
+}
+
+// Whether the answer is a note saying there is no course (`known: false`) rather than a course.
+// When the `complete` event does not say, the job's own resource does (its `result.known`).
+async function declined(result) {
+  if (typeof result.known === "boolean") return !result.known;
+  const id = result.job || jobId;
+  if (!id) return false;
+  try {
+    const response = await api("/v1/jobs/" + encodeURIComponent(id));
+    if (!response.ok) return false;
+    const job = await response.json();
+    return Boolean(job && job.result) && job.result.known === false;
+  } catch (_) {
+    return false;  // cannot tell: shown as the answer it is, with Copy and Download
+  }
+}
+
+// The `nearby` subjects of a declined answer as buttons that start their course; returns their
+// names. An entry is a document's title, or an object with one (`title`, as in `sources`):
+// "os — Miscellaneous operating system interfaces" starts a course on the name before the dash.
+function showSuggestions(nearby) {
+  suggestionList.replaceChildren();
+  const names = [];
+  for (const item of Array.isArray(nearby) ? nearby : []) {
+    const title = String((item && typeof item === "object" ? item.title : item) || "").trim();
+    const [name, ...rest] = title.split(/\s+[—–]\s+/);
+    const subject = name.replace(/`/g, "").trim();
+    if (!subject || names.includes(subject)) continue;
+    names.push(subject);
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "suggestion";
+    button.textContent = subject;
+    button.addEventListener("click", () => {
+      if (generateButton.disabled) return;
+      subjectInput.value = subject;
+      start(subject);
+    });
+    li.append(button);
+    if (rest.length) li.append(document.createTextNode(" — " + rest.join(" — ")));
+    suggestionList.append(li);
+  }
+  suggestions.hidden = names.length === 0;
+  return names;
 }
 
 // The browser gave up on the stream (a refused reconnect, an expired token, a proxy's error page):
@@ -372,7 +439,6 @@ function showSources(list) {
 
 function enhanceCourse(root) {
   hideQuizAnswers(root);
-  linkSuggestions(root);
 }
 
 const LEVEL = (el) => Number(el.tagName.slice(1));
@@ -463,37 +529,6 @@ function hideQuizAnswers(root) {
     answer.className = "answer";
     answer.append(range.extractContents());
     li.append(revealButton(answer), answer);
-  }
-}
-
-// An answer without a course (no sections) that ends a short line with a colon and lists what the
-// knowledge base does hold ("Nearby subjects it does cover:", "The closest things it does hold:"):
-// each subject becomes a button that starts its course.
-function linkSuggestions(root) {
-  if (root.querySelector("h2")) return;
-  for (const intro of root.querySelectorAll("p")) {
-    const text = intro.textContent.trim();
-    if (text.length > 160 || !text.endsWith(":")) continue;
-    if (!/nearby|close|related|similar|cover|hold|instead|mean|suggest|try|about/i.test(text)) continue;
-    const list = intro.nextElementSibling;
-    if (!list || !list.matches("ul, ol") || list.querySelector("pre, a, li li")) continue;
-    for (const li of list.children) {
-      if (li.querySelector("button")) continue;
-      const item = li.textContent.trim();
-      // "posix — This module provides…": the subject is the part before the dash.
-      const [name, ...rest] = item.split(/\s+(?:—|–|---?)\s+/);
-      const subject = name.replace(/[…:.;,]+$/, "").trim();
-      if (!subject) continue;
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "suggestion";
-      button.textContent = subject;
-      button.addEventListener("click", () => {
-        if (!generateButton.disabled) { subjectInput.value = subject; start(subject); }
-      });
-      li.replaceChildren(button);
-      if (rest.length) li.append(document.createTextNode(" — " + rest.join(" — ")));
-    }
   }
 }
 
