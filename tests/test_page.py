@@ -658,6 +658,9 @@ def test_a_job_lost_with_its_server_is_said_in_the_servers_words(browser: Browse
             # The server is replaced by another one, which has never heard of the job.
             proxy._upstream_port = second.port  # the test proxy, rewired to the new server
             proxy.drop_all()
+            # What happened and what to do, then the server's own words.
+            expect(page.locator("#error")).to_contain_text("the server no longer has this job")
+            expect(page.locator("#error")).to_contain_text("press Generate to start it again")
             expect(page.locator("#error")).to_contain_text("No job 'job_")
             expect(page.locator("#status")).to_have_text("Stopped.")
             expect(page.locator("#phase")).to_have_text("stopped")

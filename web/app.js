@@ -383,7 +383,13 @@ async function explainClosedStream(eventsUrl, subject, mine) {
   }
   if (mine !== run) return;
   if (!response.ok) {
-    showError(await serverMessage(response));
+    const message = await serverMessage(response);
+    if (mine !== run) return;
+    // A 404: the server that answers now has never heard of the job (it restarted, or another took its place).
+    showError(response.status === 404
+      ? "The connection was lost, and the server no longer has this job (it may have restarted), so the " +
+        "course cannot resume: press Generate to start it again. The server says: " + message
+      : message);
     finish("Stopped.", "stopped");
     return;
   }
