@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import ServerProcess
+from tests.server import ServerProcess, default_knowledge_base
 
 
 @pytest.fixture
@@ -23,18 +23,9 @@ def _restore_stdout() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def default_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A knowledge base with the default corpus, indexed once per test run (about 10 s).
-
-    The default corpus is the Python manual that ``make test`` fetches first (``make manual``);
-    without it, the documentation that ships with the interpreter.
-    """
-    from pipeline.knowledge import KnowledgeBase
-
-    path = tmp_path_factory.mktemp("kb") / "knowledge.sqlite3"
-    with KnowledgeBase(path) as kb:
-        kb.ensure_default_corpus(progress=lambda line: None)
-    return path
+def default_kb() -> Path:
+    """A knowledge base with the default corpus, indexed once per test run (about 10 s)."""
+    return default_knowledge_base()
 
 
 @pytest.fixture(scope="session")

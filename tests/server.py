@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,6 +18,25 @@ from types import TracebackType
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def default_knowledge_base() -> Path:
+    """The default corpus, indexed once per test run, for every server a test starts.
+
+    The default corpus is the Python manual that ``make test`` fetches first (``make manual``);
+    without it, the documentation that ships with the interpreter.  A server started without
+    ``KNOWLEDGE_BASE`` gets this one rather than indexing the manual into ``data/`` while its
+    test waits for it to start (minutes on a busy machine).
+    """
+    from pipeline.knowledge import KnowledgeBase
+
+    directory = Path(tempfile.mkdtemp(prefix="test-kb-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "knowledge.sqlite3"
+    with KnowledgeBase(path) as kb:
+        kb.ensure_default_corpus(progress=lambda line: None)
+    return path
 
 
 def free_port() -> int:
@@ -31,6 +54,8 @@ class ServerProcess:
         self.lines: list[str] = []
         self._lock = threading.Lock()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        if "KNOWLEDGE_BASE" not in env:
+            full_env["KNOWLEDGE_BASE"] = str(default_knowledge_base())
         self.process = subprocess.Popen(
             # As `make run` does: the service writes its own access log (paths without query strings).
             [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
