@@ -41,6 +41,9 @@ from .runtime import Runtime, runtime
 __all__ = ("Deltas", "chat_completions")
 
 ROUTE = "chat"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
+# Why a job may end that says nothing of the next try: the server's own trouble.
+_RETRYABLE = frozenset({"overloaded", "worker_lost", "store_unavailable"})
 THINK_OPEN, THINK_CLOSE = "<think>\n", "</think>\n\n"
 
 
@@ -154,11 +157,14 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
     reasoning: list[str] = []
     content: list[str] = []
     failure: capture.Error | None = None
+    gone = False
     async with anyio.create_task_group() as tg:
 
         async def cancel_on_disconnect() -> None:
+            nonlocal gone
             while (await request.receive())["type"] != "http.disconnect":
                 pass
+            gone = True
             tg.cancel_scope.cancel()
 
         tg.start_soon(cancel_on_disconnect)
@@ -171,10 +177,16 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
             elif isinstance(event, capture.Error):
                 failure = event
         tg.cancel_scope.cancel()
+    if gone:
+        # Nobody will read an answer: the access log says so as proxies do (499), not 200.
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     if failure is not None:
         if failure.kind == "shutdown":
             raise shutting_down(failure.message)
-        raise APIError(500, failure.message, type="server_error", code=failure.kind)
+        # The openai SDK retries a 500 (twice by default): a job that failed or ran out of time
+        # would run again, each time as long. Only the server's own trouble is worth a retry.
+        headers = None if failure.kind in _RETRYABLE else {"x-should-retry": "false"}
+        raise APIError(500, failure.message, type="server_error", code=failure.kind, headers=headers)
     writer = ChunkWriter(chat.model.id)
     answer = "".join(content)
     return JSONText(

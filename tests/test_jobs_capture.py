@@ -201,6 +201,24 @@ async def test_an_exception_in_a_jobs_thread_fails_the_job_unless_handled(server
     assert any("Traceback" in line for line in server.output())
 
 
+def test_a_failed_job_is_not_run_again_by_the_openai_sdk(server: ServerProcess) -> None:
+    # The SDK retries a 500 twice by default: a failed job must say a retry would not help.
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", timeout=30)
+    before = len([line for line in server.output() if "model=failing_thread outcome=failed" in line])
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="failing_thread", messages=[{"role": "user", "content": "raise"}])
+    assert "boom in the thread" in str(failed.value) and failed.value.response.headers["x-should-retry"] == "false"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        runs = len([line for line in server.output() if "model=failing_thread outcome=failed" in line]) - before
+        if runs:
+            break
+        time.sleep(0.05)
+    assert runs == 1, f"the job ran {runs} times for one call"
+
+
 async def test_a_subprocess_streams_into_the_job(server: ServerProcess) -> None:
     token = secrets.token_hex(4)
     async with http(server) as client:
