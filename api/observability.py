@@ -25,7 +25,16 @@ __all__ = ("AccessLogMiddleware", "Metrics", "logfmt")
 access_logger = logging.getLogger("service.access")
 
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_BARE = re.compile(r"[^\s\"=]+")
+_BARE = re.compile(r"[^\s\"=\x00-\x1f\x7f-\x9f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def logfmt(**fields: Any) -> str:
@@ -36,7 +45,8 @@ def logfmt(**fields: Any) -> str:
             continue
         text = f"{value:.1f}" if isinstance(value, float) else str(value)
         if not _BARE.fullmatch(text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            # Quoted, and never a raw line break: a client's path must not start a log line of its own.
+            text = '"' + _CONTROL.sub(_escape_control, text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
 

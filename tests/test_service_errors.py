@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import httpx
@@ -78,3 +80,15 @@ def test_a_request_id_is_kept_when_safe_and_generated_otherwise(server: ServerPr
     assert given.headers["x-request-id"] == "edge-42.a_b"
     assert unsafe.headers["x-request-id"].startswith("req_") and none.headers["x-request-id"].startswith("req_")
     assert unsafe.headers["x-request-id"] != none.headers["x-request-id"]
+
+
+def test_a_path_cannot_forge_a_line_of_the_access_log(server: ServerProcess) -> None:
+    token = secrets.token_hex(4)
+    response = httpx.get(f"{server.url}/v1/models/%0Aevent=job%20outcome=forged-{token}%1B[2J", timeout=10)
+    assert response.status_code == 404
+    deadline = time.monotonic() + 10
+    while not (lines := [line for line in server.output() if f"forged-{token}" in line]):
+        assert time.monotonic() < deadline, "the request was not logged"
+        time.sleep(0.05)
+    assert len(lines) == 1 and "path=" in lines[0], lines
+    assert "\\nevent=job" in lines[0] and "\\x1b[2J" in lines[0] and "\x1b" not in lines[0]
