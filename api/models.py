@@ -2,20 +2,25 @@
 
 Besides the built-in ones, ``JOBS`` serves jobs of your own: ``name=module:callable``
 entries, each callable taking the input text and being either a generator in the job
-protocol or a plain function whose returned ``str`` is the answer.
+protocol or a plain function whose returned ``str`` is the answer (another value is
+answered as JSON).  ``async def`` functions and async generators work the same way,
+on an event loop of their own in the job's thread.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import capture
 from pipeline import CourseConfig, LLMSettings, parse_ticker_input, stream_course_generation_progress, ticker
 
 from .errors import APIError
@@ -102,6 +107,8 @@ def load_jobs(spec: str, taken: Iterable[str] = ()) -> dict[str, Model]:
             fn = getattr(fn, part, None)
         if not callable(fn):
             raise ValueError(f"entry {entry!r}: {module_name} has no callable {attribute!r}")
+        if not _takes_one_argument(fn):
+            raise ValueError(f"entry {entry!r}: {target} must take one argument, the input text")
         doc = (fn.__doc__ or "").strip().splitlines()
         models[name] = Model(name, doc[0] if doc else f"{target} (input: text)", target, _own_preparer(fn))
     return models
@@ -112,6 +119,16 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _takes_one_argument(fn: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(fn).bind("")
+    except TypeError:
+        return False
+    except ValueError:  # no signature to be had (some built-ins): let the call say
+        pass
+    return True
+
+
 def _own_preparer(fn: Callable[[str], Any]) -> Callable[[str], JobFactory]:
     def prepare(text: str) -> JobFactory:
         return functools.partial(_run_own, fn, text)
@@ -120,17 +137,29 @@ def _own_preparer(fn: Callable[[str], Any]) -> Callable[[str], JobFactory]:
 
 
 def _run_own(fn: Callable[[str], Any], text: str) -> Iterator[dict[str, Any]]:
-    """A job of your own in the job protocol: a generator's items as they are, a returned ``str`` as the answer."""
+    """A job of your own in the job protocol: a generator's items as they are, a returned ``str`` as
+    the answer, another value as JSON; coroutines and async generators run on a loop of their own."""
     result = fn(text)
+    if inspect.isawaitable(result):
+        result = capture.run_async(result)
+    if isinstance(result, AsyncIterator):
+        result = capture.iterate_async(result)
     if isinstance(result, Iterator):
         yield from result
         return
-    if isinstance(result, str):
-        if result:
-            yield {"type": "content", "content": result}
-        yield {"type": "complete", "results": {"markdown": result}}
+    if result is None:
+        yield {"type": "complete", "results": {}}
         return
-    yield {"type": "complete", "results": {} if result is None else {"result": result}}
+    if isinstance(result, str):
+        answer = result
+    else:
+        try:
+            answer = json.dumps(result, ensure_ascii=False, indent=2)
+        except (TypeError, ValueError):
+            raise TypeError(f"the job returned a {type(result).__name__}, which is neither text nor JSON") from None
+    if answer:
+        yield {"type": "content", "content": answer}
+    yield {"type": "complete", "results": {"markdown": answer} if isinstance(result, str) else {"result": result}}
 
 
 def find_model(models: dict[str, Model], name: Any, param: str) -> Model:
@@ -138,9 +167,10 @@ def find_model(models: dict[str, Model], name: Any, param: str) -> Model:
         raise APIError(400, f"'{param}' must be a non-empty string.", param=param)
     model = models.get(name)
     if model is None:
+        shown = name if len(name) <= 100 else name[:100] + "…"  # an error body no bigger than the question
         raise APIError(
             404,
-            f"The model '{name}' does not exist. Available: {', '.join(models)}.",
+            f"The model '{shown}' does not exist. Available: {', '.join(models)}.",
             param=param,
             code="model_not_found",
         )

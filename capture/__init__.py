@@ -15,6 +15,7 @@ protocol, configured by one ``Limits`` value: in this process's memory
 (``RedisJobRegistry``).
 """
 
+from ._async import iterate_async, run_async
 from ._bridge import JobStream, run_job
 from ._context import JobCancelled, Thread, bind, check_cancelled, on_cancel, sleep
 from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, Terminal
@@ -49,7 +50,9 @@ __all__ = (
     "bind",
     "check_cancelled",
     "install",
+    "iterate_async",
     "on_cancel",
+    "run_async",
     "run_job",
     "run_process",
     "sleep",

@@ -147,3 +147,35 @@ def child(token: str) -> str:
         args.append("wait")
     status = capture.run_process(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return json.dumps({"status": status})
+
+
+async def awaiting(token: str) -> str:
+    """An ``async def`` job: prints, hands work to a thread, and waits; ``wait …`` waits for a minute."""
+    print(f"async start {token}")
+    await asyncio.to_thread(print, f"async thread {token}")
+    try:
+        await asyncio.sleep(60 if token.startswith("wait") else 0)
+    finally:
+        if token.startswith("wait"):
+            with open(token.split(maxsplit=1)[1], "w") as marker:  # the test waits for it
+                marker.write("the wait ended")
+    return f"async answer {token}"
+
+
+async def async_events(token: str) -> Any:
+    """An async generator job in the job protocol."""
+    print(f"agen start {token}")
+    await asyncio.sleep(0)
+    yield {"type": "content", "content": f"agen part {token}\n"}
+    yield {"type": "complete", "results": {"token": token}}
+
+
+def returns_json(token: str) -> dict[str, Any]:
+    """A plain function whose answer is a value, not text."""
+    print(f"json {token}")
+    return {"token": token, "letters": len(token)}
+
+
+def takes_nothing() -> str:
+    """Not a job: it cannot take the input text."""
+    return "never"

@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 JOBS = ",".join(
     f"{name}=tests.jobs_capture:{name}"
-    for name in ("shout", "mixed", "warns", "redirecting", "plain", "bar", "failing_thread", "child")
+    for name in ("shout", "mixed", "warns", "redirecting", "plain", "bar", "failing_thread", "child", "awaiting",
+                 "async_events", "returns_json")
 )
 
 
@@ -199,6 +200,40 @@ async def test_an_exception_in_a_jobs_thread_fails_the_job_unless_handled(server
     # The traceback is the operator's: in the server log, never in the stream.
     assert not any("Traceback" in line for line in failed.lines)
     assert any("Traceback" in line for line in server.output())
+
+
+async def test_async_jobs_and_values_are_answers_like_any_other(server: ServerProcess) -> None:
+    token = secrets.token_hex(4)
+    async with http(server) as client:
+        with anyio.fail_after(30):
+            awaited = await chat(client, "awaiting", token)
+            generated = await chat(client, "async_events", token)
+            valued = await chat(client, "returns_json", token)
+    assert awaited.done and awaited.content == f"async answer {token}"
+    assert f"async start {token}" in awaited.lines and f"async thread {token}" in awaited.lines
+    assert generated.done and generated.content == f"agen part {token}\n" and f"agen start {token}" in generated.lines
+    assert valued.done and json.loads(valued.content) == {"token": token, "letters": 8}
+
+
+async def test_an_async_job_waiting_is_stopped_when_its_client_leaves(server: ServerProcess, tmp_path: Path) -> None:
+    marker = tmp_path / "ended"
+    async with http(server) as client:
+        with anyio.fail_after(30):
+            await chat(client, "awaiting", f"wait {marker}", stop_at="async thread")
+        left = time.monotonic()
+        while not marker.exists():  # the minute's wait was cancelled, not sat out
+            assert time.monotonic() - left < 10, "the async job's wait went on after its client left"
+            await anyio.sleep(0.05)
+
+
+def test_a_job_that_takes_no_input_stops_startup_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import service"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "JOBS": "bad=tests.jobs_capture:takes_nothing"},
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "JOBS" in lines[0] and "must take one argument, the input text" in lines[0]
 
 
 def test_a_failed_job_is_not_run_again_by_the_openai_sdk(server: ServerProcess) -> None:
