@@ -35,6 +35,8 @@ async def course_stream(request: Request) -> Response:
         return await stream_job(rt, request, resume.job_id, resume, "courses")
     _refuse_other_sites(request, rt.config.cors_origins)
     job = parse_subject(request, rt.config, rt.models)
+    if request.method == "HEAD":
+        return _head()  # a link checker or a proxy's probe: it must not start a job
     info = await rt.start_job(request, job.model, job.job, resumable=True)
     return await stream_job(rt, request, info.id, None, "courses")
 
@@ -63,7 +65,14 @@ async def job_events(request: Request) -> Response:
     resume = last_event_id(request)
     if resume is not None and resume.job_id != job_id:
         raise APIError(400, "The Last-Event-ID belongs to another job.", param="Last-Event-ID")
+    if request.method == "HEAD":
+        return _head()
     return await stream_job(rt, request, job_id, resume, "jobs")
+
+
+def _head() -> Response:
+    """What a GET would answer, without its stream: the same status and content type."""
+    return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 async def stream_job(rt: Runtime, request: Request, job_id: str, resume: Resume | None, route: str) -> Response:
@@ -136,6 +145,7 @@ async def _complete(rt: Runtime, job_id: str, event: capture.Complete) -> dict[s
         "markdown": markdown,
         "html": await anyio.to_thread.run_sync(render_markdown, markdown),
         "sources": encodable(event.results.get("sources", [])),
+        "known": event.results.get("known") is not False,  # false: an honest "no course on that"
         "nearby": encodable(event.results.get("nearby", [])),  # what a declined subject came closest to
         "timings": encodable(event.results.get("timings", {})),
         "elapsed_ms": round(info.elapsed * 1000, 1) if info is not None else None,

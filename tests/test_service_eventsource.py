@@ -94,3 +94,22 @@ async def test_an_unknown_subject_completes_with_an_honest_answer(server: Server
     complete = json.loads(events[-1].data)
     assert complete["sources"] == []
     assert complete["markdown"].startswith("# No course on")
+
+
+async def test_head_answers_like_get_and_starts_no_job(server: ServerProcess) -> None:
+    probed, read = secrets.token_hex(4), secrets.token_hex(4)
+    ticker = '{{"ticks": 3, "interval": 0, "token": "{}"}}'
+    async with httpx.AsyncClient(timeout=30) as http:
+        head = await http.head(f"{server.url}/v1/courses/stream",
+                               params={"model": "ticker", "subject": ticker.format(probed)})
+        bad = await http.head(f"{server.url}/v1/courses/stream", params={"model": "ticker", "subject": "{"})
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/event-stream")
+    assert bad.status_code == 400, "HEAD checks the request as GET does"
+    with anyio.fail_after(30):
+        events = await read_events(server, {"model": "ticker", "subject": ticker.format(read)})
+    assert events[-1].event == "complete" and json.loads(events[-1].data)["known"] is True
+    # The job a GET started printed (the server echoes job output); a HEAD's never existed.
+    with anyio.fail_after(10):
+        while not any(read in line for line in server.output()):
+            await anyio.sleep(0.05)
+    assert not any(probed in line for line in server.output())
