@@ -22,6 +22,7 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
 from .observability import Metrics, logfmt
+from .transport import abort_connection
 
 __all__ = ("EventStream", "SendWatchdog")
 
@@ -113,5 +114,6 @@ class EventStream(EventSourceResponse):
             finally:
                 self._watchdog.forget(self)
         if self.timed_out:
+            await abort_connection(scope)
             self._metrics.errors.labels("slow_client").inc()
             logger.warning(logfmt(event="slow_client", path=scope["path"], send_timeout_s=self.send_timeout))

@@ -31,6 +31,7 @@ and ``tests/test_hardening_wire.py`` (HTTP/1.0) fail if uvicorn renames them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sys
@@ -39,11 +40,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("SEND_BUFFER_BYTES", "Application", "ConnectionTuning")
+__all__ = ("SEND_BUFFER_BYTES", "Application", "ConnectionTuning", "abort_connection")
 
 logger = logging.getLogger("service")
 
 SEND_BUFFER_BYTES = 128 * 1024  # the kernel doubles it: 256 KiB in the socket, plus 64 KiB in the transport
+_ABORT = "course_stream.abort"  # a scope extension: drops the connection at once
 
 
 def _cycle(send: Send) -> Any:
@@ -78,10 +80,26 @@ class ConnectionTuning:
         cycle = _cycle(send)
         if cycle is not None:
             _limit_send_buffer(cycle)
+            transport = getattr(cycle, "transport", None)
+            if transport is not None:
+                scope = {**scope, "extensions": {**(scope.get("extensions") or {}), _ABORT: transport.abort}}
         if scope.get("http_version") != "1.0" or not hasattr(cycle, "chunked_encoding"):
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _http10_send(cycle, send))
+
+
+async def abort_connection(scope: Scope) -> None:
+    """Drop a stalled client's connection at once, so that the server knows it is gone.
+
+    A stream cut because its client stopped reading ends without its last chunk: uvicorn
+    would log "ASGI callable returned without completing response" as an error of the
+    application's, for what is the client's doing (logged once, as ``slow_client``).
+    """
+    abort = (scope.get("extensions") or {}).get(_ABORT)
+    if abort is not None:
+        abort()
+        await asyncio.sleep(0)  # the protocol learns of it before the response returns
 
 
 def _http10_send(cycle: Any, send: Send) -> Send:

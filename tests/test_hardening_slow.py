@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.test_hardening_jobs import start_server
@@ -35,8 +36,23 @@ def test_a_client_that_stops_reading_is_cut_soon_at_a_steady_pace(default_kb: Pa
                 assert time.monotonic() < deadline, "the stalled stream was never cut"
                 time.sleep(0.05)
             took = time.monotonic() - began
+            # The server dropped the connection: the client sees it end.
+            stalled.settimeout(30)
+            try:
+                while stalled.recv(1 << 16):
+                    pass
+            except ConnectionResetError:
+                pass
         finally:
             stalled.close()
+        # Anything logged about that connection is logged before this request's own line.
+        marker = f"/v1/models/after-{int(began)}"
+        httpx.get(f"{server.url}{marker}", timeout=10)
+        deadline = time.monotonic() + 10
+        while not any(marker in line for line in server.output()):
+            assert time.monotonic() < deadline, "the request after was not logged"
+            time.sleep(0.05)
+        assert not any("ASGI callable" in line for line in server.output()), "a cut stream is one slow_client line"
     # The bound: the few hundred KiB of bounded buffers at the job's pace, then SEND_TIMEOUT,
     # with room for a busy machine; unbounded buffers took over 20 s here.
     assert took < 12, f"cut {took:.1f} s after the client stopped reading"
