@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -28,8 +29,8 @@ def render(upstream_port: int | list[int], listen_port: int, read_timeout: str |
                      ("listen 80;", f"listen 127.0.0.1:{listen_port};")):
         assert old in text, f"the shipped config no longer has {old!r}"
         text = text.replace(old, new)
-    if read_timeout is not None:
-        text = text.replace("proxy_read_timeout 60s;", f"proxy_read_timeout {read_timeout};")
+    if read_timeout is not None:  # every location's, the OpenAI route's longer one included
+        text = re.sub(r"proxy_read_timeout \d+s;", f"proxy_read_timeout {read_timeout};", text)
     return text
 
 

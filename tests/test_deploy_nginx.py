@@ -206,3 +206,11 @@ def test_metrics_count_what_happened(default_kb: Path) -> None:
     assert value("course_stream_jobs_running") == 0
     assert value("course_stream_event_bytes_sent_total", route="chat") > 1000
     assert value("course_stream_http_requests_total", method="POST", status="400") == 1
+
+
+def test_an_oversized_body_gets_the_services_own_error_through_nginx(proxied: NginxProcess) -> None:
+    # nginx's own limit sits above MAX_BODY_BYTES, so the client gets an error body it can read.
+    body = {"model": "ticker", "messages": [{"role": "user", "content": "x" * (1536 * 1024)}]}
+    response = httpx.post(f"{proxied.url}/v1/chat/completions", json=body, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
