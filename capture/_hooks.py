@@ -95,7 +95,11 @@ def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], No
         try:
             run()
         except JobCancelled:
-            return  # the job is over: so is its thread
+            # The job is over (it ended, or was stopped): so is its thread, at its next print or
+            # wait. Said once in the server log, so that output it would have written is not lost unseen.
+            with _proxy.suspended():
+                logger.info("job %s: its thread %s was stopped at the job's end", job.name, thread.name)
+            return
         except BaseException as exc:  # noqa: BLE001 - reported in the job's stream, and logged
             _thread_failed(thread, job, attached, exc)
             return  # reported: not for the server console's excepthook

@@ -275,6 +275,37 @@ async def test_a_childs_half_written_line_is_shown_once_it_pauses(tmp_path: Path
     assert progress_text(rest) == "done\n" and isinstance(rest[-1], Complete)
 
 
+async def test_a_thread_that_outlives_its_job_is_stopped_and_says_so_in_the_server_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job_done = threading.Event()
+    thread_done = threading.Event()
+    printed_after: list[bool] = []
+
+    def late() -> None:
+        try:
+            job_done.wait(5)
+            print("too late")
+            printed_after.append(True)
+        finally:
+            thread_done.set()
+
+    def job() -> str:
+        threading.Thread(target=late, name="late-worker").start()
+        return "answer"
+
+    caplog.set_level(logging.INFO, logger="capture")
+    with anyio.fail_after(5):
+        async with capture.run_job(job) as stream:
+            events = await collect(stream)
+        job_done.set()
+        while not thread_done.is_set():
+            await anyio.sleep(0.01)
+    assert isinstance(events[-1], Complete)
+    assert not printed_after and "too late" not in progress_text(events)
+    assert any("its thread late-worker was stopped at the job's end" in r.getMessage() for r in caplog.records)
+
+
 # -- cancellation ---------------------------------------------------------------
 
 
