@@ -110,8 +110,8 @@ async def _named_events(
                 lost = {
                     "first": item.first,
                     "last": item.last,
-                    "message": f"Events {item.first} to {item.last} are no longer kept: "
-                    "the connection was away too long, so some progress is missing here.",
+                    "message": f"Events {item.first} to {item.last} are no longer kept (each job keeps its "
+                    "latest events only), so some progress is missing here.",
                 }
                 yield event("gap", json_text(lost), f"{job_id}:{item.last}")
                 continue

@@ -56,6 +56,10 @@ class ChatRequest:
     reasoning_field: ReasoningField = "reasoning_content"
 
 
+# The roles of OpenAI's chat API: only the last user message is the job's input; the others are accepted.
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
 async def parse_chat(request: Request, config: Config, models: dict[str, Model]) -> ChatRequest:
     """``POST /v1/chat/completions``: the last user message is the job's input."""
     payload = await read_json_object(request, config)
@@ -69,6 +73,12 @@ async def parse_chat(request: Request, config: Config, models: dict[str, Model])
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise APIError(400, f"'messages[{index}]' must be an object with a 'role'.", param=f"messages[{index}]")
+        if message["role"] not in _ROLES:  # a typo would otherwise be skipped, and its text ignored
+            raise APIError(
+                400,
+                f"'messages[{index}].role' must be one of {', '.join(map(repr, _ROLES))}.",
+                param=f"messages[{index}].role",
+            )
         if message["role"] == "user":
             text = _message_text(message.get("content"), index)
     if text is None:
@@ -80,6 +90,8 @@ async def parse_chat(request: Request, config: Config, models: dict[str, Model])
             param="messages",
             code="input_too_long",
         )
+    if payload.get("n") not in (None, 1):
+        raise APIError(400, "Only one choice per request is supported: 'n' must be 1.", param="n")
     stream = payload.get("stream", False)
     if stream is None:
         stream = False
@@ -164,5 +176,9 @@ def last_event_id(request: Request) -> Resume | None:
         return None
     match = _EVENT_ID.fullmatch(raw.strip())
     if match is None:
-        raise APIError(400, "Last-Event-ID must look like 'job_…:<number>'.", param="Last-Event-ID")
+        shown = raw.strip()[:80]
+        raise APIError(
+            400, f"Last-Event-ID must be an event id this server sent (like 'job_3f9a…:12'), not '{shown}'.",
+            param="Last-Event-ID",
+        )
     return Resume(match.group(1), int(match.group(2)), html_pending=match.group(3) is not None)

@@ -39,6 +39,10 @@ USER = [{"role": "user", "content": "json"}]
         ({"model": "course-generator", "messages": USER, "stream": "yes"}, 400, "stream"),
         ({"model": "course-generator", "messages": USER, "stream_options": []}, 400, "stream_options"),
         ({"model": "ticker", "messages": [{"role": "user", "content": '{"ticks": -1}'}]}, 400, "messages"),
+        ({"model": "course-generator", "messages": [{"role": "wizard", "content": "json"}, *USER]}, 400,
+         "messages[0].role"),
+        ({"model": "course-generator", "messages": USER, "n": 2}, 400, "n"),
+        ({"model": "x" * 100_000, "messages": USER}, 404, "model"),
     ],
 )
 def test_bad_chat_requests(server: ServerProcess, body: Any, status: int, param: str | None) -> None:
@@ -53,6 +57,7 @@ def test_bad_chat_requests(server: ServerProcess, body: Any, status: int, param:
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
     assert error["message"] and "Traceback" not in response.text
+    assert len(response.content) < 2000, "an error body is never bigger than the question's mistake"
 
 
 def test_a_body_over_the_limit_is_413(server: ServerProcess) -> None:

@@ -202,7 +202,8 @@ async def test_delete_cancels_and_unknown_jobs_are_404(resume_server: ServerProc
     assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled"
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
     assert bad_input.status_code == 400 and bad_input.json()["error"]["param"] == "input"
-    assert bad_id.status_code == 400
+    assert bad_id.status_code == 400 and "an event id this server sent" in bad_id.json()["error"]["message"]
+    assert "'nonsense'" in bad_id.json()["error"]["message"]
 
 
 async def test_finished_jobs_expire(resume_server: ServerProcess) -> None:
