@@ -9,11 +9,16 @@ to the thinking box.
 Jobs run in worker threads, so the client is httpx's blocking one. Cancelling the
 job shuts the upstream connection's socket down (``capture.on_cancel``): a read
 blocked on it returns at once, and the upstream sees its client leave.
+
+What clients read (errors, progress lines, the models list) names the model only: the
+upstream's address may hold credentials (``https://user:password@host``) and is the
+operator's business. The operator's log says which host failed, without credentials.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -27,6 +32,8 @@ from httpx_sse import SSEError, connect_sse
 import capture
 
 from .enhancer import Outline
+
+logger = logging.getLogger(__name__)
 
 __all__ = ("LLMCourseGenerator", "LLMError", "LLMSettings", "check_citations", "course_messages", "stream_chat")
 
@@ -45,10 +52,25 @@ class LLMSettings:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
+        """The upstream's host and port without any ``user:password@``: for the operator's log only."""
+        parts = urlsplit(self.base_url)
+        if not parts.hostname:
+            return "(no host)"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        try:
+            port = parts.port
+        except ValueError:  # a malformed port says nothing worth logging
+            port = None
+        return f"{host}:{port}" if port else host
 
     def describe(self) -> str:
-        return f"{self.model} at {self.host}"
+        """What clients may read about the backend: the model's name, never the upstream's address."""
+        return f"model '{self.model}'"
+
+    @property
+    def named(self) -> str:
+        """The subject of client-facing error messages."""
+        return f"the language model '{self.model}'"
 
 
 class LLMError(Exception):
@@ -74,6 +96,8 @@ def stream_chat(settings: LLMSettings, messages: list[dict[str, str]]) -> Iterat
             yield from _stream_once(settings, messages)
             return
         except LLMError as error:
+            # The operator learns which upstream failed; the client's message names only the model.
+            logger.warning("language model upstream %s: %s", settings.host, error.message)
             if error.started or not error.retryable or attempt >= settings.max_retries:
                 raise
             attempt += 1
@@ -105,26 +129,26 @@ def _stream_once(settings: LLMSettings, messages: list[dict[str, str]]) -> Itera
                             started = True
                             yield kind, text
             if not started:
-                raise LLMError(f"the language model ({settings.describe()}) sent an empty answer")
-            raise LLMError(f"the language model's stream ({settings.describe()}) ended without [DONE]",
+                raise LLMError(f"{settings.named} sent an empty answer")
+            raise LLMError(f"{settings.named} ended its stream without [DONE]",
                            started=started)
         except capture.JobCancelled:
             raise
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             capture.check_cancelled()
-            raise LLMError(f"the language model at {settings.host} is unreachable ({_reason(exc)})",
+            raise LLMError(f"{settings.named} is unreachable ({_reason(exc, settings)})",
                            retryable=True) from None
         except httpx.TimeoutException:
             capture.check_cancelled()
             raise LLMError(
-                f"the language model ({settings.describe()}) sent nothing for {settings.timeout:g} s",
+                f"{settings.named} sent nothing for {settings.timeout:g} s",
                 retryable=not started, started=started,
             ) from None
         except (httpx.TransportError, SSEError) as exc:
             capture.check_cancelled()  # our own shutdown of the socket, when the job was cancelled
             raise LLMError(
-                f"the language model's stream ({settings.describe()}) was cut off"
-                + (" mid-answer" if started else "") + f" ({_reason(exc)})",
+                f"{settings.named} was cut off"
+                + (" mid-answer" if started else "") + f" ({_reason(exc, settings)})",
                 retryable=not started, started=started,
             ) from None
 
@@ -133,12 +157,12 @@ def _pieces(settings: LLMSettings, data: str) -> Iterator[tuple[str, str]]:
     try:
         chunk = json.loads(data)
     except json.JSONDecodeError:
-        raise LLMError(f"the language model ({settings.describe()}) sent something that is not JSON",
+        raise LLMError(f"{settings.named} sent something that is not JSON",
                        started=True) from None
     if isinstance(chunk, dict) and chunk.get("error"):
         error = chunk["error"]
         message = error.get("message") if isinstance(error, dict) else str(error)
-        raise LLMError(f"the language model ({settings.describe()}) failed: {message}", started=True)
+        raise LLMError(f"{settings.named} failed: {message}", started=True)
     for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
         delta = choice.get("delta") or {}
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
@@ -156,15 +180,15 @@ def _status_error(settings: LLMSettings, response: httpx.Response) -> LLMError:
     except (ValueError, KeyError, TypeError):
         detail = response.reason_phrase
     if status in (401, 403):
-        return LLMError(f"the language model at {settings.host} refused the API key ({status}: {detail})")
+        return LLMError(f"{settings.named} refused the API key ({status}: {detail})")
     if status == 404:
-        return LLMError(f"the language model at {settings.host} has no model '{settings.model}' (404: {detail})")
+        return LLMError(f"{settings.named} does not exist upstream (404: {detail})")
     if status == 429:
-        return LLMError(f"the language model at {settings.host} is rate-limiting requests (429: {detail})",
+        return LLMError(f"{settings.named} is rate-limiting requests (429: {detail})",
                         retryable=True)
     if status >= 500:
-        return LLMError(f"the language model at {settings.host} failed (HTTP {status}: {detail})", retryable=True)
-    return LLMError(f"the language model at {settings.host} refused the request (HTTP {status}: {detail})")
+        return LLMError(f"{settings.named} failed (HTTP {status}: {detail})", retryable=True)
+    return LLMError(f"{settings.named} refused the request (HTTP {status}: {detail})")
 
 
 def _shutdown_callback(response: httpx.Response) -> Any:
@@ -182,9 +206,14 @@ def _shutdown_callback(response: httpx.Response) -> Any:
     return shutdown
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, settings: LLMSettings) -> str:
+    """The transport's own words, without the upstream's address should they quote it."""
     text = str(exc).strip()
-    return text.splitlines()[0][:120] if text else type(exc).__name__
+    reason = text.splitlines()[0][:120] if text else type(exc).__name__
+    netloc = urlsplit(settings.base_url).netloc
+    for secret in sorted({settings.base_url.rstrip("/"), netloc, settings.host} - {""}, key=len, reverse=True):
+        reason = reason.replace(secret, "the upstream")
+    return reason
 
 
 SYSTEM_PROMPT = """You write short, accurate courses for programmers, in Markdown.

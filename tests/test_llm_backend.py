@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import openai
 import pytest
 
 from pipeline import stream_course_generation_progress
+from pipeline.llm import LLMError, LLMSettings, stream_chat
 from tests.fake_upstream import ANSWER, REASONING, FakeUpstream
 from tests.server import ServerProcess, free_port
 
@@ -93,7 +95,8 @@ async def test_an_unreachable_upstream(default_kb: Path) -> None:
     env = llm_env(default_kb, f"http://127.0.0.1:{free_port()}/v1", LLM_MAX_RETRIES="1")
     with ServerProcess(env) as server, anyio.fail_after(30), pytest.raises(openai.APIError) as info:
         await course(server)
-    assert "the language model at 127.0.0.1:" in info.value.message and "is unreachable" in info.value.message
+    assert "the language model 'script' is unreachable" in info.value.message
+    assert "127.0.0.1" not in info.value.message, "clients never see the upstream's address"
 
 
 async def test_fallback_to_the_embedded_generator(default_kb: Path, upstream: FakeUpstream) -> None:
@@ -129,12 +132,28 @@ async def test_a_client_that_leaves_cancels_the_upstream_request(
 async def test_models_say_which_backend_each_uses(llm_server: ServerProcess, upstream: FakeUpstream) -> None:
     async with openai.AsyncOpenAI(base_url=f"{llm_server.url}/v1", api_key="-", max_retries=0) as sdk:
         models = {m.id: (m.model_extra or {})["backend"] for m in (await sdk.models.list()).data}
-    assert models["course-generator"] == f"llm: script at 127.0.0.1:{upstream.port}"
+    assert models["course-generator"] == "llm: model 'script'", "the model's name, not the upstream's address"
     assert models["course-generator-embedded"] == "embedded"
     upstream.behavior = "500"
     with anyio.fail_after(30):
         contents, _ = await course(llm_server, model="course-generator-embedded")
     assert "## Quiz" in "".join(contents), "the embedded model never calls the upstream"
+
+
+def test_client_facing_text_never_shows_the_upstreams_address_or_credentials(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    settings = LLMSettings(f"http://alice:s3cret@127.0.0.1:{port}/v1", "m", max_retries=0, timeout=5)
+    assert settings.describe() == "model 'm'"
+    with caplog.at_level(logging.WARNING, logger="pipeline.llm"), pytest.raises(LLMError) as info:
+        list(stream_chat(settings, [{"role": "user", "content": "hi"}]))
+    message = info.value.message
+    assert message.startswith("the language model 'm' is unreachable ("), message
+    assert "127.0.0.1" not in message and "s3cret" not in message and "alice" not in message
+    logged = caplog.text
+    assert f"127.0.0.1:{port}" in logged, "the operator's log says which upstream failed"
+    assert "s3cret" not in logged and "alice" not in logged, "but never its credentials"
 
 
 def test_the_embedded_default_needs_no_network(default_kb: Path, monkeypatch: pytest.MonkeyPatch) -> None:
