@@ -18,9 +18,13 @@ What runs, and the limits (see ``Limits``):
   wall-clock timeout kills its whole process group.
 
 An interactive session (``>>>``) becomes plain Python: a bare expression whose
-value the session shows is printed, and a statement the session shows failing
-is wrapped in ``try``/``except`` so that the error, when it is the lesson, is
+value the session shows is printed as the interpreter shows it (its ``repr``: ``'a'``, quotes
+and all; the shown code says ``print(repr(...))`` where that differs from ``print(...)``), and a
+statement the session shows failing is wrapped in ``try``/``except`` so that the error, when it is the lesson, is
 real output too.  The shown code is exactly the code that ran.
+
+Output and errors name no path of the server: the interpreter's own files are shown as
+``<stdlib>/contextlib.py`` and the example's working directory as ``.`` (``shorten_paths``).
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ("Example", "Limits", "Run", "from_session", "prepare", "run")
+__all__ = ("Example", "Limits", "Run", "from_session", "prepare", "run", "shorten_paths")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +63,13 @@ class Example:
     expected: str  # the output the document shows, if it shows one ("" otherwise)
     shows_error: bool  # the document shows an exception on purpose
 
-    def code(self, printed: frozenset[int] = frozenset()) -> str:
-        """The example as a script: ``print(expr)`` for the session's expressions whose value was shown."""
+    def code(self, printed: frozenset[int] = frozenset(), as_repr: frozenset[int] = frozenset()) -> str:
+        """The example as a script: ``print(expr)`` for the session's expressions whose value was shown,
+        ``print(repr(expr))`` for those whose ``repr`` (what the interpreter shows) is not their ``str``."""
         return "\n".join(
-            f"print({source.strip()})" if i in printed else source for i, (source, _) in enumerate(self.statements)
+            (f"print(repr({source.strip()}))" if i in as_repr else f"print({source.strip()})") if i in printed
+            else source
+            for i, (source, _) in enumerate(self.statements)
         )
 
 
@@ -186,18 +194,22 @@ statements = json.loads(sys.stdin.read())
 sys.stdin = open(os.devnull)
 namespace = {{"__name__": "__main__", "__builtins__": __builtins__}}
 shown = []
+as_repr = []
 try:
     for index, (source, is_expression) in enumerate(statements):
         if is_expression:
             value = eval(compile(source.strip(), "example.py", "eval"), namespace)
             if value is not None:
-                print(value)
+                text = repr(value)
+                print(text)
                 shown.append(index)
+                if text != str(value):
+                    as_repr.append(index)
         else:
             exec(compile(source, "example.py", "exec"), namespace)
 finally:
     sys.stdout.flush()
-    os.write(int(sys.argv[1]), json.dumps(shown).encode())
+    os.write(int(sys.argv[1]), json.dumps([shown, as_repr]).encode())
 """
 
 
@@ -216,6 +228,33 @@ def _bootstrap(limits: Limits) -> str:
 def _last_error_line(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1].strip()[:300] if lines else ""
+
+
+def _server_paths() -> list[tuple[str, str]]:
+    """(path, what learners see instead), longest first: the interpreter's files and prefixes."""
+    paths = sysconfig.get_paths()
+    pairs = [(paths.get("stdlib", ""), "<stdlib>"), (paths.get("platstdlib", ""), "<stdlib>"),
+             (paths.get("purelib", ""), "<site-packages>"), (paths.get("platlib", ""), "<site-packages>"),
+             (sys.base_prefix, "<python>"), (sys.base_exec_prefix, "<python>"), (sys.prefix, "<python>"),
+             (sys.exec_prefix, "<python>")]
+    # Tracebacks may name a file through its real path (a symlinked prefix, a pyenv shim).
+    pairs += [(os.path.realpath(path), shown) for path, shown in pairs if path]
+    unique = {path.rstrip(os.sep): shown for path, shown in pairs if len(path.rstrip(os.sep)) > 1}
+    return sorted(unique.items(), key=lambda pair: -len(pair[0]))
+
+
+def shorten_paths(text: str, working_directory: str = "") -> str:
+    """``text`` without the server's absolute paths: an example's output reaches learners (the course,
+    the progress lines), and where the server keeps its interpreter is not theirs to know.
+
+    The example's working directory becomes ``.``; the interpreter's files, ``<stdlib>/json/__init__.py``.
+    """
+    if working_directory:
+        for directory in sorted({working_directory, os.path.realpath(working_directory)}, key=len, reverse=True):
+            text = text.replace(directory + os.sep, "").replace(directory, ".")
+    for path, shown in _server_paths():
+        text = text.replace(path, shown)
+    return text
 
 
 def run(example: Example, limits: Limits | None = None) -> Run:
@@ -257,10 +296,12 @@ def run(example: Example, limits: Limits | None = None) -> Run:
             with os.fdopen(report_read, "rb") as report:
                 reported = report.read(65536)
     try:
-        printed = frozenset(int(i) for i in json.loads(reported or b"[]"))
+        shown, as_repr = json.loads(reported or b"[[], []]")
+        printed, reprs = frozenset(int(i) for i in shown), frozenset(int(i) for i in as_repr)
     except (ValueError, TypeError):
-        printed = frozenset()
-    code = example.code(printed)
+        printed, reprs = frozenset(), frozenset()
+    code = example.code(printed, reprs)
+    output, errors = shorten_paths(output, temporary), shorten_paths(errors, temporary)
     seconds = time.perf_counter() - started
     if len(output) > limits.output_bytes:
         output = output[: limits.output_bytes] + "\n… (output cut)"

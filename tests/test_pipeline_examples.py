@@ -53,10 +53,11 @@ def test_limits_stop_runaway_code() -> None:
 
 
 def test_a_clean_environment_in_a_temporary_directory() -> None:
-    result = run(script("import os, sys\nprint(sorted(os.environ))\nprint(os.getcwd())\nprint(sys.flags.no_user_site)"))
+    result = run(script("import os, sys\nprint(sorted(os.environ))\nprint(os.path.basename(os.getcwd()))\n"
+                        "print(sys.flags.no_user_site)"))
     names, cwd, no_user_site = result.output.splitlines()
     assert "PYTHONHASHSEED" in names and "VIRTUAL_ENV" not in names and "KNOWLEDGE_BASE" not in names
-    assert "/example-" in cwd and no_user_site == "1"
+    assert cwd.startswith("example-") and no_user_site == "1"
 
 
 def test_set_order_is_the_same_on_every_run() -> None:
@@ -68,3 +69,27 @@ def test_only_python_is_prepared() -> None:
     assert prepare("ls -l", "text") is None
     assert prepare("import os", "python") is None  # nothing to see
     assert prepare("with EXPRESSION as TARGET:\n    SUITE", "python") is not None
+
+
+def test_output_and_errors_name_no_path_of_the_server() -> None:
+    """Learners see an example's output and its error (a progress line): never where the server keeps Python."""
+    import sys
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    printed = run(script("import contextlib, os\nprint(contextlib.__file__)\nprint(os.getcwd())"))
+    assert printed.ok and printed.output == "<stdlib>/contextlib.py\n.", printed.output
+    failed = run(script("from contextlib import load_widget\nload_widget()"))
+    assert not failed.ok and "(<stdlib>/contextlib.py)" in failed.error, failed.error
+    warned = run(script("import warnings, json\nwarnings.warn_explicit('old', UserWarning, json.__file__, 1)"))
+    assert "<stdlib>/json/__init__.py:1: UserWarning: old" in warned.output, warned.output
+    for result in (printed, failed, warned):
+        assert stdlib not in result.output + result.error and sys.base_prefix not in result.output + result.error
+
+
+def test_a_session_shows_each_value_as_the_interpreter_does() -> None:
+    example = from_session(">>> name = 'Fred'\n>>> name\n'Fred'\n>>> len(name)\n4")
+    assert example is not None
+    result = run(example)
+    assert result.output == "'Fred'\n4", "the repr, as the interpreter shows it"
+    assert result.code == "name = 'Fred'\nprint(repr(name))\nprint(len(name))", "and the code that shows it so"
