@@ -6,7 +6,9 @@ Markdown, reStructuredText, plain text and HTML files are read (folders
 recursively); each becomes a source with the id ``file:<folder>/<relative path>``.
 Ingesting a file again replaces it.  ``--trust-code`` lets courses run the
 documents' code examples (see ``pipeline.examples``); without it their examples
-are left out of courses, since every example a course shows has run.  The service uses the knowledge base named
+are left out of courses, since every example a course shows has run.  ``--without-python-docs``
+makes a knowledge base of your documents only, and it stays so: the service does not add the
+Python documentation to it when it opens it.  The service uses the knowledge base named
 by ``$KNOWLEDGE_BASE`` (default ``data/knowledge.sqlite3``).
 """
 
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no such file or folder: {', '.join(map(str, missing))}")
     with KnowledgeBase(args.knowledge_base) as kb:
-        if not args.without_python_docs:
+        if args.without_python_docs:
+            kb.without_default_corpus()  # remembered: the service will not index the manual into it either
+        elif not kb.has_python_docs():
+            print(f"{kb.path} was built without the Python documentation (--without-python-docs): kept so.")
+        else:
             kb.ensure_default_corpus()
         total_docs = 0
         for path in args.paths:

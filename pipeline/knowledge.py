@@ -66,6 +66,9 @@ def default_path() -> Path:
     return Path(os.environ.get("KNOWLEDGE_BASE") or DEFAULT_PATH)
 
 
+# ``default_choice`` of a file built with ``ingest --without-python-docs``: only its own documents.
+WITHOUT_DEFAULT_CORPUS = "without"
+
 # Kinds of documents that make up a default corpus (replaced together when it changes).
 _DEFAULT_KINDS = "kind IN ('pydoc', 'module', 'manual')"
 
@@ -80,7 +83,7 @@ def _corpus_description(manual: Manual | None) -> str:
     if manual is not None:
         return f"{manual.describe()}: tutorial, HOWTOs, library and language reference"
     return (f"the documentation that ships with Python {platform.python_version()} (the manual could not be "
-            "fetched; run python -m pipeline.manual)")
+            "fetched; run make manual)")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -169,10 +172,15 @@ class KnowledgeBase:
     ) -> bool:
         """Index the default corpus unless it already is; True if it indexed now.
 
-        ``manual``: True (the default) uses the Python manual fetched by ``python -m
-        pipeline.manual`` when there is one, and the interpreter's own documentation
-        otherwise; None or False forces that fallback; a ``Manual`` uses that one.
+        ``manual``: True (the default) uses the Python manual fetched by ``make manual``
+        when there is one, and the interpreter's own documentation otherwise; None or
+        False forces that fallback; a ``Manual`` uses that one.  A file built without
+        the Python documentation (``without_default_corpus``) is left so, whatever the
+        caller: the service opens every knowledge base through here, and a team's own
+        knowledge base must not get the manual mixed in.
         """
+        if self._meta("default_choice") == WITHOUT_DEFAULT_CORPUS:
+            return False
         if manual is True and self._meta("default_choice") == "builtin":
             manual = None  # this file was built without the manual on purpose: keep it so
         chosen = installed() if manual is True else manual or None
@@ -207,6 +215,19 @@ class KnowledgeBase:
             f"in {time.perf_counter() - started:.1f} s."
         )
         return True
+
+    def without_default_corpus(self) -> None:
+        """Record that this file holds only its own documents: the default corpus goes, and
+        ``ensure_default_corpus`` never indexes it again (``ingest --without-python-docs``)."""
+        with _build_lock, self._db:
+            self._delete_where(_DEFAULT_KINDS)
+            self._db.execute("DELETE FROM meta WHERE key IN ('default_corpus', 'description')")
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('default_choice', ?)",
+                             (WITHOUT_DEFAULT_CORPUS,))
+
+    def has_python_docs(self) -> bool:
+        """False when the file was built without the Python documentation on purpose."""
+        return self._meta("default_choice") != WITHOUT_DEFAULT_CORPUS
 
     def add_documents(self, documents: Iterable[corpus.Document], origin: str) -> tuple[int, int]:
         """Add or replace documents (same id replaces); returns (documents, passages) written."""

@@ -25,6 +25,7 @@ def builtin_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         kb.ensure_default_corpus(progress=lambda line: None, manual=False)
         assert kb.corpus() == "builtin"
         assert "could not be fetched" in kb.describe()
+        assert "run make manual" in kb.describe(), "the Makefile's target, not a module learners cannot run"
     return path
 
 

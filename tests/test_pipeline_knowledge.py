@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.corpus import load_folder
 from pipeline.ingest import main as ingest_main
-from pipeline.knowledge import KnowledgeBase
+from pipeline.knowledge import KnowledgeBase, open_default
 from pipeline.retriever import KnowledgeRetrieverAgent
 
 FILES = {
@@ -123,6 +123,29 @@ def test_ingest_command(tmp_path: Path, corpus_dir: Path, capsys: pytest.Capture
     target = tmp_path / "cli.sqlite3"
     assert ingest_main([str(corpus_dir), "--knowledge-base", str(target), "--without-python-docs"]) == 0
     assert "4 documents" in capsys.readouterr().out
+    with KnowledgeBase(target) as kb:
+        assert kb.counts() == {"file": 4}
+
+
+def test_a_knowledge_base_built_without_the_python_docs_stays_so(
+    tmp_path: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service opens its knowledge base with ``open_default`` at startup and for each job:
+    a team's own knowledge base must not get the manual indexed into it there."""
+    target = tmp_path / "team.sqlite3"
+    assert ingest_main([str(corpus_dir), "--knowledge-base", str(target), "--without-python-docs"]) == 0
+
+    def no_indexing(line: str) -> None:
+        raise AssertionError(f"the Python documentation was indexed into a team's knowledge base: {line}")
+
+    with open_default(target, progress=no_indexing) as kb:
+        assert kb.ensure_default_corpus(progress=no_indexing) is False
+        assert kb.counts() == {"file": 4}
+        assert kb.describe() == "4 of your own documents"
+        assert kb.corpus() == "none"
+    capsys.readouterr()
+    assert ingest_main([str(corpus_dir), "--knowledge-base", str(target)]) == 0, "adding more documents later"
+    assert "built without the Python documentation" in capsys.readouterr().out
     with KnowledgeBase(target) as kb:
         assert kb.counts() == {"file": 4}
 
