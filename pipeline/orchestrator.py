@@ -23,7 +23,7 @@ from .enhancer import ContentEnhancerAgent
 from .generator import CourseGeneratorAgent
 from .knowledge import open_default, plural
 from .llm import LLMCourseGenerator, LLMError, LLMSettings
-from .retriever import KnowledgeRetrieverAgent
+from .retriever import KnowledgeRetrieverAgent, nearby_subjects
 
 __all__ = ("CourseConfig", "stream_course_generation_progress")
 
@@ -128,9 +128,10 @@ def stream_course_generation_progress(
             "subject": subject,
             "known": outline.known,
             "markdown": "".join(pieces),
-            # A declined subject used no source: what matched best is offered as nearby instead.
+            # A declined subject used no source: what matched best is offered instead, as subjects
+            # the user can ask for with one click.
             "sources": outline.sources if outline.known else [],
-            "nearby": [] if outline.known else outline.sources,
+            "nearby": [] if outline.known else nearby_subjects(outline.nearby),
             "timings": timings,
             "knowledge_base": knowledge_base,
             "corpus": corpus,

@@ -12,6 +12,7 @@ passages with code weigh more than a bare "Return a task object.".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from ._subject import Subject, read_subject
 from ._text import normalise, singular
 from .knowledge import KnowledgeBase, Passage, plural
 
-__all__ = ("KnowledgeRetrieverAgent", "PlannedQuery", "Retrieval", "ScoredDocument", "singular")
+__all__ = ("KnowledgeRetrieverAgent", "PlannedQuery", "Retrieval", "ScoredDocument", "nearby_subjects", "singular")
 
 # What a Python programmer means by a subject, in the words the documentation
 # uses.  Keys are singular; values are searched as phrases.  This is the query
@@ -105,6 +106,22 @@ PASSAGES_PER_QUERY = 40
 MAX_DOCUMENTS = 4
 MIN_RELATIVE_SCORE = 0.3  # a document scoring under this share of the best one is off-topic
 MAX_QUERIES = 14
+
+
+MAX_NEARBY = 4
+_MODULE_TITLE = re.compile(r"^`([\w.]+)` — ")
+
+
+def nearby_subjects(titles: list[str], limit: int = MAX_NEARBY) -> list[str]:
+    """Titles a declined request can offer as subjects to ask for instead: a module's page as the
+    module's name ("`decimal` — Decimal fixed point …" → "decimal"), any other as its plain title."""
+    subjects: dict[str, None] = {}
+    for title in titles:
+        module = _MODULE_TITLE.match(title)
+        plain = module.group(1) if module else " ".join(title.replace("`", "").split())
+        if plain:
+            subjects.setdefault(plain, None)
+    return list(subjects)[:limit]
 
 
 def fts_phrase(text: str) -> str:

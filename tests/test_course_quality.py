@@ -159,6 +159,11 @@ def test_what_is_not_a_python_subject_gets_a_short_honest_answer(manual_kb: Path
     assert results["sources"] == []
     assert why in results["markdown"]
     assert len(results["markdown"]) < 1200 and "## Quiz" not in results["markdown"]
+    nearby = results["nearby"]
+    assert len(nearby) <= 4 and all(isinstance(n, str) and "`" not in n and " — " not in n for n in nearby), nearby
+    if why == "No course on":
+        assert nearby, "a declined subject offers the closest ones it holds, as subjects to ask for"
+        assert all(course(n, manual_kb)["known"] for n in nearby[:1]), "one click starts a course on it"
 
 
 @pytest.mark.parametrize(("french", "english"), sorted(FRENCH.items()))
