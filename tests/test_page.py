@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Response, Route, expect, sync_playwright
 
 from tests.proxy import CuttingProxy
-from tests.server import ROOT, ServerProcess
+from tests.server import ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -665,6 +665,23 @@ def test_a_job_lost_with_its_server_is_said_in_the_servers_words(browser: Browse
             expect(page.locator("#status")).to_have_text("Stopped.")
             expect(page.locator("#phase")).to_have_text("stopped")
             assert page.locator("#generate").is_enabled()
+
+
+def test_a_server_gone_for_good_is_said_after_a_while_and_stop_ends_it(browser: Browser, server: ServerProcess) -> None:
+    with CuttingProxy(server.port) as proxy, open_page(browser) as page:
+        page.clock.install()  # the page's clock, to skip the quarter of a minute it waits before saying so
+        page.goto(f"{proxy.url}/?model=ticker")
+        page.fill("#subject", json.dumps({"ticks": 100_000, "interval": 0.05}))
+        page.click("#generate")
+        expect(page.locator("#log")).to_contain_text("tick 5 ")
+        proxy._upstream_port = free_port()  # nothing listens there: every reconnect fails
+        proxy.drop_all()
+        expect(page.locator("#status")).to_have_text("Connection lost: reconnecting…")
+        page.clock.fast_forward("00:20")
+        expect(page.locator("#status")).to_contain_text("The server has not answered for", timeout=30_000)
+        expect(page.locator("#status")).to_contain_text("Press Stop to give up")
+        page.click("#stop")
+        expect(page.locator("#status")).to_have_text("Stopped.")
 
 
 def test_a_refused_key_is_said_in_the_servers_words(browser: Browser, default_kb: Path) -> None:

@@ -34,6 +34,8 @@ let source = null;      // the open EventSource, if any
 let jobId = null;       // the server's job
 let lastEventId = "";   // "job_…:<seq>" of the last event received
 let reopens = 0;        // streams reopened by the page since the last event arrived
+let lostSince = 0;      // when the browser began reconnecting (0: connected)
+const PATIENCE_MS = 15000;  // after this long without the server, say so and offer Stop
 let markdown = "";      // the finished course, for Copy and Download
 let title = "";         // the subject it was asked for, for the file name
 let startedAt = 0;
@@ -97,6 +99,7 @@ function reset() {
   jobId = null;
   lastEventId = "";
   reopens = 0;
+  lostSince = 0;
   markdown = "";
 }
 
@@ -260,6 +263,7 @@ async function openStream(eventsUrl, subject, mine) {
   const seen = (e) => {
     if (e.lastEventId) lastEventId = e.lastEventId;
     reopens = 0;
+    lostSince = 0;
     if (statusLine.dataset.reconnecting) {
       delete statusLine.dataset.reconnecting;
       statusLine.textContent = "Reconnected: resuming the same job.";
@@ -289,8 +293,13 @@ async function openStream(eventsUrl, subject, mine) {
       showError("The course could not be generated: " + message);
       finish("Failed.", "failed");
     } else if (source && source.readyState === EventSource.CONNECTING) {
+      // The browser retries for ever: after a while, say that the server is not answering.
+      if (!lostSince) lostSince = Date.now();
+      const away = Date.now() - lostSince;
       statusLine.dataset.reconnecting = "1";
-      statusLine.textContent = "Connection lost: reconnecting…";
+      statusLine.textContent = away < PATIENCE_MS ? "Connection lost: reconnecting…"
+        : "The server has not answered for " + Math.round(away / 1000) + " s; still trying. " +
+          "Press Stop to give up.";
     } else if (source) {  // closed for good: ask the server what became of the job
       closeStream();
       explainClosedStream(eventsUrl, subject, mine);
