@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -22,24 +22,42 @@ from starlette.staticfiles import StaticFiles
 
 import capture
 from api import Application, Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
-from api.config import ReasoningField
+from api.config import (
+    ReasoningField,
+    check_api_keys,
+    check_cors_origins,
+    check_knowledge_base,
+    check_llm_base_url,
+    check_redis_url,
+    check_signing_secret,
+    parse_list,
+    redact_url,
+)
 from api.models import build_models, load_jobs
 from pipeline import LLMSettings
+from pipeline.knowledge import default_path
 
 __all__ = ("Settings", "app", "create_app")
 
 _LIMITS = capture.Limits()  # the streaming core's defaults, written once, there
 
-
-def parse_list(value: str) -> tuple[str, ...]:
-    """A comma-separated setting as a tuple (empty items dropped)."""
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+# The settings whose form is checked before anything starts, and how (see api.config): each
+# check raises ValueError saying what is wrong, without echoing a secret.
+_FORM_CHECKS: dict[str, Callable[[str], None]] = {
+    "api_keys": check_api_keys,
+    "stream_token_secret": check_signing_secret,
+    "cors_origins": check_cors_origins,
+    "llm_base_url": check_llm_base_url,
+    "redis_url": check_redis_url,
+}
 
 
 class Settings(BaseSettings):
     """Every setting is an environment variable of the same name in upper case."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    # No number setting means "inf" or "nan": they overflow (a token that expires at inf) or
+    # slip past every bound (nan >= 0 is false, but so is nan < 0).
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", allow_inf_nan=False)
 
     heartbeat_interval: float = Field(10.0, ge=0, description="seconds between heartbeats; 0 turns them off")
     heartbeat_style: Literal["chunk", "comment"] = Field(
@@ -51,7 +69,9 @@ class Settings(BaseSettings):
         "or think (<think>…</think> at the start of content)",
     )
     job_queue_size: int = Field(_LIMITS.queue_size, ge=1, description="events a job may get ahead of its client")
-    knowledge_base: Path | None = Field(None, description="knowledge-base file (default data/knowledge.sqlite3)")
+    knowledge_base: Path | None = Field(
+        None, validate_default=True, description="knowledge-base file (default data/knowledge.sqlite3)"
+    )
     echo_job_output: bool = Field(False, description="copy job output to the server console, prefixed per job")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
     max_input_chars: int = Field(4000, ge=1, description="longest subject or last user message")
@@ -78,10 +98,16 @@ class Settings(BaseSettings):
     send_timeout: float = Field(
         30.0, ge=0, description="seconds a client may stop reading before its stream is closed (0: never)"
     )
-    api_keys: str = Field("", description="comma-separated API keys; empty: no authentication")
+    api_keys: str = Field(
+        "", description="comma-separated API keys (printable ASCII, no spaces); empty: no authentication"
+    )
     stream_token_ttl: float = Field(600.0, gt=0, description="seconds a stream token stays valid")
-    stream_token_secret: str = Field("", description="secret that signs stream tokens (empty: random per process)")
-    cors_origins: str = Field("", description="comma-separated origins allowed to call the API from a browser")
+    stream_token_secret: str = Field(
+        "", description="secret that signs stream tokens, 32 characters or more (empty: random per process)"
+    )
+    cors_origins: str = Field(
+        "", description="comma-separated origins (scheme://host[:port]) allowed to call the API from a browser"
+    )
     llm_base_url: str = Field("", description="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
     llm_model: str = Field("", description="the model to ask there")
     llm_api_key: str = Field("", description="its API key, if it needs one")
@@ -89,10 +115,20 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, description="retries for failures before any token arrived")
     llm_fallback: bool = Field(False, description="on an upstream failure, use the embedded generator instead")
     redis_url: str = Field(
-        "", description="redis://host:port/db: jobs shared by every process using it (empty: this process only)"
+        "",
+        description="redis://host:port/db, rediss://… or unix://path: jobs shared by every process using it "
+        "(empty: this process only)",
     )
     jobs: str = Field("", description="jobs of your own as models: comma-separated name=module:callable")
     capture_stderr: bool = Field(True, description="send what jobs write to sys.stderr to their streams")
+
+    @field_validator(*_FORM_CHECKS)
+    @classmethod
+    def _well_formed(cls, value: str, info: ValidationInfo) -> str:
+        if value:  # empty means "not set" for each of them
+            assert info.field_name is not None
+            _FORM_CHECKS[info.field_name](value)
+        return value
 
     @field_validator("jobs")
     @classmethod
@@ -115,20 +151,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("knowledge_base", mode="before")
+    @classmethod
+    def _empty_knowledge_base_is_the_default(cls, value: object) -> object:
+        # As for every other setting, KNOWLEDGE_BASE= means "not set" (not the directory ".").
+        return None if value == "" else value
+
     @field_validator("knowledge_base")
     @classmethod
-    def _knowledge_base_in_a_directory(cls, value: Path | None) -> Path | None:
-        # A mistyped path would otherwise create its directories and index a new knowledge base there.
-        if value is not None and not value.expanduser().parent.is_dir():
-            raise ValueError(f"the directory {str(value.expanduser().parent)!r} does not exist")
-        return value
-
-    @field_validator("cors_origins")
-    @classmethod
-    def _no_null_origin(cls, value: str) -> str:
-        # "null" is the origin of sandboxed iframes and file:// pages: allowing it allows anyone.
-        if "null" in [origin.lower() for origin in parse_list(value)]:
-            raise ValueError("CORS_ORIGINS must not contain 'null'")
+    def _usable_knowledge_base(cls, value: Path | None) -> Path | None:
+        # A file that is not a knowledge base would otherwise fail every course while /healthz says ok.
+        if value is not None:
+            value = value.expanduser()
+            check_knowledge_base(value)
+        elif default_path().parent.is_dir():  # the default's directory, data/, is created when missing
+            check_knowledge_base(default_path())
         return value
 
     def llm(self) -> LLMSettings | None:
@@ -237,7 +274,7 @@ def _check_redis(url: str) -> None:
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        raise SystemExit(f"course-stream: REDIS_URL={url!r}: Redis does not answer ({exc})") from None
+        raise SystemExit(f"course-stream: REDIS_URL={redact_url(url)!r}: Redis does not answer ({exc})") from None
     finally:
         client.close()
 
