@@ -198,6 +198,8 @@ def _code_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
         if shown.startswith("~"):
             shown = shown[1:].rsplit(".", 1)[-1]
     kind = name.split(":")[-1]
+    if kind == "token":
+        shown = shown.rsplit(":", 1)[-1]  # "python-grammar:expression": the grammar's name is not shown
     if kind in ("func", "meth") and not shown.endswith(")"):
         shown += "()"
     return [nodes.literal(shown, shown)], []

@@ -48,8 +48,17 @@ FRENCH: dict[str, str] = {
     "variables": "variables", "tranches": "slicing", "modules": "modules", "paquets": "packages",
     "nombres": "numbers", "entiers": "integers", "flottants": "floating point", "dates": "datetime",
 }
+# Names programmers use for what the manual calls otherwise, read like the French ones (but they
+# say nothing of the request's language).
+SYNONYMS: dict[str, str] = {
+    "walrus operators": "assignment expressions", "walrus operator": "assignment expression",
+    "walrus": "assignment expression", "named expressions": "assignment expressions",
+    "named expression": "assignment expression", "dunder methods": "special methods",
+    "magic methods": "special methods", "dunder method": "special method", "magic method": "special method",
+}
 _ALSO_ENGLISH = frozenset({"dates", "ensemble", "ensembles"})
 _FRENCH_KEYS = sorted(FRENCH, key=len, reverse=True)
+_SYNONYM_KEYS = sorted(SYNONYMS, key=len, reverse=True)
 _FRENCH_STOPWORDS = frozenset(
     """le la les l un une des du de d en et ou sur pour avec dans par au aux ce cette ces que qu quoi
     comment cours apprendre expliquer explique explique-moi moi je tu il nous vous est sont faire utiliser
@@ -118,6 +127,8 @@ def read_subject(text: str) -> Subject:
             # "exceptions", "classes", "dates" are English words too: alone they say nothing of the language.
             french = french or (FRENCH[key] != key and key not in _ALSO_ENGLISH)
     french = french or any(w in _FRENCH_STOPWORDS for w in _WORD.findall(folded))
+    for key in _SYNONYM_KEYS:
+        english = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", SYNONYMS[key], english)
     terms = _key_words(english)
     meaningful = [t for t in terms if t not in _SMALL_TALK and t not in _FOLLOW_UP]
     if not meaningful:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from . import examples as runner
 from ._subject import fold
-from ._text import Block, self_contained, sentences, singular, stands_alone
+from ._text import Block, normalise, self_contained, sentences, singular, stands_alone
 from .knowledge import Passage, plural
 from .retriever import RELATED_TERMS, Retrieval, ScoredDocument
 
@@ -40,6 +40,7 @@ _PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware
 
 
 _MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
+_UNCAUGHT = re.compile(r"^[A-Z]\w*(Error|Exception)\b")  # a run that ended on an exception
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +198,8 @@ def _concept_words(retrieval: Retrieval) -> set[str]:
 
 
 def _on_topic(text: str, words: set[str]) -> bool:
-    squashed = _squash(text)
+    # Singular forms too: a section headed "Dictionaries" is on "dictionary".
+    squashed = _squash(text) + " " + _squash(normalise(fold(text)))
     folded = fold(text)
     return any(
         re.search(rf"(?<![\w.]){re.escape(w[1:])}(?!\w)", folded) if w.startswith("=") else w in squashed
@@ -430,9 +432,11 @@ class ContentEnhancerAgent:
         attempts = trusted[:MAX_EXAMPLE_ATTEMPTS]
         seen: set[str] = set()
         ran: list[CourseExample] = []
+        tried = 0
         for number, snippet in enumerate(attempts, 1):
             if len(ran) == MAX_EXAMPLES:
                 break  # enough: the rest would only cost time
+            tried = number
             self.say(f"Running example {number}/{len(attempts)} from {snippet.doc_id} ({snippet.heading[:60]})…")
             example, doc_id, heading = snippet.example, snippet.doc_id, snippet.heading
             result = runner.run(example, self.limits)
@@ -445,6 +449,12 @@ class ContentEnhancerAgent:
                 example = snippet.example
                 self.say(f"  {result.error}: trying again with {why}")
                 result = runner.run(example, self.limits)
+            if not result.ok and example.shows_error and _UNCAUGHT.match(result.error):
+                anything = example.catching_any_error()
+                if anything != example:
+                    self.say(f"  {result.error}: not the error the document shows; trying again catching any error")
+                    example, snippet = anything, replace(snippet, example=anything)
+                    result = runner.run(example, self.limits)
             milliseconds = result.seconds * 1000
             followed = _with_use(snippet, snippets.context) if result.ok and not result.output else None
             if followed is not None:
@@ -474,7 +484,7 @@ class ContentEnhancerAgent:
             for section in outline.sections:
                 if section.doc_id == kept.doc_id:
                     section.examples.append(kept.code)
-        self.say(f"Kept {plural(len(outline.examples), 'example')} of the {len(ran)} that ran.")
+        self.say(f"Kept {plural(len(ran), 'example')} of {tried} tried.")
 
     @staticmethod
     def _definitions(outline: Outline, words: set[str]) -> list[tuple[str, str]]:

@@ -73,6 +73,26 @@ class Example:
         )
 
 
+    def catching_any_error(self) -> Example:
+        """The example with each error it shows on purpose caught whatever its type, and named as raised.
+
+        The manual sometimes names another exception than the running Python raises (3.11's
+        contextlib shows a second ``with`` on a used ``@contextmanager`` raising RuntimeError;
+        3.11 raises AttributeError): the lesson, "this fails", still holds, and the output says
+        what really happened.
+        """
+        return Example(
+            tuple((_CAUGHT.sub(_ANY_CAUGHT, source), shown) for source, shown in self.statements),
+            self.expected,
+            self.shows_error,
+        )
+
+
+# What ``from_session`` writes for a statement the session shows failing, and its catch-all form.
+_CAUGHT = re.compile(r'^except (\w+) as error:\n    print\("\1:", error\)$', re.M)
+_ANY_CAUGHT = 'except Exception as error:\n    print(type(error).__name__ + ":", error)'
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     ok: bool

@@ -75,8 +75,8 @@ _DEFAULT_KINDS = "kind IN ('pydoc', 'module', 'manual')"
 
 def _corpus_version(manual: Manual | None) -> str:
     if manual is not None:
-        return f"manual-{manual.package}-{manual.version}-v5"
-    return f"python-{platform.python_version()}-v5"
+        return f"manual-{manual.package}-{manual.version}-v6"
+    return f"python-{platform.python_version()}-v6"
 
 
 def _corpus_description(manual: Manual | None) -> str:

@@ -89,6 +89,7 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "boolean": ("truth value", "bool", "and", "or"),
     "slice": ("slicings", "sequence", "slice"),
     "operator": ("operator precedence", "binary arithmetic", "comparisons"),
+    "assignment expression": ("named expression", "walrus", "namedexpr"),
     "dataclass": ("dataclasses", "field", "__init__"),
     "enum": ("enum", "Enum", "IntEnum"),
     "socket": ("socket", "connection", "server"),
@@ -259,7 +260,9 @@ class KnowledgeRetrieverAgent:
         # tutorial's lists) are not what its pages explain. A few notes of one's own have no such
         # structure to go by.
         named = strong > 0 or size < 2000
-        if strong >= several or (named and self.kb.count(phrase, cap=often) >= often):
+        # Discussed under its name or the names it goes by ("walrus" for an assignment expression).
+        discussed = " OR ".join(dict.fromkeys(p for p in names if p))
+        if strong >= several or (named and self.kb.count(discussed, cap=often) >= often):
             return 2
         return 1 if strong else 0
 

@@ -52,10 +52,10 @@ REFUSED = {
 
 # The manual's examples of the with statement are grammar (``with A() as a, B() as b:``) or open
 # files that do not exist: none runs on its own, so that course honestly shows none.  Those the
-# other courses here find for context managers, coroutines and dictionaries only define things
-# (a class, an ``async def``, a configuration dict) and print nothing, so they are not shown either.
+# coroutines course finds only define things (an ``async def``) and print nothing, so they are
+# not shown either.
 WITHOUT_RUNNABLE_EXAMPLES = frozenset(
-    {"the with statement", "context managers", "asyncio coroutines and tasks", "dictionaries"}
+    {"the with statement", "asyncio coroutines and tasks"}
 )
 # More subjects a teacher would ask for, beyond those with required content above.
 MORE_SUBJECTS = ["iterators", "lambda", "string methods", "classes and inheritance", "properties",

@@ -37,6 +37,17 @@ def test_an_error_the_session_shows_is_caught_and_shown() -> None:
     compile(result.code, "shown", "exec")
 
 
+def test_an_error_of_another_type_than_the_session_shows_is_caught_once_asked() -> None:
+    # The manual names the exception of its own Python version; the running one may raise another.
+    session = ">>> [][0]\nTraceback (most recent call last):\n  ...\nKeyError: 0\n>>> print('after')\nafter"
+    example = from_session(session)
+    assert example is not None
+    assert not run(example).ok  # an IndexError is not caught as a KeyError
+    result = run(example.catching_any_error())
+    assert result.ok and result.output == "IndexError: list index out of range\nafter"
+    compile(result.code, "shown", "exec")
+
+
 def test_a_failing_example_reports_its_error() -> None:
     result = run(script("print(undefined_name)"))
     assert not result.ok and result.error == "NameError: name 'undefined_name' is not defined"

@@ -20,6 +20,7 @@ PAGE = """
 .. versionadded:: 3.99
 
 This module keeps things; see :func:`~shelf.put` and :class:`Shelf`.
+A :token:`python-grammar:thing` is kept.
 
 .. function:: put(thing, *, where=None)
 
@@ -66,7 +67,7 @@ def test_api_entries_keep_their_qualified_names_and_signatures() -> None:
 def test_roles_become_code_and_sphinx_only_parts_go() -> None:
     blocks = [b for s in parse_page(PAGE).sections for b in s.blocks]
     texts = [b.text for b in blocks]
-    assert "This module keeps things; see `put()` and `Shelf`." in texts
+    assert "This module keeps things; see `put()` and `Shelf`. A `thing` is kept." in texts
     assert not any("versionadded" in t or "3.99" in t or "somewhere" in t or ":func:" in t for t in texts)
     assert any(b.kind == "note" and b.text == "**Note:** Heavy things must go low." for b in blocks)
 
