@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -117,3 +119,18 @@ class ServerProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def server_whose_knowledge_base_breaks(directory: Path, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A server that started well and whose knowledge base then became a directory: every course fails.
+
+    (A knowledge base that is not one from the start stops the server at startup instead.)
+    """
+    path = directory / "knowledge.sqlite3"
+    shutil.copyfile(default_knowledge_base(), path)
+    with ServerProcess({"KNOWLEDGE_BASE": str(path), **(env or {})}) as server:
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        path.mkdir()
+        yield server

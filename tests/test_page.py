@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Response, Route, expect, sync_playwright
 
 from tests.proxy import CuttingProxy
-from tests.server import ROOT, ServerProcess, free_port
+from tests.server import ROOT, ServerProcess, free_port, server_whose_knowledge_base_breaks
 
 pytestmark = pytest.mark.integration
 
@@ -582,7 +582,7 @@ def test_works_with_the_keyboard_alone_on_a_phone_screen(browser: Browser, serve
 
 
 def test_a_failed_job_is_shown_plainly(browser: Browser, tmp_path: Path) -> None:
-    with ServerProcess({"KNOWLEDGE_BASE": str(tmp_path)}) as broken:  # a directory: cannot be opened
+    with server_whose_knowledge_base_breaks(tmp_path) as broken:
         with open_page(browser) as page:
             page.goto(broken.url)
             page.fill("#subject", "json")
