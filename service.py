@@ -39,6 +39,7 @@ from pipeline.knowledge import default_path
 
 __all__ = ("Settings", "app", "create_app")
 
+_OWN_LOGGERS = ("service", "api", "capture", "pipeline")  # logged at INFO (the rest at WARNING)
 _LIMITS = capture.Limits()  # the streaming core's defaults, written once, there
 
 # The settings whose form is checked before anything starts, and how (see api.config): each
@@ -218,14 +219,21 @@ class Settings(BaseSettings):
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    capture.install(stderr=settings.capture_stderr)
+    # The pipeline's own log (which upstream failed, and where) is the operator's, not the client's.
+    capture.install(stderr=settings.capture_stderr, server_loggers=("pipeline",))
     rt = Runtime(settings.config())
     rt.models.update(load_jobs(settings.jobs, taken=rt.models))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            # The root logger at WARNING, as in any Python program: a library's INFO lines (httpx
+            # logs every request it makes) stay out of the console and out of jobs' streams.
+            # The server's own loggers say what it does at INFO.
+            logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            for name in _OWN_LOGGERS:
+                if logging.getLogger(name).level == logging.NOTSET:
+                    logging.getLogger(name).setLevel(logging.INFO)
         await rt.startup()
         try:
             yield
@@ -240,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", info.metrics, methods=["GET"]),
             Route("/v1/knowledge-base", info.knowledge_base, methods=["GET"]),
             Route("/v1/models", info.list_models, methods=["GET"]),
+            Route("/v1/models/{model:path}", info.retrieve_model, methods=["GET"]),
             Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
             Route("/v1/courses/stream", events.course_stream, methods=["GET"]),
             Route("/v1/jobs", jobs.create_job, methods=["POST"]),

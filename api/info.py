@@ -14,10 +14,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from pipeline import KnowledgeBase
 
 from .errors import APIError
-from .models import CREATED
+from .models import CREATED, Model, find_model
 from .runtime import runtime
 
-__all__ = ("WEB", "healthz", "knowledge_base", "list_models", "metrics", "page", "stream_token")
+__all__ = ("WEB", "healthz", "knowledge_base", "list_models", "metrics", "page", "retrieve_model", "stream_token")
 
 logger = logging.getLogger("service")
 
@@ -45,19 +45,26 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+def _model_object(model: Model) -> dict[str, Any]:
+    """A model as OpenAI's API describes one, with what it does."""
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": CREATED,
+        "owned_by": "course-stream",
+        "description": model.description,
+        "backend": model.backend,
+    }
+
+
 async def list_models(request: Request) -> Response:
-    data = [
-        {
-            "id": m.id,
-            "object": "model",
-            "created": CREATED,
-            "owned_by": "course-stream",
-            "description": m.description,
-            "backend": m.backend,
-        }
-        for m in runtime(request).models.values()
-    ]
-    return JSONResponse({"object": "list", "data": data})
+    """``GET /v1/models``: every model (job) this server runs."""
+    return JSONResponse({"object": "list", "data": [_model_object(m) for m in runtime(request).models.values()]})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """``GET /v1/models/{model}`` (the openai SDK's ``models.retrieve``): one model, or 404 ``model_not_found``."""
+    return JSONResponse(_model_object(find_model(runtime(request).models, request.path_params["model"], "model")))
 
 
 async def knowledge_base(request: Request) -> Response:

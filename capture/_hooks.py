@@ -33,7 +33,7 @@ import functools
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _proxy
@@ -46,6 +46,7 @@ logger = logging.getLogger("capture")
 
 # Loggers whose records belong to the server, whichever thread emits them.
 SERVER_LOGGERS = ("capture", "service", "api", "uvicorn")
+_server_loggers: tuple[str, ...] = SERVER_LOGGERS  # and those install() was given
 
 _hooks_lock = threading.Lock()
 _hooked = False
@@ -57,16 +58,22 @@ _original_call_handlers = logging.Logger.callHandlers
 _no_inherit = threading.local()  # set while a pool starts its worker threads
 
 
-def install(*, stderr: bool | None = None) -> _proxy.StdoutProxy:
+def install(*, stderr: bool | None = None, server_loggers: Iterable[str] = ()) -> _proxy.StdoutProxy:
     """Route every job's output to its stream: the stream proxies, and the hooks (once).
 
     Idempotent and cheap; the bridge calls it before every job.  ``stderr=False`` leaves
     ``sys.stderr`` alone from then on (job output written there reaches the console);
-    ``None`` keeps the earlier choice (capture it, by default).
+    ``None`` keeps the earlier choice (capture it, by default).  ``server_loggers`` adds
+    to ``SERVER_LOGGERS`` the loggers (and their children) whose records are the
+    operator's even when a job's thread emits them: what a library the server runs in
+    jobs tells the operator (an upstream's address, say) is not for the job's client.
     """
-    global _hooked, _capture_stderr
+    global _hooked, _capture_stderr, _server_loggers
     if stderr is not None:
         _capture_stderr = stderr
+    added = tuple(name for name in server_loggers if name not in _server_loggers)
+    if added:
+        _server_loggers = _server_loggers + added
     proxy = _proxy.install_streams(stderr=_capture_stderr)
     if not _hooked:
         with _hooks_lock:
@@ -149,7 +156,7 @@ def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
         _original_call_handlers(self, record)
         return
     name = record.name
-    if any(name == own or name.startswith(own + ".") for own in SERVER_LOGGERS):
+    if any(name == own or name.startswith(own + ".") for own in _server_loggers):
         with _proxy.suspended():  # the server's own record: its handlers write to the real console
             _original_call_handlers(self, record)
         return

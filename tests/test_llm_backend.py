@@ -68,6 +68,8 @@ async def test_the_answer_streams_token_by_token_and_its_reasoning_to_the_thinki
     assert "Subject: context managers" in user and "[1] manual:library/contextlib" in user
     assert "Use only the numbered sources" in prompt["messages"][0]["content"]
     assert upstream.headers[-1]["authorization"] == "Bearer upstream-key"
+    # httpx logs each request at INFO: the thinking box shows the job, not the upstream's address.
+    assert "HTTP Request" not in reasoning and upstream.url.split("/")[2] not in reasoning
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,28 @@ async def test_each_upstream_failure_reaches_the_client_clearly(
     assert message in info.value.message, info.value.message
     assert info.value.message.startswith("Could not write the course: the language model")
     assert len(upstream.requests) - before == attempts, "retries are bounded, and only where they may help"
+
+
+async def test_which_upstream_failed_is_in_the_server_log_not_the_thinking_box(
+    llm_server: ServerProcess, upstream: FakeUpstream
+) -> None:
+    upstream.behavior = "500"
+    host = upstream.url.split("/")[2]
+    reasoning: list[str] = []
+    with anyio.fail_after(30), pytest.raises(openai.APIError):
+        async with openai.AsyncOpenAI(base_url=f"{llm_server.url}/v1", api_key="-", max_retries=0) as sdk:
+            stream = await sdk.chat.completions.create(
+                model="course-generator", messages=[{"role": "user", "content": "context managers"}], stream=True
+            )
+            async for chunk in stream:
+                if chunk.choices:
+                    reasoning.append((chunk.choices[0].delta.model_extra or {}).get("reasoning_content") or "")
+    shown = "".join(reasoning)
+    assert "The language model did not answer" in shown and "trying again" in shown
+    assert host not in shown and "pipeline.llm" not in shown
+    with anyio.fail_after(10):
+        while not any(f"language model upstream {host}" in line for line in llm_server.output()):
+            await anyio.sleep(0.05)
 
 
 async def test_an_unreachable_upstream(default_kb: Path) -> None:

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.server import ServerProcess
+from tests.server import ServerProcess, server_whose_knowledge_base_breaks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -34,6 +34,16 @@ async def test_models_list(server: ServerProcess) -> None:
     ids = [m.id for m in models.data]
     assert ids[0] == "course-generator" and "ticker" in ids
     assert all(m.object == "model" and m.owned_by for m in models.data)
+
+
+async def test_models_retrieve_one_or_a_404_in_openai_shape(server: ServerProcess) -> None:
+    with anyio.fail_after(10):
+        async with client(server) as sdk:
+            model = await sdk.models.retrieve("ticker")
+            with pytest.raises(openai.NotFoundError) as caught:
+                await sdk.models.retrieve("gpt-4o")
+    assert model.id == "ticker" and model.object == "model"
+    assert caught.value.code == "model_not_found" and "course-generator" in caught.value.message
 
 
 async def test_streams_a_course_reasoning_then_content_then_a_clean_end(server: ServerProcess) -> None:
@@ -184,9 +194,8 @@ async def test_a_client_that_disconnects_stops_its_job(server: ServerProcess) ->
 
 @pytest.fixture(scope="module")
 def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose knowledge base cannot be opened (its path is a directory): every course fails."""
-    directory = tmp_path_factory.mktemp("not-a-database")
-    with ServerProcess({"KNOWLEDGE_BASE": str(directory), "HEARTBEAT_INTERVAL": "5"}) as running:
+    """A server whose knowledge base cannot be opened (its path became a directory): every course fails."""
+    with server_whose_knowledge_base_breaks(tmp_path_factory.mktemp("broken"), {"HEARTBEAT_INTERVAL": "5"}) as running:
         yield running
 
 
