@@ -221,8 +221,8 @@ async def test_an_async_job_waiting_is_stopped_when_its_client_leaves(server: Se
         with anyio.fail_after(30):
             await chat(client, "awaiting", f"wait {marker}", stop_at="async thread")
         left = time.monotonic()
-        while not marker.exists():  # the minute's wait was cancelled, not sat out
-            assert time.monotonic() - left < 10, "the async job's wait went on after its client left"
+        while not marker.exists():  # the minute's wait was cancelled, not sat out (slack for a busy machine)
+            assert time.monotonic() - left < 30, "the async job's wait went on after its client left"
             await anyio.sleep(0.05)
 
 
@@ -268,7 +268,7 @@ def _alive(pid: int) -> bool:
     """Running, and not a zombie waiting to be reaped."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, possibly while being read
         return False
     return not re.search(r"^State:\s+Z", status, re.M)
 
