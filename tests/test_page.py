@@ -692,4 +692,13 @@ def test_a_refused_key_is_said_in_the_servers_words(browser: Browser, default_kb
             page.click("#key-form button")
             expect(page.locator("#error")).to_contain_text("Incorrect API key provided.")
             expect(page.locator("#key-form")).to_be_visible()
+            # Generate with the wrong key: refused, the form asks again, and the right key starts that course.
+            page.fill("#subject", "json")
+            page.click("#generate")
+            expect(page.locator("#status")).to_contain_text("the course starts once it is given")
+            page.fill("#api-key", "page-secret-key")
+            page.click("#key-form button")
+            expect(page.locator("#status")).to_contain_text("Done in", timeout=30_000)
+            expect(page.locator("#course h1").first).to_have_text("json")
+            expect(page.locator("#error")).to_be_hidden()
 

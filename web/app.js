@@ -141,6 +141,9 @@ function askForKey(message) {
   $("api-key").focus();
 }
 
+// The subject a missing or wrong key kept from starting: it starts once a key is given.
+let waitingForKey = "";
+
 $("key-form").addEventListener("submit", (e) => {
   e.preventDefault();
   apiKey = $("api-key").value.trim();
@@ -148,14 +151,25 @@ $("key-form").addEventListener("submit", (e) => {
   $("key-form").hidden = true;
   errorBox.hidden = true;
   loadKnowledgeBase();
+  const subject = waitingForKey;
+  waitingForKey = "";
+  if (subject) start(subject);
 });
 
 // A refused request: the server's message, and the key form when the key was the reason.
-async function refused(response, mine) {
+async function refused(response, mine, subject) {
   const message = await serverMessage(response);
   if (mine !== run) return;
-  if (response.status === 401) askForKey(message);
-  else showError(message);
+  if (response.status === 401) {
+    askForKey(message);
+    if (subject) {
+      waitingForKey = subject;
+      finish("Waiting for an API key: the course starts once it is given.", "");
+      return;
+    }
+  } else {
+    showError(message);
+  }
   finish("Not started: the server refused (" + response.status + ").", "");
 }
 
@@ -214,7 +228,7 @@ async function start(subject) {
       statusLine.textContent = "Trying again…";
       continue;
     }
-    await refused(response, mine);
+    await refused(response, mine, subject);
     return;
   }
 }
