@@ -17,7 +17,7 @@ import capture
 
 from .errors import APIError, job_not_found
 from .framing import encodable, json_text, sse_text
-from .markdown import render_markdown
+from .markdown import render_json, render_markdown
 from .parsing import Resume, last_event_id, parse_subject
 from .runtime import Runtime, runtime
 
@@ -139,11 +139,13 @@ async def _complete(rt: Runtime, job_id: str, event: capture.Complete) -> dict[s
     info = await rt.registry.status(job_id)
     answer = info.answer if info is not None else ""
     markdown = str(event.results.get("markdown") or answer)
+    # A job of your own that returned a value: its answer is JSON, not Markdown.
+    render = render_json if "result" in event.results and "markdown" not in event.results else render_markdown
     return {
         "job": job_id,
         "model": info.model if info is not None else None,
         "markdown": markdown,
-        "html": await anyio.to_thread.run_sync(render_markdown, markdown),
+        "html": await anyio.to_thread.run_sync(render, markdown),
         "sources": encodable(event.results.get("sources", [])),
         "known": event.results.get("known") is not False,  # false: an honest "no course on that"
         "nearby": encodable(event.results.get("nearby", [])),  # what a declined subject came closest to

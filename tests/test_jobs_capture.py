@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from tests.server import ROOT, ServerProcess
 
@@ -213,6 +214,22 @@ async def test_async_jobs_and_values_are_answers_like_any_other(server: ServerPr
     assert f"async start {token}" in awaited.lines and f"async thread {token}" in awaited.lines
     assert generated.done and generated.content == f"agen part {token}\n" and f"agen start {token}" in generated.lines
     assert valued.done and json.loads(valued.content) == {"token": token, "letters": 8}
+
+
+async def test_a_value_answer_is_shown_as_json_code_on_the_page(server: ServerProcess) -> None:
+    token = secrets.token_hex(4)
+    complete: dict[str, object] = {}
+    async with http(server) as client:
+        with anyio.fail_after(30):
+            url = f"/v1/courses/stream?model=returns_json&subject={token}"
+            async with aconnect_sse(client, "GET", url) as source:
+                async for sse in source.aiter_sse():
+                    if sse.event == "complete":
+                        complete = sse.json()
+                        break
+    html = str(complete["html"])
+    assert html.startswith('<pre><code class="language-json">{') and f"&quot;{token}&quot;" not in html
+    assert f'"token": "{token}"' in html and '\n  "letters": 8' in html, "indented, quotes kept"
 
 
 async def test_an_async_job_waiting_is_stopped_when_its_client_leaves(server: ServerProcess, tmp_path: Path) -> None:
