@@ -15,6 +15,7 @@ import inspect
 import json
 import re
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ class Model:
 def _course_preparer(config: CourseConfig) -> Callable[[str], JobFactory]:
     def prepare(text: str) -> JobFactory:
         subject = " ".join(text.split())
-        if not subject:
+        # Only invisible characters (zero-width spaces, joiners, BOMs) is empty too.
+        if not any(unicodedata.category(c)[0] not in "CZ" for c in subject):
             raise APIError(400, "The subject is empty: say what the course should be about.", param="messages")
         return functools.partial(stream_course_generation_progress, subject, config)
 

@@ -134,7 +134,8 @@ async def parse_job(request: Request, config: Config, models: dict[str, Model]) 
     if not isinstance(text, str):
         raise APIError(400, "'input' must be a string (the subject, or the ticker's JSON).", param="input")
     if len(text) > config.max_input_chars:
-        raise APIError(400, f"'input' is longer than {config.max_input_chars} characters.", param="input")
+        what = "The subject" if model.id.startswith("course-generator") else "'input'"  # as the page asks it
+        raise APIError(400, f"{what} is longer than {config.max_input_chars} characters.", param="input")
     return JobRequest(model, _prepare(model, text, "input"))
 
 

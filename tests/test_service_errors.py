@@ -35,6 +35,8 @@ USER = [{"role": "user", "content": "json"}]
          "messages[0].content"),
         ({"model": "course-generator", "messages": [{"role": "system", "content": "json"}]}, 400, "messages"),
         ({"model": "course-generator", "messages": [{"role": "user", "content": "   "}]}, 400, "messages"),
+        ({"model": "course-generator", "messages": [{"role": "user", "content": "\u200b\u200d\ufeff"}]}, 400,
+         "messages"),  # only invisible characters: empty too
         ({"model": "course-generator", "messages": [{"role": "user", "content": "x" * 5000}]}, 400, "messages"),
         ({"model": "course-generator", "messages": USER, "stream": "yes"}, 400, "stream"),
         ({"model": "course-generator", "messages": USER, "stream_options": []}, 400, "stream_options"),
@@ -58,6 +60,13 @@ def test_bad_chat_requests(server: ServerProcess, body: Any, status: int, param:
     assert error["param"] == param
     assert error["message"] and "Traceback" not in response.text
     assert len(response.content) < 2000, "an error body is never bigger than the question's mistake"
+
+
+def test_subject_errors_name_the_subject_the_way_the_page_asks_it(server: ServerProcess) -> None:
+    long = httpx.post(f"{server.url}/v1/jobs", json={"input": "x" * 5000}, timeout=10)
+    invisible = httpx.post(f"{server.url}/v1/jobs", json={"input": "\u200b\u200b"}, timeout=10)
+    assert long.status_code == 400 and long.json()["error"]["message"] == "The subject is longer than 4000 characters."
+    assert invisible.status_code == 400 and invisible.json()["error"]["message"].startswith("The subject is empty")
 
 
 def test_a_body_over_the_limit_is_413(server: ServerProcess) -> None:
