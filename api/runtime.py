@@ -161,6 +161,11 @@ class Runtime:
             if len(key) < _STRONG_KEY_CHARS:
                 logger.warning("API_KEYS: key %d is shorter than %d characters: easy to guess",
                                number, _STRONG_KEY_CHARS)
+        chosen = self.config.knowledge_base
+        if chosen is not None and not chosen.exists():
+            # Legitimate (a new knowledge base), but also what a mistyped path looks like.
+            logger.warning("KNOWLEDGE_BASE: %s does not exist: a new knowledge base is made there and the Python "
+                           "manual indexed into it (check the path if you meant an existing one)", chosen)
         # Index the knowledge base before taking requests, so the first course does not
         # pay for it. A failure here is logged, not fatal: jobs will report it clearly (the
         # settings already refused a file that is not a knowledge base).

@@ -108,6 +108,19 @@ def test_an_empty_or_missing_knowledge_base_file_is_fine(tmp_path: Path) -> None
         assert result.returncode == 0 and not result.stderr, result.stderr
 
 
+def test_a_knowledge_base_that_does_not_exist_yet_is_made_with_a_warning(tmp_path: Path) -> None:
+    # A new knowledge base is legitimate, but it is also what a mistyped path looks like.
+    path = tmp_path / "knowlege.sqlite3"
+    server = ServerProcess({"KNOWLEDGE_BASE": str(path)})
+    try:
+        wait_for(lambda: any("WARNING" in line and "does not exist" in line for line in server.output()),
+                 "a warning naming the path", 60)
+    finally:
+        server.stop()
+    line = next(line for line in server.output() if "does not exist" in line)
+    assert f"KNOWLEDGE_BASE: {path} does not exist: a new knowledge base is made there" in line
+
+
 # -- numbers: finite, every one of them ---------------------------------------------------------------
 
 
