@@ -39,6 +39,8 @@ from pipeline.knowledge import default_path
 
 __all__ = ("Settings", "app", "create_app")
 
+# Settings whose values never appear in a message: they are, or may hold, credentials.
+_SECRET_SETTINGS = frozenset({"API_KEYS", "STREAM_TOKEN_SECRET", "LLM_API_KEY", "LLM_BASE_URL", "REDIS_URL"})
 _OWN_LOGGERS = ("service", "api", "capture", "pipeline")  # logged at INFO (the rest at WARNING)
 _LIMITS = capture.Limits()  # the streaming core's defaults, written once, there
 
@@ -58,7 +60,8 @@ class Settings(BaseSettings):
 
     # No number setting means "inf" or "nan": they overflow (a token that expires at inf) or
     # slip past every bound (nan >= 0 is false, but so is nan < 0).
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", allow_inf_nan=False)
+    # An empty variable (HEARTBEAT_INTERVAL=) means "not set", for every setting alike.
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", allow_inf_nan=False, env_ignore_empty=True)
 
     heartbeat_interval: float = Field(10.0, ge=0, description="seconds between heartbeats; 0 turns them off")
     heartbeat_style: Literal["chunk", "comment"] = Field(
@@ -271,7 +274,10 @@ def _settings_error(exc: ValidationError) -> str:
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
         # pydantic prefixes a validator's own words with "Value error, ": the words are enough.
-        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        problem = f"{name}: {error['msg'].removeprefix('Value error, ')}"
+        if error["type"] != "value_error" and name not in _SECRET_SETTINGS and isinstance(error["input"], str):
+            problem += f" (got {error['input'][:60]!r})"  # pydantic's own words do not show the value
+        problems.append(problem)
     return "course-stream: bad setting: " + "; ".join(problems)
 
 

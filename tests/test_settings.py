@@ -150,10 +150,23 @@ print(json.dumps(found))
     assert not wrong, wrong
 
 
+def test_a_value_of_the_wrong_type_is_shown_and_a_secret_never(tmp_path: Path) -> None:
+    assert refused(start(tmp_path, {"HEARTBEAT_INTERVAL": "ten"}), "HEARTBEAT_INTERVAL").endswith("(got 'ten')")
+    line = refused(start(tmp_path, {"STREAM_TOKEN_SECRET": "s3cret-but-short"}), "STREAM_TOKEN_SECRET")
+    assert "s3cret" not in line
+
+
+def test_an_empty_variable_is_a_setting_left_unset(tmp_path: Path) -> None:
+    script = "import service; s = service.Settings(); "
+    script += "print(s.heartbeat_interval, s.max_concurrent_jobs, s.echo_job_output)"
+    result = start(tmp_path, {"HEARTBEAT_INTERVAL": "", "MAX_CONCURRENT_JOBS": "", "ECHO_JOB_OUTPUT": ""}, app=script)
+    assert result.returncode == 0 and result.stdout.split() == ["10.0", "64", "False"], result.stderr
+
+
 @pytest.mark.parametrize(("name", "value"), [("STREAM_TOKEN_TTL", "inf"), ("HEARTBEAT_INTERVAL", "nan")])
 def test_a_number_that_is_not_finite_stops_startup_saying_so(tmp_path: Path, name: str, value: str) -> None:
     env = {name: value, "API_KEYS": "a-key-long-enough-0123"}
-    assert refused(start(tmp_path, env), name).endswith("Input should be a finite number")
+    assert refused(start(tmp_path, env), name).endswith(f"Input should be a finite number (got {value!r})")
 
 
 # -- secrets in URLs never show --------------------------------------------------------------------------
