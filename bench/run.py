@@ -256,8 +256,10 @@ def main() -> int:
         path = ROOT / "BENCHMARKS.md"
         current = path.read_text(encoding="utf-8")
         start, end = "<!-- results -->", "<!-- /results -->"
-        head, _, rest = current.partition(start)
-        _, _, tail = rest.partition(end)
+        head, found_start, rest = current.partition(start)
+        _, found_end, tail = rest.partition(end)
+        if not (found_start and found_end):  # never cut the notes that follow the results
+            raise SystemExit(f"BENCHMARKS.md: the markers {start} and {end} are not both there")
         path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
     return 0
 
