@@ -19,15 +19,21 @@ from . import examples as runner
 from ._subject import fold
 from ._text import Block, normalise, self_contained, sentences, singular, stands_alone
 from .knowledge import Passage, plural
-from .retriever import RELATED_TERMS, Retrieval, ScoredDocument
+from .retriever import INTERNALS, RELATED_TERMS, Retrieval, ScoredDocument
 
 __all__ = ("ApiItem", "ContentEnhancerAgent", "CourseExample", "Outline", "OutlineSection", "parse_body")
 
 PASSAGES_PER_DOCUMENT = 5
+# Passages taken beyond those for their prose because their code teaches the subject: a page's
+# best explanations are seldom where its examples that print something are.
+EXAMPLE_PASSAGES_PER_DOCUMENT = 3
+MAX_EXAMPLES_PER_HEADING = 2
+NAMED_ENTRIES_PER_DOCUMENT = 2
 MAX_EXPLANATIONS = 6
 MAX_API = 6
 MAX_EXAMPLES = 4
 MAX_EXAMPLE_ATTEMPTS = 10
+EXAMPLES_SECONDS = 4.0  # running examples stops once they took this long (a course takes a few seconds)
 MAX_NAME_FIXES = 2  # runs again for a missing name: one for a definition, one for an import
 MAX_PITFALLS = 4
 DUPLICATE_OVERLAP = 0.8
@@ -40,7 +46,6 @@ _PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware
 
 
 _MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
-_UNCAUGHT = re.compile(r"^[A-Z]\w*(Error|Exception)\b")  # a run that ended on an exception
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,7 @@ class _Snippet:
     position: tuple[int, int]  # (passage seq, block number): the document's reading order
     defines: frozenset[str]  # the names its top-level statements bind
     uses: frozenset[str]  # the names it reads
+    teaches: int = 0  # how much of the subject's syntax and API it uses (``_teaching``)
 
 
 @dataclass(slots=True)
@@ -89,6 +95,83 @@ def _bound_names(example: runner.Example) -> frozenset[str]:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
     return frozenset(names)
+
+
+# What code that teaches a concept uses: its syntax (an AST node's name, "key=" for a keyword
+# argument) or its API (a name, an attribute, a method defined, "module:x" for a module imported or
+# used).  An example of sorting without ``key=`` or of the walrus without ``:=`` teaches something else.
+CONCEPT_CODE: dict[str, frozenset[str]] = {
+    concept: frozenset(features.split())
+    for concept, features in {
+        "context manager": "With AsyncWith contextmanager asynccontextmanager ContextDecorator __enter__ __exit__ "
+                           "module:contextlib",
+        "with statement": "With AsyncWith __enter__ __exit__ contextmanager",
+        "sorting": "key= sorted sort itemgetter attrgetter cmp_to_key", "sort": "key= sorted sort itemgetter",
+        "key function": "key= itemgetter attrgetter cmp_to_key",
+        "list comprehension": "ListComp", "comprehension": "ListComp SetComp DictComp GeneratorExp",
+        "generator": "Yield YieldFrom GeneratorExp", "iterator": "__iter__ __next__ iter next module:itertools",
+        "assignment expression": "NamedExpr", "decorator": "decorator wraps module:functools",
+        "exception": "Try TryStar Raise", "error": "Try TryStar Raise", "try statement": "Try TryStar",
+        "f-string": "JoinedStr", "string formatting": "JoinedStr format", "formatting": "JoinedStr format",
+        "lambda": "Lambda", "closure": "Nonlocal nested", "nonlocal": "Nonlocal",
+        "scope": "Nonlocal Global", "class": "ClassDef", "inheritance": "ClassDef super",
+        "descriptor": "__get__ __set__ __set_name__ __delete__ property",
+        "property": "property", "async": "AsyncFunctionDef Await", "await": "Await",
+        "coroutine": "AsyncFunctionDef Await", "dictionary": "Dict DictComp dict items",
+        "dict": "Dict DictComp dict items", "dataclass": "dataclass field module:dataclasses",
+        "match statement": "Match", "match": "Match", "file": "open read write readline",
+        "regular expression": "module:re", "regex": "module:re", "thread": "module:threading Thread",
+        "slice": "Slice",
+    }.items()
+}
+
+
+def _code_features(example: runner.Example) -> frozenset[str]:
+    """What an example's code uses, as ``CONCEPT_CODE`` names it."""
+    features: set[str] = set()
+    for source, _ in example.statements:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            features.add(type(node).__name__)
+            if isinstance(node, ast.Name):
+                features.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                features.add(node.attr)
+                if isinstance(node.value, ast.Name):
+                    features.add("module:" + node.value.id)
+            elif isinstance(node, ast.keyword) and node.arg:
+                features.add(node.arg + "=")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                features.add(node.name)
+                if node.decorator_list:
+                    features.add("decorator")
+                inner = (n for n in ast.walk(node) if n is not node)
+                if any(isinstance(n, (ast.FunctionDef, ast.Lambda)) for n in inner):
+                    features.add("nested")
+            elif isinstance(node, ast.Import):
+                features.update("module:" + alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                features.add("module:" + node.module)
+                features.update(alias.name for alias in node.names)
+    return frozenset(features)
+
+
+def _teaching(features: frozenset[str], concepts: list[str]) -> int:
+    """How many of its concepts' syntax and API names an example uses (0: it teaches something else).
+
+    A concept without an entry in ``CONCEPT_CODE`` is a module (``pathlib``, ``itertools``) or a name
+    (``collections.Counter``): the example imports or uses it."""
+    score = 0
+    for concept in concepts:
+        wanted = CONCEPT_CODE.get(concept)
+        if wanted is None:
+            names = {part for part in re.split(r"[^\w.]+", concept) if part}
+            wanted = frozenset({*(f"module:{n}" for n in names), *(n.rsplit(".", 1)[-1] for n in names)})
+        score += len(wanted & features)
+    return score
 
 
 def _page_module(doc_id: str) -> str:
@@ -235,14 +318,32 @@ def _with_name(snippet: _Snippet, name: str, context: list[_Snippet]) -> tuple[_
 
 def _with_use(snippet: _Snippet, context: list[_Snippet]) -> _Snippet | None:
     """``snippet`` followed by the nearest later block of its document that uses what it defines."""
+    # What it defines itself: a module both import is no link between two examples.
+    own = snippet.defines - sys.stdlib_module_names
     later = [c for c in context
-             if c.doc_id == snippet.doc_id and c.position > snippet.position and c.uses & snippet.defines]
+             if c.doc_id == snippet.doc_id and c.position > snippet.position and c.uses & own]
     if not later:
         return None
     use = min(later, key=lambda c: c.position)
     example = runner.Example(snippet.example.statements + use.example.statements, use.example.expected,
                              snippet.example.shows_error or use.example.shows_error)
     return replace(snippet, example=example, defines=snippet.defines | use.defines, uses=snippet.uses | use.uses)
+
+
+def _at_work(passage: Passage, concepts: list[str]) -> int:
+    """How much of the subject's syntax and API the passage's code uses, counting only code that shows
+    what it does (a session with its output, a script that prints): 0 for none."""
+    best = 0
+    for block in parse_body(passage.body):
+        if block.kind != "literal" or block.language not in ("python", "pycon"):
+            continue
+        example = runner.prepare(block.text, block.language)
+        if example is None:
+            continue
+        features = _code_features(example)
+        if example.expected or "print" in features:
+            best = max(best, _teaching(features, concepts))
+    return best
 
 
 def _unbulleted(sentence: str) -> str:
@@ -293,8 +394,9 @@ class ContentEnhancerAgent:
         words = _concept_words(retrieval)
         outline = Outline(retrieval.subject, retrieval.terms, True, [], [], [], [], retrieval.nearby,
                           retrieval.kind, retrieval.covered, retrieval.missing)
-        subject_words = {w for concept in (retrieval.covered or retrieval.terms) for w in _words(concept)}
-        picked = self._pick_passages(retrieval.documents, subject_words)
+        concepts = retrieval.covered or retrieval.terms
+        subject_words = {w for concept in concepts for w in _words(concept)}
+        picked = self._pick_passages(retrieval.documents, subject_words, concepts)
         self.say(f"Reading {plural(sum(len(p) for _, p in picked), 'passage')} "
                  f"from {plural(len(picked), 'document')}.")
         snippets = _Snippets()
@@ -314,14 +416,14 @@ class ContentEnhancerAgent:
 
         by_score.sort(key=rank)
         for _, _, passage, section in by_score:
-            self._read(passage, section, outline, words, snippets)
+            self._read(passage, section, outline, words, snippets, concepts)
         # A page that gave only API entries is a source too: the course names it under each entry.
         outline.sections = [s for s in outline.sections if s.paragraphs or s.api_names]
         outline.explanations = outline.explanations[:MAX_EXPLANATIONS]
         self.say(f"Kept {plural(len(outline.explanations), 'explanation')} on the subject, "
                  f"{plural(len(outline.api), 'API entry', 'API entries')}"
                  + (f" ({', '.join(a.name for a in outline.api)})" if outline.api else "") + ".")
-        self._run_examples(snippets, outline)
+        self._run_examples(snippets, outline, concepts)
         outline.definitions = self._definitions(outline, words)
         outline.key_points = self._key_points(outline, words, {d for d, _ in outline.definitions})
         outline.pitfalls = outline.pitfalls[:MAX_PITFALLS]
@@ -332,12 +434,14 @@ class ContentEnhancerAgent:
 
     @staticmethod
     def _pick_passages(
-        documents: list[ScoredDocument], subject_words: set[str]
+        documents: list[ScoredDocument], subject_words: set[str], concepts: list[str] | None = None
     ) -> list[tuple[ScoredDocument, list[Passage]]]:
         """The best passages of each document, without near-duplicates, in the document's order.
 
         A glossary's entry for the subject itself is taken before its neighbours ("generator"
         before "asynchronous generator"), which would otherwise crowd it out as near-duplicates.
+        Then up to ``EXAMPLE_PASSAGES_PER_DOCUMENT`` more whose code shows the subject at work
+        (contextlib's ``ContextDecorator`` session printing "Starting" … "Finishing"), best first.
         """
         seen: list[set[str]] = []
         picked: list[tuple[ScoredDocument, list[Passage]]] = []
@@ -354,6 +458,15 @@ class ContentEnhancerAgent:
                     continue
                 seen.append(words)
                 chosen.append(passage)
+            if concepts:
+                # The entry of a name the subject goes by (``contextlib.contextmanager``, ``sorted``).
+                named = {r.rsplit(".", 1)[-1] for c in concepts for r in RELATED_TERMS.get(c, ())
+                         if re.fullmatch(r"[\w.]+", r)}
+                entries = [p for p, _ in ranked if p not in chosen and p.body.startswith("```signature")
+                           and p.heading.split("(")[0].strip().rsplit(".", 1)[-1] in named]
+                chosen += entries[:NAMED_ENTRIES_PER_DOCUMENT]
+                at_work = [(-min(_at_work(p, concepts), 3), i, p) for i, (p, _) in enumerate(ranked) if p not in chosen]
+                chosen += [p for teaches, _, p in sorted(at_work) if teaches][:EXAMPLE_PASSAGES_PER_DOCUMENT]
             if chosen:
                 picked.append((doc, sorted(chosen, key=lambda p: p.seq)))
         return picked
@@ -365,6 +478,7 @@ class ContentEnhancerAgent:
         outline: Outline,
         words: set[str],
         snippets: _Snippets,
+        concepts: list[str] | None = None,
     ) -> None:
         blocks = parse_body(passage.body)
         signature = blocks[0].text if blocks and blocks[0].language == "signature" else ""
@@ -385,11 +499,11 @@ class ContentEnhancerAgent:
                     outline.grammar.append((block.text, passage.doc_id))
                     section.paragraphs.append(block)
                     continue
-                snippet = self._snippet(block, passage, number)
+                snippet = self._snippet(block, passage, number, concepts or [])
                 if snippet is None:
                     continue
                 snippets.context.append(snippet)
-                if _on_topic(block.text, words) or _on_topic(passage.heading, words):
+                if snippet.teaches or _on_topic(block.text, words) or _on_topic(passage.heading, words):
                     snippets.candidates.append(snippet)
                     section.paragraphs.append(block)
                 continue
@@ -414,30 +528,57 @@ class ContentEnhancerAgent:
                         break
 
     @staticmethod
-    def _snippet(block: Block, passage: Passage, number: int) -> _Snippet | None:
+    def _snippet(block: Block, passage: Passage, number: int, concepts: list[str]) -> _Snippet | None:
         if block.language not in ("python", "pycon"):
             return None
         example = runner.prepare(block.text, block.language)
         if example is None:
             return None
         return _Snippet(example, passage.doc_id, passage.heading, (passage.seq, number), _bound_names(example),
-                        _used_names(example))
+                        _used_names(example), _teaching(_code_features(example), concepts))
 
-    def _run_examples(self, snippets: _Snippets, outline: Outline) -> None:
+    def _run_examples(self, snippets: _Snippets, outline: Outline, concepts: list[str] | None = None) -> None:
         """Run the candidate examples, in order, until enough have run; keep those that print something."""
         trusted = [s for s in snippets.candidates if self.trusted(s.doc_id)]
         if len(trusted) < len(snippets.candidates):
             self.say(f"Not running {plural(len(snippets.candidates) - len(trusted), 'example')} from documents "
                      "whose code is not trusted.")
-        attempts = trusted[:MAX_EXAMPLE_ATTEMPTS]
+        # The interpreter's internals (``ast.dump`` of a walrus) teach those internals, not the subject.
+        internals = [s for s in trusted
+                     if _page_module(s.doc_id) in INTERNALS and _page_module(s.doc_id) not in (concepts or [])]
+        if internals:
+            self.say(f"Leaving out {plural(len(internals), 'example')} of the interpreter's internals "
+                     f"({', '.join(sorted({_page_module(s.doc_id) for s in internals}))}).")
+            trusted = [s for s in trusted if s not in internals]
+        # The best document's first example that uses the subject's syntax or API (a document starts
+        # with its simplest), then those that use most of it (sorting with ``key=``, the walrus's ``:=``),
+        # in the documents' reading order otherwise; at most two shown from one heading, so that four
+        # variants of one example do not make the whole section.
+        rank = {section.doc_id: i for i, section in enumerate(outline.sections)}
+
+        def reading(s: _Snippet) -> tuple[int, tuple[int, int]]:
+            return rank.get(s.doc_id, len(rank)), s.position
+
+        first = min((s for s in trusted if s.teaches), key=reading, default=None)
+        ranked = ([first] if first else []) + sorted((s for s in trusted if s is not first),
+                                                     key=lambda s: (-min(s.teaches, 3), *reading(s)))
+        total = min(len(ranked), MAX_EXAMPLE_ATTEMPTS)
+        shown: dict[tuple[str, str], int] = {}
         seen: set[str] = set()
         ran: list[CourseExample] = []
         tried = 0
-        for number, snippet in enumerate(attempts, 1):
-            if len(ran) == MAX_EXAMPLES:
+        spent = 0.0
+        for snippet in ranked:
+            if len(ran) == MAX_EXAMPLES or tried == total:
                 break  # enough: the rest would only cost time
-            tried = number
-            self.say(f"Running example {number}/{len(attempts)} from {snippet.doc_id} ({snippet.heading[:60]})…")
+            if shown.get((snippet.doc_id, snippet.heading), 0) >= MAX_EXAMPLES_PER_HEADING:
+                continue
+            if spent > EXAMPLES_SECONDS:
+                self.say(f"Not running the {plural(total - tried, 'other example')}: "
+                         f"{spent:.1f} s spent running examples already.")
+                break
+            tried = number = tried + 1
+            self.say(f"Running example {number}/{total} from {snippet.doc_id} ({snippet.heading[:60]})…")
             example, doc_id, heading = snippet.example, snippet.doc_id, snippet.heading
             result = runner.run(example, self.limits)
             for _ in range(MAX_NAME_FIXES):
@@ -449,12 +590,6 @@ class ContentEnhancerAgent:
                 example = snippet.example
                 self.say(f"  {result.error}: trying again with {why}")
                 result = runner.run(example, self.limits)
-            if not result.ok and example.shows_error and _UNCAUGHT.match(result.error):
-                anything = example.catching_any_error()
-                if anything != example:
-                    self.say(f"  {result.error}: not the error the document shows; trying again catching any error")
-                    example, snippet = anything, replace(snippet, example=anything)
-                    result = runner.run(example, self.limits)
             milliseconds = result.seconds * 1000
             followed = _with_use(snippet, snippets.context) if result.ok and not result.output else None
             if followed is not None:
@@ -463,22 +598,29 @@ class ContentEnhancerAgent:
                 example = followed.example
                 result = runner.run(example, self.limits)
                 milliseconds += result.seconds * 1000
+            spent += milliseconds / 1000
             if not result.ok or not result.output:
                 self.say(f"  left out: {result.error or 'it prints nothing'} ({milliseconds:.0f} ms)")
                 continue
-            if result.code in seen:
+            if result.code in seen or any(result.code in code for code in seen):
                 continue
             seen.add(result.code)
             lines = result.output.count("\n") + 1
             self.say(f"  ran in {milliseconds:.0f} ms: {plural(lines, 'line')} of output")
             # Run once more: an output that differs between runs (addresses, times, ordering)
             # cannot be the answer to "what does this print?".
-            again = runner.run(example, self.limits)
-            stable = again.ok and again.output == result.output
-            if not stable:
-                self.say("  its output changes from run to run: shown, but not asked in the quiz")
+            if spent + result.seconds > EXAMPLES_SECONDS:
+                stable = False
+                self.say("  no time left to run it twice: shown, but not asked in the quiz")
+            else:
+                again = runner.run(example, self.limits)
+                spent += again.seconds
+                stable = again.ok and again.output == result.output
+                if not stable:
+                    self.say("  its output changes from run to run: shown, but not asked in the quiz")
             ran.append(CourseExample(doc_id, heading, result.code, result.output, example.shows_error,
                                      milliseconds, stable))
+            shown[(doc_id, heading)] = shown.get((doc_id, heading), 0) + 1
         outline.examples = ran
         for kept in outline.examples:
             for section in outline.sections:

@@ -24,7 +24,10 @@ statement the session shows failing is wrapped in ``try``/``except`` so that the
 real output too.  The shown code is exactly the code that ran.
 
 Output and errors name no path of the server: the interpreter's own files are shown as
-``<stdlib>/contextlib.py`` and the example's working directory as ``.`` (``shorten_paths``).
+``<stdlib>/contextlib.py`` and the example's working directory and ``HOME`` as ``/home/learner``
+(``shorten_paths``), so ``Path.home()`` and ``Path("x").absolute()`` print true-looking, consistent paths.
+The example sees ``sys.argv == ["example.py"]``, as a script run by that name would: the pipe its runner
+reads back from is passed in the environment (and removed from ``os.environ`` before the code runs).
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ("Example", "Limits", "Run", "from_session", "prepare", "run", "shorten_paths")
+__all__ = ("LEARNER_HOME", "Example", "Limits", "Run", "from_session", "prepare", "run", "shorten_paths")
+
+
+# Where an example seems to run: its working directory and ``HOME`` as its output shows them.
+LEARNER_HOME = "/home/learner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,26 +78,6 @@ class Example:
             else source
             for i, (source, _) in enumerate(self.statements)
         )
-
-
-    def catching_any_error(self) -> Example:
-        """The example with each error it shows on purpose caught whatever its type, and named as raised.
-
-        The manual sometimes names another exception than the running Python raises (3.11's
-        contextlib shows a second ``with`` on a used ``@contextmanager`` raising RuntimeError;
-        3.11 raises AttributeError): the lesson, "this fails", still holds, and the output says
-        what really happened.
-        """
-        return Example(
-            tuple((_CAUGHT.sub(_ANY_CAUGHT, source), shown) for source, shown in self.statements),
-            self.expected,
-            self.shows_error,
-        )
-
-
-# What ``from_session`` writes for a statement the session shows failing, and its catch-all form.
-_CAUGHT = re.compile(r'^except (\w+) as error:\n    print\("\1:", error\)$', re.M)
-_ANY_CAUGHT = 'except Exception as error:\n    print(type(error).__name__ + ":", error)'
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +176,10 @@ def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], .
     returns ``None`` (``print(...)``) shows nothing more, and its code stays as written.
     """
     last = tree.body[-1]
+    shown = _assigned_value(tree)
+    if shown:
+        # ``squares = [x**2 for x in range(10)]`` computes its lesson into a name: that name's value.
+        return ((text, False), (shown, True))
     if not isinstance(last, ast.Expr) or isinstance(last.value, ast.Constant):
         return ((text, False),)  # a constant (a docstring, ``...``) is no lesson
     lines = text.splitlines()
@@ -202,6 +193,21 @@ def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], .
     return ((head, False), (value, True))
 
 
+# Values whose repr is what they are: a list built by a comprehension, a dict, a string, a sum.
+_SHOWN_VALUES = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp, ast.Constant,
+                 ast.JoinedStr, ast.BinOp, ast.Subscript)
+
+
+def _assigned_value(tree: ast.Module) -> str:
+    """The name a script that prints nothing ends by assigning a plain value to ("" otherwise)."""
+    last = tree.body[-1]
+    if not (isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name)
+            and isinstance(last.value, _SHOWN_VALUES)):
+        return ""
+    prints = any(isinstance(node, ast.Name) and node.id in ("print", "input") for node in ast.walk(tree))
+    return "" if prints else last.targets[0].id
+
+
 # The child: limits first, then the statements.  A session's bare expression is
 # evaluated and, like the interpreter does, shown unless it is None; the indices
 # of those shown are reported back, so that the shown script says print(...) for
@@ -210,6 +216,8 @@ _BOOTSTRAP = """\
 import json, os, resource, sys
 for limit, value in {limits}:
     resource.setrlimit(limit, (value, value))
+report = int(os.environ.pop("EXAMPLE_REPORT_FD"))
+sys.argv = ["example.py"]
 statements = json.loads(sys.stdin.read())
 sys.stdin = open(os.devnull)
 namespace = {{"__name__": "__main__", "__builtins__": __builtins__}}
@@ -229,7 +237,7 @@ try:
             exec(compile(source, "example.py", "exec"), namespace)
 finally:
     sys.stdout.flush()
-    os.write(int(sys.argv[1]), json.dumps([shown, as_repr]).encode())
+    os.write(report, json.dumps([shown, as_repr]).encode())
 """
 
 
@@ -267,11 +275,12 @@ def shorten_paths(text: str, working_directory: str = "") -> str:
     """``text`` without the server's absolute paths: an example's output reaches learners (the course,
     the progress lines), and where the server keeps its interpreter is not theirs to know.
 
-    The example's working directory becomes ``.``; the interpreter's files, ``<stdlib>/json/__init__.py``.
+    The example's working directory (its ``HOME`` too) becomes ``/home/learner`` (``LEARNER_HOME``), a
+    directory a learner's own run could show; the interpreter's files, ``<stdlib>/json/__init__.py``.
     """
     if working_directory:
         for directory in sorted({working_directory, os.path.realpath(working_directory)}, key=len, reverse=True):
-            text = text.replace(directory + os.sep, "").replace(directory, ".")
+            text = re.sub(rf"{re.escape(directory)}(?![\w.-])", LEARNER_HOME, text)
     for path, shown in _server_paths():
         text = text.replace(path, shown)
     return text
@@ -296,8 +305,9 @@ def run(example: Example, limits: Limits | None = None) -> Run:
             report_read, report_write = os.pipe()
             try:
                 process = subprocess.Popen(
-                    [sys.executable, "-s", "-P", "-c", _bootstrap(limits), str(report_write)],
-                    stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True,
+                    [sys.executable, "-s", "-P", "-c", _bootstrap(limits)],
+                    stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=work,
+                    env={**env, "EXAMPLE_REPORT_FD": str(report_write)}, start_new_session=True,
                     pass_fds=(report_write,),
                 )
             finally:

@@ -166,7 +166,7 @@ class Retrieval:
 
 # The interpreter's internals: they name every concept (LOAD_CLOSURE, FunctionDef.decorator_list)
 # but explain none to a learner.
-_INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3"})
+INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3"})
 
 
 def _document_prior(doc_id: str) -> float:
@@ -174,7 +174,7 @@ def _document_prior(doc_id: str) -> float:
     kind, _, name = doc_id.partition(":")
     if kind == "manual":
         part, _, page = name.partition("/")
-        if page in _INTERNALS:
+        if page in INTERNALS:
             return 0.5
         if part == "library":  # a sub-module (email.generator) is rarely what a general subject means
             return 1.0 / (1.0 + 0.35 * page.count("."))
@@ -285,9 +285,10 @@ class KnowledgeRetrieverAgent:
         queries = self.plan(subject, covered or concepts)
         self.say(f"Planned {plural(len(queries), 'query', 'queries')}.")
         documents: dict[str, ScoredDocument] = {}
+        tops: dict[str, float] = {}
         for i, query in enumerate(queries, 1):
             hits = self.kb.search(query.match, PASSAGES_PER_QUERY)
-            top = hits[0].score if hits and hits[0].score > 0 else 1.0
+            top = tops[query.match] = hits[0].score if hits and hits[0].score > 0 else 1.0
             for hit in hits:
                 doc = documents.get(hit.passage.doc_id)
                 if doc is None:
@@ -315,10 +316,24 @@ class KnowledgeRetrieverAgent:
         if not known:
             return Retrieval(text, list(subject.terms), queries, [], False, "subject", covered, missing, nearby)
         chosen = self._choose(ranked, covered)
+        self._fill_in(chosen, queries, tops)
         total = sum(len(d.passages) for d in chosen)
         self.say(f"Kept {plural(total, 'passage')} from the {plural(len(chosen), 'best document')} "
                  f"of {len(ranked)}: {', '.join(d.id for d in chosen)}")
         return Retrieval(text, list(subject.terms), queries, chosen, True, "subject", covered, missing, nearby)
+
+    def _fill_in(self, chosen: list[ScoredDocument], queries: list[PlannedQuery], tops: dict[str, float]) -> None:
+        """The chosen documents' passages that the queries match beyond the first ``PASSAGES_PER_QUERY``
+        of the whole knowledge base: a long page (contextlib) has more on the subject than the first
+        hits show, often its examples.  Scored as the first pass would have; documents keep their rank."""
+        by_id = {d.id: d for d in chosen}
+        for query in queries:
+            for hit in self.kb.search(query.match, PASSAGES_PER_QUERY, doc_ids=list(by_id)):
+                doc = by_id[hit.passage.doc_id]
+                if hit.passage.seq in doc.passages:
+                    continue
+                score = query.weight * hit.score / tops[query.match] * _passage_prior(hit.passage, query.concept)
+                doc.passages[hit.passage.seq] = (hit.passage, score)
 
     @staticmethod
     def _choose(ranked: list[ScoredDocument], covered: list[str]) -> list[ScoredDocument]:

@@ -50,13 +50,8 @@ REFUSED = {
     "gardening tips for tomatoes": "No course on",
 }
 
-# The manual's examples of the with statement are grammar (``with A() as a, B() as b:``) or open
-# files that do not exist: none runs on its own, so that course honestly shows none.  Those the
-# coroutines course finds only define things (an ``async def``) and print nothing, so they are
-# not shown either.
-WITHOUT_RUNNABLE_EXAMPLES = frozenset(
-    {"the with statement", "asyncio coroutines and tasks"}
-)
+# Subjects whose course honestly shows no example, none of the manual's running on its own.
+WITHOUT_RUNNABLE_EXAMPLES: frozenset[str] = frozenset()
 # More subjects a teacher would ask for, beyond those with required content above.
 MORE_SUBJECTS = ["iterators", "lambda", "string methods", "classes and inheritance", "properties",
                  "itertools", "collections.Counter", "match statement", "les listes", "les exceptions"]
@@ -252,3 +247,49 @@ def test_a_course_on_a_module_with_only_api_entries_names_its_sources(manual_kb:
     markdown = course("typing", manual_kb)["markdown"]
     assert "built from 0 sources" not in markdown and ": ." not in markdown
     assert "## Quiz\n\n### Answers" not in markdown, "no quiz without a question"
+
+
+def test_a_course_on_context_managers_shows_them_at_work(manual_kb: Path) -> None:
+    """Examples that run a ``with`` block and print what entering and leaving do, not an internal error."""
+    results = course("context managers", manual_kb)
+    markdown = results["markdown"]
+    assert markdown.startswith("# Context managers\n")
+    assert "`contextlib.contextmanager`" in markdown
+    examples = results["examples_run"]
+    assert examples, "at least one example that ran"
+    assert any(re.search(r"^\s*with\b", e["code"], re.M) and e["output"] for e in examples)
+    assert any("Starting" in e["output"] and "Finishing" in e["output"] for e in examples), "ContextDecorator's"
+    for example in examples:
+        assert "object has no attribute" not in example["output"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "teaches", "at_least"),
+    [
+        ("sorting with key functions", r"\bkey=", 3),
+        ("list comprehensions", r"\[.* for \w+ in ", 3),
+        ("context managers", r"^\s*(?:with|@)\w*", 2),
+        ("generators", r"\byield\b|\(.* for .* in .*\)", 1),
+    ],
+)
+def test_the_examples_use_what_the_subject_teaches(manual_kb: Path, subject: str, teaches: str, at_least: int) -> None:
+    """Sorting with ``key=``, comprehensions as comprehensions: not variants of one thing, nor something else."""
+    results = course(subject, manual_kb)
+    examples = results["examples_run"]
+    using = [e for e in examples if re.search(teaches, e["code"], re.M)]
+    assert len(using) >= at_least, f"{subject}: {len(using)} of {len(examples)} examples use {teaches!r}"
+    headings = re.findall(r"^### Example \d+: (.+) \(`", results["markdown"], re.M)
+    assert all(headings.count(h) <= 2 for h in headings), headings
+    assert not any("\\_" in h for h in headings), "no escaped markup in a heading"
+
+
+def test_a_first_example_is_the_simplest_one(manual_kb: Path) -> None:
+    sorting = course("sorting with key functions", manual_kb)["examples_run"]
+    assert sorting[0]["output"].startswith("[1, 2, 3, 4, 5]"), sorting[0]
+    squares = course("list comprehensions", manual_kb)["examples_run"]
+    assert any("[x**2 for x in range(10)]" in e["code"] and "[0, 1, 4, 9" in e["output"] for e in squares)
+
+
+def test_no_example_of_the_interpreters_internals_for_a_language_subject(manual_kb: Path) -> None:
+    for example in course("walrus operator", manual_kb)["examples_run"]:
+        assert "ast." not in example["code"], example["code"]

@@ -37,17 +37,6 @@ def test_an_error_the_session_shows_is_caught_and_shown() -> None:
     compile(result.code, "shown", "exec")
 
 
-def test_an_error_of_another_type_than_the_session_shows_is_caught_once_asked() -> None:
-    # The manual names the exception of its own Python version; the running one may raise another.
-    session = ">>> [][0]\nTraceback (most recent call last):\n  ...\nKeyError: 0\n>>> print('after')\nafter"
-    example = from_session(session)
-    assert example is not None
-    assert not run(example).ok  # an IndexError is not caught as a KeyError
-    result = run(example.catching_any_error())
-    assert result.ok and result.output == "IndexError: list index out of range\nafter"
-    compile(result.code, "shown", "exec")
-
-
 def test_a_failing_example_reports_its_error() -> None:
     result = run(script("print(undefined_name)"))
     assert not result.ok and result.error == "NameError: name 'undefined_name' is not defined"
@@ -89,7 +78,7 @@ def test_output_and_errors_name_no_path_of_the_server() -> None:
 
     stdlib = sysconfig.get_paths()["stdlib"]
     printed = run(script("import contextlib, os\nprint(contextlib.__file__)\nprint(os.getcwd())"))
-    assert printed.ok and printed.output == "<stdlib>/contextlib.py\n.", printed.output
+    assert printed.ok and printed.output == "<stdlib>/contextlib.py\n/home/learner", printed.output
     failed = run(script("from contextlib import load_widget\nload_widget()"))
     assert not failed.ok and "(<stdlib>/contextlib.py)" in failed.error, failed.error
     warned = run(script("import warnings, json\nwarnings.warn_explicit('old', UserWarning, json.__file__, 1)"))
@@ -104,3 +93,28 @@ def test_a_session_shows_each_value_as_the_interpreter_does() -> None:
     result = run(example)
     assert result.output == "'Fred'\n4", "the repr, as the interpreter shows it"
     assert result.code == "name = 'Fred'\nprint(repr(name))\nprint(len(name))", "and the code that shows it so"
+
+
+def test_an_example_sees_the_command_line_of_a_script_run_without_arguments() -> None:
+    """``sys.argv[1:]`` is what a script reads its arguments from: a learner running it has none."""
+    result = run(script("import sys, os\nprint(sys.argv)\nprint(sys.argv[1:])\n"
+                        "print([k for k in os.environ if 'REPORT' in k])"))
+    assert result.ok and result.output == "['example.py']\n[]\n[]", result.output
+    session = from_session(">>> import sys\n>>> for name in sys.argv[1:]:\n...     open(name)\n>>> print('done')\ndone")
+    assert session is not None
+    ran = run(session)
+    assert ran.ok and ran.output == "done", ran.output
+
+
+def test_home_and_the_working_directory_show_as_a_learners_home() -> None:
+    """Not "." (``Path.home()`` never returns a relative path) and not the server's temporary directory."""
+    result = run(script("from pathlib import Path\nimport os\nprint(Path.home())\nprint(Path.cwd())\n"
+                        "print(repr(Path('tests').absolute()))\nprint(os.path.expanduser('~/notes.txt'))\n"
+                        "print(os.path.abspath('a.txt'))"))
+    assert result.ok
+    assert result.output.splitlines() == [
+        "/home/learner", "/home/learner", "PosixPath('/home/learner/tests')", "/home/learner/notes.txt",
+        "/home/learner/a.txt",
+    ], result.output
+    failed = run(script("open('missing.txt')"))
+    assert "No such file or directory: 'missing.txt'" in failed.error
