@@ -40,7 +40,6 @@ DUPLICATE_OVERLAP = 0.8
 
 _FENCE = re.compile(r"^```([\w-]*)\n(.*?)\n```$", re.S)
 _NOTE = re.compile(r"^\*\*(Note|Warning|Important|Caution|Attention|Danger|Deprecated[^*]*)[:.]\*\*\s*")
-_DEFINING = re.compile(r"\b(is|are|refers to|means|provides|represents|lets|allows)\b")
 _PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware|careful|surprising|mistake|"
                       r"pitfall|gotcha|only once|not thread-safe|raises?)\b", re.I)
 
@@ -251,6 +250,7 @@ class Outline:
     grammar: list[tuple[str, str]] = field(default_factory=list)  # (grammar text, doc id)
     examples: list[CourseExample] = field(default_factory=list)
     pitfalls: list[tuple[str, str]] = field(default_factory=list)  # (text, doc id)
+    defined: list[str] = field(default_factory=list)  # the concept each of ``definitions`` defines
 
 
 def _words(text: str) -> set[str]:
@@ -346,6 +346,37 @@ def _at_work(passage: Passage, concepts: list[str]) -> int:
     return best
 
 
+_HEADWORD = re.compile(r"^(?:\*\*|`)([^*`\n]+)(?:\*\*|`): ")
+
+
+def _headword(term: str) -> str:
+    """A glossary entry's term as the course shows it before the entry: bold, or code when it is code."""
+    return f"`{term}`" if re.search(r"^[_.]|[()]", term) else f"**{term}**"
+
+
+def _without_headword(sentence: str) -> str:
+    return _HEADWORD.sub("", sentence, count=1)
+
+
+_NOUNS = r"module|library|package|statements?|functions?|class(?:es)?|objects?|expressions?|methods?|types?"
+_DEFINING_VERB = r"is|are|refers? to|means?|provides?|represents?|lets?|allows?|enables?|consists? of"
+
+
+def _subject_is(sentence: str, concept: str) -> bool:
+    """True when ``concept`` is what the sentence is about, as its grammatical subject followed by a verb
+    that says what it is: "A descriptor is …", "Descriptors let …", "The `logging` module provides …";
+    or when the sentence gives it its name: "… is called a *generator function*" (the manual's way)."""
+    words = [re.escape(w) for w in re.findall(r"[\w]+", concept)]
+    if not words:
+        return False
+    name = r"[\s-]+".join([*words[:-1], words[-1] + r"(?:s|es)?"])
+    pattern = (rf"^(?:(?:an?|the)\s+)?[*`_]*(?:\w+\.)?{name}[*`_]*(?:\(\))?(?:\s+(?:{_NOUNS}))?"
+               rf"(?:\s+(?:\([^()]*\)|<[^<>]*>))*,?\s+(?:{_DEFINING_VERB})\b")
+    # Or what it names: "Errors detected during execution are called *exceptions*".
+    named = rf"^[^,;:]{{8,160}}\b(?:is|are) (?:called|known as) (?:an? )?[*`_]*{name}\b"
+    return bool(re.match(pattern, sentence, re.I) or re.match(named, sentence, re.I))
+
+
 def _unbulleted(sentence: str) -> str:
     """One item of a list, put in a list of its own (a pitfall, a summary point): without its marker."""
     return re.sub(r"^(?:-|\d+\.)\s+", "", sentence)
@@ -409,10 +440,10 @@ class ContentEnhancerAgent:
         # Best passages first: a glossary definition, then the explanations that scored best. Of the
         # glossary's entries, the one for the subject itself comes first: "generator" before
         # "asynchronous generator", which only names it.
-        def rank(item: tuple[float, int, Passage, OutlineSection]) -> tuple[bool, int, float, int]:
-            glossary = item[2].doc_id.endswith(":glossary")
-            extra = len(_words(item[2].heading) - subject_words) if glossary else 0
-            return (not glossary, extra, item[0], item[1])
+        def rank(item: tuple[float, int, Passage, OutlineSection]) -> tuple[bool, float, int]:
+            heading = _words(item[2].heading)
+            defining = item[2].doc_id.endswith(":glossary") and bool(heading) and heading <= subject_words
+            return (not defining, item[0], item[1])
 
         by_score.sort(key=rank)
         for _, _, passage, section in by_score:
@@ -424,8 +455,10 @@ class ContentEnhancerAgent:
                  f"{plural(len(outline.api), 'API entry', 'API entries')}"
                  + (f" ({', '.join(a.name for a in outline.api)})" if outline.api else "") + ".")
         self._run_examples(snippets, outline, concepts)
-        outline.definitions = self._definitions(outline, words)
-        outline.key_points = self._key_points(outline, words, {d for d, _ in outline.definitions})
+        defined = self._definitions(outline, concepts)
+        outline.definitions = [(text, doc_id) for text, doc_id, _ in defined]
+        outline.defined = [concept for _, _, concept in defined]
+        outline.key_points = self._key_points(outline, words, {_without_headword(d) for d, _ in outline.definitions})
         outline.pitfalls = outline.pitfalls[:MAX_PITFALLS]
         self.say(f"Picked {plural(len(outline.definitions), 'definition')}, "
                  f"{plural(len(outline.key_points), 'key point')} and {plural(len(outline.pitfalls), 'pitfall')}.")
@@ -518,7 +551,10 @@ class ContentEnhancerAgent:
                 outline.explanations.append((block, passage.doc_id))
                 explained += 1
             elif block.kind == "prose" and not signature and explained < 2 and _explains(block.text):
-                outline.explanations.append((Block(self_contained(block.text), "prose"), passage.doc_id))
+                text = self_contained(block.text)
+                if passage.doc_id.endswith(":glossary") and not explained:
+                    text = f"{_headword(passage.heading)}: {text}"  # "A function which …" names no generator
+                outline.explanations.append((Block(text, "prose"), passage.doc_id))
                 explained += 1
             if block.kind == "prose" and _PITFALL.search(block.text) and _on_topic(block.text, words):
                 for sentence in sentences(block.text):
@@ -629,17 +665,26 @@ class ContentEnhancerAgent:
         self.say(f"Kept {plural(len(ran), 'example')} of {tried} tried.")
 
     @staticmethod
-    def _definitions(outline: Outline, words: set[str]) -> list[tuple[str, str]]:
-        picked: list[tuple[str, str]] = []
+    def _definitions(outline: Outline, concepts: list[str]) -> list[tuple[str, str, str]]:
+        """(sentence, doc id, the concept it defines): a glossary entry's first sentence, with its
+        headword, when the entry is the concept's; else a sentence whose subject is the concept
+        ("Descriptors let objects customize attribute lookup …"), never one that merely names it
+        ("If no exception occurs, the except clause is skipped …")."""
+        picked: list[tuple[str, str, str]] = []
         for block, doc_id in outline.explanations:
             if block.kind != "prose":
                 continue
-            glossary = doc_id.endswith(":glossary")  # an entry's first sentence defines its term
-            for sentence in sentences(block.text):
-                head = " ".join(sentence.split()[:12])
-                defining = glossary or (_DEFINING.search(head) and _on_topic(head, words))
-                if 30 <= len(sentence) <= 280 and defining and stands_alone(sentence):
-                    picked.append((_unbulleted(sentence), doc_id))
+            glossary = _HEADWORD.match(block.text) if doc_id.endswith(":glossary") else None
+            for number, sentence in enumerate(sentences(block.text)):
+                if glossary:
+                    concept = next((c for c in concepts if normalise(c) == normalise(glossary.group(1))), "")
+                    if number or not concept:
+                        break
+                else:
+                    concept = next((c for c in concepts if _subject_is(sentence, c)), "")
+                bare = _without_headword(sentence)
+                if concept and 30 <= len(bare) <= 280 and stands_alone(bare):
+                    picked.append((_unbulleted(sentence), doc_id, concept))
                     break
             if len(picked) == 3:
                 break

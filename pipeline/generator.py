@@ -212,7 +212,13 @@ class CourseGeneratorAgent:
     def _quiz(self, outline: Outline) -> list[tuple[str, str]]:
         """Questions a teacher would ask, each with an answer that can be checked."""
         questions: list[tuple[str, str]] = []
-        for example in self._predictable(outline.examples)[:2]:
+        outputs: set[str] = set()
+        for example in self._predictable(outline.examples):
+            if len(questions) == 2:
+                break
+            if example.output in outputs:
+                continue  # two questions with one answer: the second teaches nothing
+            outputs.add(example.output)
             questions.append((
                 "What does this code print?\n\n" + _code_block(example.code, "python"),
                 "It prints:\n\n" + _code_block(example.output, "text"),
@@ -224,15 +230,19 @@ class CourseGeneratorAgent:
                 f"Which function, class or method is described this way: “{markdown_text(summary)}”?",
                 f"`{api.name}` — `{api.signature}` {_source(api.doc_id)}",
             ))
-        if outline.definitions and len(questions) < 5:
+        # "What is X?" only with a sentence that defines X itself (see ContentEnhancerAgent._definitions).
+        answered: set[str] = set()
+        if outline.definitions and outline.defined and len(questions) < 5:
             sentence, doc_id = outline.definitions[0]
-            concept = (outline.covered or outline.terms)[0]
+            concept = outline.defined[0]
+            answered.add(sentence)
             questions.append((
                 f"In one sentence: what is *{markdown_text(concept)}*?",
                 f"{markdown_text(sentence)} {_source(doc_id)}",
             ))
-        if outline.pitfalls and len(questions) < 5:
-            text, doc_id = outline.pitfalls[0]
+        pitfall = next(((t, d) for t, d in outline.pitfalls if not any(t in a or a in t for a in answered)), None)
+        if pitfall and len(questions) < 5:
+            text, doc_id = pitfall
             questions.append((
                 f"What should you watch out for when using *{markdown_text((outline.covered or outline.terms)[0])}*?",
                 f"{markdown_text(text)} {_source(doc_id)}",

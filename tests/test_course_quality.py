@@ -189,15 +189,16 @@ def test_the_thinking_box_shows_the_examples_running(manual_kb: Path, capsys: py
 @pytest.mark.parametrize(
     ("subject", "definition"),
     [
-        ("generators", "A function which returns a generator iterator."),
-        ("context managers", "An object which controls the environment seen in a `with` statement"),
-        ("decorators", "A function returning another function"),
+        ("generators", "**generator**: A function which returns a generator iterator."),
+        ("context managers", "**context manager**: An object which controls the environment seen in a `with`"),
+        ("decorators", "**decorator**: A function returning another function"),
     ],
 )
 def test_a_course_opens_with_the_manuals_definition_of_its_subject(
     manual_kb: Path, subject: str, definition: str
 ) -> None:
-    """The glossary's entry for the subject itself, not a neighbour's ("asynchronous generator")."""
+    """The glossary's entry for the subject itself, not a neighbour's ("asynchronous generator"), with its
+    headword: "A function which returns a generator iterator." alone never says what it defines."""
     markdown = course(subject, manual_kb)["markdown"]
     what_it_is = markdown[markdown.index("## 1. What it is") :].split("\n\n")[1]
     assert what_it_is.startswith(definition), what_it_is
@@ -293,3 +294,40 @@ def test_a_first_example_is_the_simplest_one(manual_kb: Path) -> None:
 def test_no_example_of_the_interpreters_internals_for_a_language_subject(manual_kb: Path) -> None:
     for example in course("walrus operator", manual_kb)["examples_run"]:
         assert "ast." not in example["code"], example["code"]
+
+
+def _quiz_answers(markdown: str) -> dict[str, str]:
+    answers = markdown[markdown.index("### Answers") : markdown.index("## Sources")]
+    return dict(re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |\Z)", answers, re.M | re.S))
+
+
+@pytest.mark.parametrize("subject", sorted({*REQUIRED, *MORE_SUBJECTS}))
+def test_no_two_quiz_questions_share_an_answer(manual_kb: Path, subject: str) -> None:
+    markdown = course(subject, manual_kb)["markdown"]
+    if "### Answers" not in markdown:
+        return
+    answers = [" ".join(a.split()) for a in _quiz_answers(markdown).values()]
+    assert len(answers) == len(set(answers)), f"{subject}: {answers}"
+
+
+@pytest.mark.parametrize(
+    ("subject", "concept", "starts"),
+    [
+        ("descriptors", "descriptor", r"Descriptors |A descriptor |\*\*descriptor\*\*: "),
+        ("generators", "generator", r"\*\*generator\*\*: "),
+        ("asyncio coroutines and tasks", r"[\w ]+", r"(?:\*\*)?[\w ]+(?:\*\*: )?"),
+        ("exceptions", "exception", r"\*\*exception\*\*: |An exception |Exceptions "),
+        ("logging", "logging", r"(?:The )?`?logging`?|\*\*logging\*\*: "),
+    ],
+)
+def test_what_is_x_is_answered_by_a_sentence_about_x(manual_kb: Path, subject: str, concept: str, starts: str) -> None:
+    """"In one sentence: what is X?" only when a sentence defines X, with X its subject; never
+    "If no exception occurs, the except clause is skipped …" for "what is an exception?"."""
+    markdown = course(subject, manual_kb)["markdown"]
+    quiz = markdown[markdown.index("## Quiz") : markdown.index("### Answers")] if "## Quiz" in markdown else ""
+    asked = re.search(rf"^(\d+)\. In one sentence: what is \*({concept})\*\?", quiz, re.M)
+    if asked is None:
+        return  # no sentence of the sources defines it: no question rather than a wrong answer
+    answer = _quiz_answers(markdown)[asked.group(1)]
+    assert re.match(starts, answer, re.I), f"{subject}: {answer}"
+    assert not re.match(r"If |When |But |In the ", answer)
