@@ -227,20 +227,46 @@ _FOOTNOTE = re.compile(r"(?<=[ .,;:])\[(?:\d+|#\w*|\*)\]_?")  # "text [1]", neve
 _ANAPHORA = re.compile(
     r"^(?:this|that|these|those|it|its|they|their|them|such|here|then|otherwise|however|also|alternatively|"
     r"likewise|similarly|instead|thus|hence|so|once this|once that|in this case|in that case|for example|"
-    r"for instance|as such|the latter|the former|both)\b",
+    r"for instance|as such|the latter|the former|both|but|and|or|yet|still|another|now that|now|finally|"
+    r"on the other hand|some|again|next|further|furthermore|moreover|in addition|additionally|therefore|"
+    r"consequently|as a result|even so|note also|nevertheless|rather|conversely|in contrast|secondly|lastly)\b"
+    r"|^\w+(?: \w+)? (?:can |could |may |might |will |would |should |is |are )?also\b",  # "You can also use …"
+    re.I,
+)
+# Text that is not a sentence's start: a clause cut from the one before ("which is more concise and
+# readable.", "should have the desired effect."), or an aside "(a naïve approach would …)".
+_CUT = re.compile(r"^(?:[a-z]|\()")
+# Where the rest of the manual is meant: "More information can be found in the old-string-formatting
+# section.", "see bltin-exceptions" (a reST label, not a place a learner can go).
+_MORE = re.compile(
+    r"\b(?:more (?:information|details)|can be found in|is described in|are described in)\b|"
+    r"\bsee [a-z]+(?:-[a-z]+)+\b|\b(?:the|this) [\w-]+ section\b",
     re.I,
 )
 _SEE_ASIDE = re.compile(r"\s*\((?:see|cf\.)\s[^()]*\)", re.I)
 
 
 def refers_elsewhere(sentence: str) -> bool:
-    """True when a sentence points at text around it: "the example above", "see section …", a footnote."""
-    return bool(_ELSEWHERE.search(sentence) or _FOOTNOTE.search(sentence) or sentence.lstrip().startswith("See "))
+    """True when a sentence points at text around it: "the example above", "see section …", a footnote,
+    "more information can be found in …"."""
+    return bool(_ELSEWHERE.search(sentence) or _FOOTNOTE.search(sentence) or _MORE.search(sentence)
+                or sentence.lstrip().startswith("See "))
+
+
+def _leans(sentence: str) -> bool:
+    """True for a sentence that only continues another: "But …", "Another difference is …", "You can
+    also …", a clause cut from the sentence before ("which is …"), an aside in parentheses."""
+    stripped = re.sub(r"^\s*(?:[-*]|\d+\.)\s+", "", sentence)  # an item of a list says the same alone
+    return bool(_ANAPHORA.match(stripped.lstrip("*_` ")) or _CUT.match(stripped))
 
 
 def stands_alone(sentence: str) -> bool:
-    """True for a sentence that makes sense on its own: a pitfall, a summary point, a quiz answer."""
-    return not refers_elsewhere(sentence) and not _ANAPHORA.match(sentence.lstrip("*_` "))
+    """True for a sentence that makes sense on its own: a pitfall, a summary point, a quiz answer.
+
+    Not a question either (a course's sentences answer; "What if …?" asks the reader of the page), nor
+    an introduction to what follows ("…:")."""
+    text = sentence.strip()
+    return not refers_elsewhere(text) and not _leans(text) and not text.endswith(("?", ":"))
 
 
 def self_contained(paragraph: str) -> str:
@@ -251,7 +277,7 @@ def self_contained(paragraph: str) -> str:
     """
     kept: list[str] = []
     for sentence in sentences(_SEE_ASIDE.sub("", paragraph)):
-        if refers_elsewhere(sentence) or (not kept and _ANAPHORA.match(sentence)):
+        if refers_elsewhere(sentence) or (not kept and (_leans(sentence) or sentence.rstrip().endswith("?"))):
             continue
         kept.append(sentence)
     return " ".join(kept)

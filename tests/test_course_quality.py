@@ -331,3 +331,61 @@ def test_what_is_x_is_answered_by_a_sentence_about_x(manual_kb: Path, subject: s
     answer = _quiz_answers(markdown)[asked.group(1)]
     assert re.match(starts, answer, re.I), f"{subject}: {answer}"
     assert not re.match(r"If |When |But |In the ", answer)
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "should have the desired effect.",
+        "which is more concise and readable.",
+        "(a naïve approach would make `PurePosixPath('foo/../bar')` equivalent to `PurePosixPath('bar')`).",
+        "Some provide streams of infinite length, so they should only be accessed by functions that truncate it.",
+        "Another difference is that the list is sorted in place.",
+        "You can also use the logger as a context manager.",
+        "More information can be found in the old-string-formatting section.",
+        "For more information about chaining mechanics, see bltin-exceptions.",
+        "But it is more common for a descriptor to be invoked automatically from attribute access.",
+        "Now that the logger is configured, messages go to the file.",
+        "Finally, the coroutine is marked as having finished executing.",
+        "On the other hand, if the descriptor raises AttributeError, no default value is provided.",
+        "Also, the key function is called once per element.",
+        "What if you want to sort in reverse order?",
+        "The most common pattern is to log the exception and then re-raise it:",
+        "- the scopes of any enclosing functions contain non-local names",
+    ],
+)
+def test_a_sentence_that_does_not_stand_alone_is_never_shown_alone(fragment: str) -> None:
+    from pipeline._text import self_contained, stands_alone
+
+    assert not stands_alone(fragment)
+    if fragment.endswith((".", "?")):
+        assert self_contained(f"{fragment} A key function is called once for each element.") == (
+            "A key function is called once for each element."
+        ), "a paragraph does not open on it either"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "A key function is called once for each element.",
+        "`sorted()` returns a new sorted list.",
+        "Exceptions are caught by `except` clauses.",
+        "Python's `pathlib` module offers classes representing filesystem paths.",
+    ],
+)
+def test_a_sentence_that_stands_alone_is_kept(sentence: str) -> None:
+    from pipeline._text import stands_alone
+
+    assert stands_alone(sentence)
+
+
+@pytest.mark.parametrize("subject", ["logging", "list comprehensions", "pathlib", "itertools", "descriptors"])
+def test_no_course_opens_a_paragraph_or_a_point_on_a_fragment(manual_kb: Path, subject: str) -> None:
+    prose = _prose(course(subject, manual_kb)["markdown"])
+    body = prose[prose.index("## 1.") :]
+    for line in body.splitlines():
+        text = re.sub(r"^(?:-|\d+\.)\s+", "", line.strip())
+        if not text or text.startswith(("#", "|", "*From", "*Knowledge", "`", "It prints", "**")):
+            continue
+        assert not re.match(r"[a-z(]|(?:But|Another|Now that|Finally|Also|Some)\b", text), f"{subject}: {line}"
+        assert "section." not in text and "can be found in" not in text, f"{subject}: {line}"
