@@ -28,7 +28,8 @@ from .manual import Manual, installed
 
 __all__ = ("DEFAULT_PATH", "Hit", "KnowledgeBase", "Passage", "default_path")
 
-DEFAULT_PATH = Path("data") / "knowledge.sqlite3"
+# The project's own data/, wherever the server was started from (not the current directory).
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "knowledge.sqlite3"
 MAX_PASSAGE = 1400  # characters of prose per passage; literal blocks are never cut
 
 # Column weights for bm25(): a match in a title or keyword says far more about
@@ -62,7 +63,7 @@ _build_lock = threading.Lock()
 
 
 def default_path() -> Path:
-    """The knowledge base the service uses: ``$KNOWLEDGE_BASE``, else ``data/knowledge.sqlite3``."""
+    """The knowledge base the service uses: ``$KNOWLEDGE_BASE``, else the project's ``data/knowledge.sqlite3``."""
     return Path(os.environ.get("KNOWLEDGE_BASE") or DEFAULT_PATH)
 
 

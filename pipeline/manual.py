@@ -35,7 +35,8 @@ from pathlib import Path
 
 __all__ = ("PARTS", "Manual", "default_dir", "fetch", "installed")
 
-DEFAULT_DIR = Path("data") / "python-manual"
+# The project's own data/, wherever the server was started from (not the current directory).
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "python-manual"
 PARTS = ("tutorial", "howto", "library", "reference")
 _SOURCES = "html/_sources/"
 _SINGLE_PAGES = ("glossary.rst.txt",)  # the glossary's short definitions are what "what is X?" needs
@@ -58,7 +59,7 @@ class Manual:
 
 
 def default_dir() -> Path:
-    """Where the manual lives: ``$PYTHON_MANUAL``, else ``data/python-manual``."""
+    """Where the manual lives: ``$PYTHON_MANUAL``, else the project's ``data/python-manual``."""
     return Path(os.environ.get("PYTHON_MANUAL") or DEFAULT_DIR)
 
 

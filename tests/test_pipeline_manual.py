@@ -6,6 +6,8 @@ import io
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from pipeline._rest import parse_page
 from pipeline.corpus import manual_page
 from pipeline.manual import _unpack, installed
@@ -110,3 +112,20 @@ def test_the_package_is_unpacked_without_dpkg(tmp_path: Path) -> None:
     assert (target / "glossary" / "glossary.rst.txt").is_file()
     assert not (target / "c-api").exists()
     assert installed(target) is None, "no SOURCE stamp: an interrupted fetch is not a manual"
+
+
+def test_the_manual_and_the_knowledge_base_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started from another directory uses the project's data/, not one under its working directory."""
+    from pipeline import manual
+    from pipeline.knowledge import default_path
+
+    project = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("PYTHON_MANUAL", raising=False)
+    monkeypatch.delenv("KNOWLEDGE_BASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert manual.default_dir() == project / "data" / "python-manual"
+    assert default_path() == project / "data" / "knowledge.sqlite3"
+    if (project / "data" / "python-manual" / "SOURCE").is_file():
+        assert installed() is not None, "the fetched manual is found"
