@@ -55,6 +55,13 @@ SYNONYMS: dict[str, str] = {
     "walrus": "assignment expression", "named expressions": "assignment expressions",
     "named expression": "assignment expression", "dunder methods": "special methods",
     "magic methods": "special methods", "dunder method": "special method", "magic method": "special method",
+    # Doing something with files is the subject "files" (the tutorial's "Reading and Writing Files"):
+    # "read" alone names every "Read and write Sun AU files" module.
+    **{f"{verb} {article}{noun}": "files"
+       for verb in ("read", "reading", "write", "writing", "open", "opening", "read and write",
+                    "reading and writing", "write to", "writing to")
+       for article in ("", "a ", "the ", "text ", "a text ")
+       for noun in ("file", "files")},
 }
 _ALSO_ENGLISH = frozenset({"dates", "ensemble", "ensembles"})
 _FRENCH_KEYS = sorted(FRENCH, key=len, reverse=True)

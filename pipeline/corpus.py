@@ -278,8 +278,8 @@ def manual_corpus(manual: Manual) -> Iterator[Document]:
     for part in (*PARTS, "glossary"):
         for path in sorted((manual.root / part).glob("*.rst.txt")):
             page_id = f"{part}/{path.name.removesuffix('.rst.txt')}" if part in PARTS else part
-            if page_id in _SKIPPED_PAGES:
-                continue
+            if page_id in _SKIPPED_PAGES or page_id == "library/test" or page_id.startswith("library/test."):
+                continue  # the test package documents CPython's own test suite, not Python
             document = manual_page(page_id, path.read_text(encoding="utf-8", errors="replace"))
             if document is not None:
                 yield document

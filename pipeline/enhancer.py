@@ -40,8 +40,10 @@ DUPLICATE_OVERLAP = 0.8
 
 _FENCE = re.compile(r"^```([\w-]*)\n(.*?)\n```$", re.S)
 _NOTE = re.compile(r"^\*\*(Note|Warning|Important|Caution|Attention|Danger|Deprecated[^*]*)[:.]\*\*\s*")
-_PITFALL = re.compile(r"\b(must not|never|cannot|can't|do not|don't|avoid|beware|careful|surprising|mistake|"
-                      r"pitfall|gotcha|only once|not thread-safe|raises?)\b", re.I)
+# What warns a learner ("… cannot be a subclass of …").  Not a bare "raises" or "cannot": "Raises the
+# specified exception in the coroutine." describes an API, "… cannot …" on WebAssembly a platform.
+_PITFALL = re.compile(r"\b(must not|never|cannot be|can't|do not|don't|avoid|beware|careful|surprising|mistake|"
+                      r"pitfall|gotcha|only once|not thread-safe|unexpected(?:ly)?|by mistake)\b", re.I)
 
 
 _MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")

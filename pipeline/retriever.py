@@ -64,7 +64,11 @@ RELATED_TERMS: dict[str, tuple[str, ...]] = {
     "inheritance": ("class definition", "super", "method resolution order"),
     "regular expression": ("regular expression howto", "re.compile", "re.match", "re.search"),
     "regex": ("regular expression", "re"),
-    "file": ("open", "io", "read", "write"),
+    # Not "read" and "write": every "Read and write Sun AU files" module's title has them.
+    "file": ("reading and writing files", "file object", "open", "io"),
+    "reading": ("reading and writing files", "file object"),
+    "read": ("reading and writing files", "file object"),
+    "open": ("reading and writing files", "file object"),
     "path": ("pathlib", "os.path"),
     "date": ("datetime", "timedelta"),
     "time": ("datetime", "time.time"),
@@ -105,7 +109,7 @@ _PHRASE_KEYS = sorted((k for k in RELATED_TERMS if " " in k or "-" in k), key=le
 
 PASSAGES_PER_QUERY = 40
 MAX_DOCUMENTS = 4
-MIN_RELATIVE_SCORE = 0.3  # a document scoring under this share of the best one is off-topic
+MIN_RELATIVE_SCORE = 0.5  # a document scoring under this share of the best one is off-topic
 MAX_QUERIES = 14
 
 
@@ -229,19 +233,26 @@ class KnowledgeRetrieverAgent:
         queries: list[PlannedQuery] = []
         seen: set[str] = set()
 
-        def add(text: str, weight: float, concept: str) -> None:
-            match = fts_phrase(text)
+        def add(text: str, weight: float, concept: str, match: str = "") -> None:
+            match = match or fts_phrase(text)
             if match and match.lower() not in seen:
                 seen.add(match.lower())
                 queries.append(PlannedQuery(text, match, weight, concept))
 
         if len(subject.terms) > 1:
-            add(" ".join(subject.terms), 1.0, "")
+            # The subject's words close together, not only as one phrase: "reading files" is the
+            # tutorial's "Reading and Writing Files".
+            words = [fts_phrase(t) for t in subject.terms]
+            add(" ".join(subject.terms), 1.0, "", f"NEAR({' '.join(w for w in words if w)}, 3)")
         for concept in concepts:
             add(concept, 1.0, concept)
+        whole = {singular(w) for c in concepts for w in c.split()}
         for concept in concepts:
             for related in RELATED_TERMS.get(concept, ())[:4]:
-                add(related, 0.6, concept)
+                # A fuller name of the whole subject ("reading and writing files" for "files", "generator
+                # function" for "generator") weighs as much as the subject's own words.
+                names_all = whole <= set(normalise(related).split())
+                add(related, 1.0 if names_all else 0.6, concept)
         return queries[:MAX_QUERIES]
 
     def _coverage(self, concept: str) -> int:

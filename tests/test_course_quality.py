@@ -389,3 +389,23 @@ def test_no_course_opens_a_paragraph_or_a_point_on_a_fragment(manual_kb: Path, s
             continue
         assert not re.match(r"[a-z(]|(?:But|Another|Now that|Finally|Also|Some)\b", text), f"{subject}: {line}"
         assert "section." not in text and "can be found in" not in text, f"{subject}: {line}"
+
+
+@pytest.mark.parametrize("subject", ["reading files", "how do I read a file?", "open a file"])
+def test_a_course_on_files_is_built_from_the_tutorials_reading_and_writing_files(
+    manual_kb: Path, subject: str
+) -> None:
+    results = course(subject, manual_kb)
+    assert results["sources"][0]["id"] == "manual:tutorial/inputoutput", results["sources"]
+    markdown = results["markdown"]
+    assert "open(" in markdown and re.search(r"^with open\(", markdown, re.M) and ".read()" in markdown
+
+
+def test_the_test_package_of_cpython_is_not_in_the_knowledge_base(manual_kb: Path) -> None:
+    with KnowledgeBase(manual_kb) as kb:
+        assert kb.passages("manual:library/test") == []
+    for subject in ("threading", "descriptors"):
+        sources = [s["id"] for s in course(subject, manual_kb)["sources"]]
+        assert not any(s.startswith("manual:library/test") for s in sources), sources
+    markdown = course("descriptors", manual_kb)["markdown"]
+    assert "file descriptor" not in markdown and "WebAssembly" not in markdown
