@@ -42,8 +42,12 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def singular(word: str) -> str:
     """A light singular ("dictionaries" → "dictionary", "classes" → "class"), used on both
     sides of the index so that a subject's plural finds the documentation's singular."""
+    if word.endswith("tools"):
+        return word  # a module's name (itertools, functools), not a plural
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if word.endswith(("atoes", "eroes", "choes", "etoes", "edoes")):
+        return word[:-2]  # tomatoes, heroes, echoes: not "tomatoe"
     if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
         return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "ys")):

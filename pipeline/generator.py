@@ -10,6 +10,7 @@ of the same source entry, so it can be checked.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 
 from ._subject import read_subject
@@ -70,14 +71,49 @@ def _plain_title(title: str) -> str:
     return title.replace("`", "")
 
 
+# How a request is put, not what it is about: "explain decorators with examples" is "Decorators".
+_ASKING = re.compile(
+    r"^(?:(?:please|can you|could you|i want to|i'd like to|i would like to)\s+)*"
+    r"(?:(?:explain|teach me|teach|show me|tell me|learn|understand|describe)(?:\s+(?:about|me))?|"
+    r"how (?:do|can|should) (?:i|you|we)|how to|what (?:is|are)|give me|write)?\b\s*"
+    r"(?:(?:a|an|the)\s+)?(?:(?:short\s+|quick\s+|simple\s+)?(?:tutorial|course|lesson|introduction|guide|"
+    r"overview|explanation)\s+(?:on|of|to|about)\s+)?",
+    re.I,
+)
+_ASKING_END = re.compile(r"(?:\s+(?:with|using) (?:some |a few )?(?:code )?examples?|\s+for beginners|\s+in python|"
+                         r"\s+please)+\s*[?.!]*$|\s*[?.!]+$", re.I)
+# Stdlib modules whose name is not an English word: their case is their name ("json", "pathlib").
+_ENGLISH_MODULES = frozenset({"logging", "threading", "string", "random", "math", "time", "calendar", "queue",
+                              "signal", "socket", "array", "copy", "types", "secrets", "statistics", "operator",
+                              "decimal", "fractions", "numbers", "warnings", "locale", "email", "typing", "enum",
+                              "collections", "glob", "code", "select", "inspect", "shelve", "trace", "dis"})
+
+
+def course_title(subject: str) -> str:
+    """The subject as a course's title: the request's phrasing gone ("explain …", "how do I …", "… with
+    examples"), no control character, capitalised unless it starts with a name whose case is its
+    meaning (``json``, ``f-strings``, ``__init__``, ``collections.Counter``)."""
+    text = "".join(c for c in subject if c.isprintable() and c != "\ufffd")
+    text = " ".join(text.split())
+    bare = _ASKING_END.sub("", _ASKING.sub("", text, count=1)).strip()
+    text = bare if len(bare) > 1 else text.rstrip("?.! ")
+    first = text.split()[0] if text.split() else ""
+    case_matters = (first.startswith(("f-", "__")) or re.search(r"[._]|[a-z][A-Z]", first)
+                    or (first.lower() in sys.stdlib_module_names and first.lower() not in _ENGLISH_MODULES))
+    return text if case_matters else text[:1].upper() + text[1:]
+
+
 def _title_case(subject: str, outline: Outline) -> str:
-    """The subject as a title: capitalised, unless it starts with a name whose case matters
-    (a module the course draws on, such as ``json``; an ``f-string``; a dunder)."""
-    first = subject.split()[0] if subject.split() else ""
-    modules = {s.doc_id.rsplit("/", 1)[-1] for s in outline.sections if s.doc_id.startswith("manual:library/")}
-    if first in modules or first.startswith(("f-", "__")):
-        return subject
-    return subject[:1].upper() + subject[1:]
+    return course_title(subject)
+
+
+def _countable(concept: str) -> bool:
+    """A concept that takes "a": "a *key function*", "an *iterator*"; not a module (*pathlib*), an
+    activity (*sorting*, *logging*) or a name (``f-string`` does: "an *f-string*")."""
+    word = concept.split()[-1] if concept.split() else ""
+    if concept in sys.stdlib_module_names or word.endswith("ing") or not re.fullmatch(r"[a-z][a-z -]*", concept):
+        return concept.startswith("f-")
+    return True
 
 
 def _source(doc_id: str) -> str:
@@ -142,6 +178,8 @@ class CourseGeneratorAgent:
         concepts = outline.covered or outline.terms
         named = " and ".join(f"*{markdown_text(c)}*" for c in concepts)
         verb, pronoun = ("is", "it") if len(concepts) == 1 else ("are", "them")
+        if len(concepts) == 1 and _countable(concepts[0]):
+            named = ("an " if concepts[0][:1].lower() in "aeio" else "a ") + named  # "what a *key function* is"
         lines.append(f"- explain what {named} {verb} and when to use {pronoun};")
         if outline.api:
             names = ", ".join(f"`{a.name}`" for a in outline.api[:4])

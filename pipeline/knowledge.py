@@ -76,8 +76,8 @@ _DEFAULT_KINDS = "kind IN ('pydoc', 'module', 'manual')"
 
 def _corpus_version(manual: Manual | None) -> str:
     if manual is not None:
-        return f"manual-{manual.package}-{manual.version}-v7"
-    return f"python-{platform.python_version()}-v7"
+        return f"manual-{manual.package}-{manual.version}-v8"
+    return f"python-{platform.python_version()}-v8"
 
 
 def _corpus_description(manual: Manual | None) -> str:

@@ -114,6 +114,8 @@ MAX_QUERIES = 14
 
 
 MAX_NEARBY = 4
+# What a declined request that touches nothing the knowledge base explains is offered instead.
+SUGGESTED_SUBJECTS = ("generators", "decorators", "context managers", "f-strings")
 _MODULE_TITLE = re.compile(r"^`([\w.]+)` — ")
 
 
@@ -325,6 +327,10 @@ class KnowledgeRetrieverAgent:
         enough = (not missing and bool(well)) or (len(concepts) > 1 and len(well) * 2 >= len(concepts))
         known = bool(ranked) and enough
         if not known:
+            if len(well) * 2 < len(concepts):
+                # Most of what it asks for is explained nowhere: the documents that merely share a word
+                # ("Unicode HOWTO" for tomatoes' "tips") are no nearby subject; good subjects to start with are.
+                nearby = list(SUGGESTED_SUBJECTS)
             return Retrieval(text, list(subject.terms), queries, [], False, "subject", covered, missing, nearby)
         chosen = self._choose(ranked, covered)
         self._fill_in(chosen, queries, tops)

@@ -409,3 +409,35 @@ def test_the_test_package_of_cpython_is_not_in_the_knowledge_base(manual_kb: Pat
         assert not any(s.startswith("manual:library/test") for s in sources), sources
     markdown = course("descriptors", manual_kb)["markdown"]
     assert "file descriptor" not in markdown and "WebAssembly" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("subject", "title"),
+    [
+        ("explain decorators with examples", "# Decorators\n"),
+        ("exceptions", "# Exceptions\n"),
+        ("logging", "# Logging\n"),
+        ("teach me generators", "# Generators\n"),
+        ("tutorial on list comprehensions", "# List comprehensions\n"),
+        ("f-strings", "# f-strings\n"),
+        ("threading\x07\ufffd", "# Threading\n"),
+    ],
+)
+def test_a_course_is_titled_by_its_subject_not_by_the_request(manual_kb: Path, subject: str, title: str) -> None:
+    assert course(subject, manual_kb)["markdown"].startswith(title)
+
+
+def test_objectives_name_a_concept_with_its_article(manual_kb: Path) -> None:
+    assert "- explain what a *descriptor* is" in course("descriptors", manual_kb)["markdown"]
+    assert "- explain what *pathlib* is" in course("pathlib", manual_kb)["markdown"], "a module takes none"
+
+
+def test_a_declined_subject_names_its_words_right_and_offers_good_subjects(manual_kb: Path) -> None:
+    from pipeline._text import singular
+
+    assert [singular(w) for w in ("tomatoes", "itertools", "heroes", "classes")] == [
+        "tomato", "itertools", "hero", "class"]
+    results = course("gardening tips for tomatoes", manual_kb)
+    assert "*tomatoe*" not in results["markdown"] and "*tomato*" in results["markdown"]
+    assert results["nearby"] == ["generators", "decorators", "context managers", "f-strings"], results["nearby"]
+    assert "Unicode HOWTO" not in results["markdown"]
