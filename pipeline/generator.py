@@ -107,6 +107,15 @@ def _title_case(subject: str, outline: Outline) -> str:
     return course_title(subject)
 
 
+def _example_heading(heading: str) -> str:
+    """An example's section as a heading: an API entry as its name in code (``functools.wraps``, not
+    ``functools.wraps(wrapped, assigned=WRAPPER\\_ASSIGNMENTS, …)`` with escapes), prose as prose."""
+    entry = re.match(r"^([A-Za-z_]\w*(?:\.\w+)*)(\(.*\))?$", heading.strip())
+    if entry and ("." in entry.group(1) or entry.group(2)):
+        return _code_span(entry.group(1))
+    return markdown_text(_plain_title(heading))
+
+
 def _countable(concept: str) -> bool:
     """A concept that takes "a": "a *key function*", "an *iterator*"; not a module (*pathlib*), an
     activity (*sorting*, *logging*) or a name (``f-string`` does: "an *f-string*")."""
@@ -212,8 +221,12 @@ class CourseGeneratorAgent:
 
     def _examples(self, outline: Outline) -> str:
         parts: list[str] = []
+        used: set[str] = set()
         for number, example in enumerate(outline.examples, 1):
-            heading = markdown_text(_plain_title(example.heading))
+            heading = _example_heading(example.heading)
+            if heading in used:
+                heading += ", continued"  # two examples of one section: headings that differ
+            used.add(heading)
             parts.append(f"### Example {number}: {heading} {_source(example.doc_id)}")
             parts.append(_code_block(example.code, "python"))
             # Every example kept printed something (see ContentEnhancerAgent._run_examples).
