@@ -33,6 +33,7 @@ MAX_EXPLANATIONS = 6
 MAX_API = 6
 MAX_EXAMPLES = 4
 MAX_EXAMPLE_ATTEMPTS = 10
+MIN_WALL_SECONDS = 0.5  # the least time an example gets, however little is left
 EXAMPLES_SECONDS = 4.0  # running examples stops once they took this long (a course takes a few seconds)
 MAX_NAME_FIXES = 2  # runs again for a missing name: one for a definition, one for an import
 MAX_PITFALLS = 4
@@ -618,7 +619,10 @@ class ContentEnhancerAgent:
             tried = number = tried + 1
             self.say(f"Running example {number}/{total} from {snippet.doc_id} ({snippet.heading[:60]})…")
             example, doc_id, heading = snippet.example, snippet.doc_id, snippet.heading
-            result = runner.run(example, self.limits)
+            # No run outlasts what is left of the time for examples (a socket server waits forever).
+            limits = replace(self.limits, wall_seconds=max(MIN_WALL_SECONDS,
+                                                           min(self.limits.wall_seconds, EXAMPLES_SECONDS - spent)))
+            result = runner.run(example, limits)
             for _ in range(MAX_NAME_FIXES):
                 missing = _MISSING_NAME.match(result.error)
                 completed = _with_name(snippet, missing.group(1), snippets.context) if missing else None
@@ -627,14 +631,14 @@ class ContentEnhancerAgent:
                 snippet, why = completed
                 example = snippet.example
                 self.say(f"  {result.error}: trying again with {why}")
-                result = runner.run(example, self.limits)
+                result = runner.run(example, limits)
             milliseconds = result.seconds * 1000
             followed = _with_use(snippet, snippets.context) if result.ok and not result.output else None
             if followed is not None:
                 # Code that only defines things shows nothing: the document's next use of them does.
                 self.say("  it prints nothing: trying again with the next example that uses it")
                 example = followed.example
-                result = runner.run(example, self.limits)
+                result = runner.run(example, limits)
                 milliseconds += result.seconds * 1000
             spent += milliseconds / 1000
             if not result.ok or not result.output:
@@ -651,7 +655,7 @@ class ContentEnhancerAgent:
                 stable = False
                 self.say("  no time left to run it twice: shown, but not asked in the quiz")
             else:
-                again = runner.run(example, self.limits)
+                again = runner.run(example, limits)
                 spent += again.seconds
                 stable = again.ok and again.output == result.output
                 if not stable:

@@ -442,3 +442,10 @@ def test_a_declined_subject_names_its_words_right_and_offers_good_subjects(manua
     assert "*tomatoe*" not in results["markdown"] and "*tomato*" in results["markdown"]
     assert results["nearby"] == ["generators", "decorators", "context managers", "f-strings"], results["nearby"]
     assert "Unicode HOWTO" not in results["markdown"]
+
+
+@pytest.mark.parametrize("subject", ["logging", "asyncio coroutines and tasks"])
+def test_examples_that_wait_do_not_hold_a_course_up(manual_kb: Path, subject: str) -> None:
+    """A socket server or a sleeping coroutine among a page's examples: running them stops after a few seconds."""
+    results = course(subject, manual_kb)
+    assert results["timings"]["enhancement_ms"] < 6000, results["timings"]
