@@ -234,7 +234,8 @@ _ANAPHORA = re.compile(
     r"for instance|as such|the latter|the former|both|but|and|or|yet|still|another|now that|now|finally|"
     r"on the other hand|some|again|next|further|furthermore|moreover|in addition|additionally|therefore|"
     r"consequently|as a result|even so|note also|nevertheless|rather|conversely|in contrast|secondly|lastly)\b"
-    r"|^\w+(?: \w+)? (?:can |could |may |might |will |would |should |is |are )?also\b",  # "You can also use …"
+    r"|^\w+(?: \w+)? (?:can |could |may |might |will |would |should |is |are )?also\b"  # "You can also use …"
+    r"|^\w+,? (?:it|they|these|those)(?:'s|'re| is| are| was| were| can| does| do)\b",  # "Usually it's less …"
     re.I,
 )
 # Text that is not a sentence's start: a clause cut from the one before ("which is more concise and

@@ -350,6 +350,7 @@ def test_what_is_x_is_answered_by_a_sentence_about_x(manual_kb: Path, subject: s
         "Finally, the coroutine is marked as having finished executing.",
         "On the other hand, if the descriptor raises AttributeError, no default value is provided.",
         "Also, the key function is called once per element.",
+        "Usually it's less convenient than `sorted()` - but if you don't need the original list, it's faster.",
         "What if you want to sort in reverse order?",
         "The most common pattern is to log the exception and then re-raise it:",
         "- the scopes of any enclosing functions contain non-local names",
