@@ -250,7 +250,9 @@ class CourseGeneratorAgent:
 
     def _summary(self, outline: Outline) -> str:
         lines = ["## Summary", ""]
-        for sentence, doc_id in (outline.definitions[:2] + outline.key_points)[:SUMMARY_POINTS]:
+        # A definition is often a key point too: each sentence once.
+        points = dict.fromkeys(outline.definitions[:2] + outline.key_points)
+        for sentence, doc_id in list(points)[:SUMMARY_POINTS]:
             lines.append(f"- {markdown_text(sentence)} {_source(doc_id)}")
         if outline.examples:
             them = "it" if len(outline.examples) == 1 else "them"

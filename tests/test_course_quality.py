@@ -100,6 +100,8 @@ def test_a_course_has_what_a_teacher_requires(manual_kb: Path, subject: str) -> 
     headings = re.findall(r"^## (?:\d+\. )?(.+)$", markdown, re.M)
     assert headings[0] == "Learning objectives" and headings[1] == "What it is", headings
     assert headings[-3:] == ["Summary", "Quiz", "Sources"]
+    summary = re.findall(r"^- .+$", markdown[markdown.index("## Summary") : markdown.index("## Quiz")], re.M)
+    assert len(summary) == len(set(summary)), f"{subject}: a summary point said twice"
     assert not re.search(r":(func|class|meth|mod|ref|term):`|^\.\. \w", markdown, re.M), "reST leaks"
     titles = "".join(source["title"] for source in results["sources"])
     assert not re.search(r"[\x00-\x08\x0b-\x1f\ufffd]", markdown + titles), "no control character or mangled text"
