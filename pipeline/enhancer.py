@@ -31,6 +31,9 @@ MAX_EXAMPLES_PER_HEADING = 2
 NAMED_ENTRIES_PER_DOCUMENT = 2
 MAX_EXPLANATIONS = 6
 MAX_API = 6
+# API entries come from the sources that are about the subject: a page that only matched some of
+# its words ("files" in the Sun AU page, for "reading files") has entries, but not the subject's.
+API_RELATIVE_SCORE = 0.75
 MAX_EXAMPLES = 4
 MAX_EXAMPLE_ATTEMPTS = 10
 MIN_WALL_SECONDS = 0.5  # the least time an example gets, however little is left
@@ -523,7 +526,10 @@ class ContentEnhancerAgent:
             name = signature.split("(")[0].split()[-1] if signature.split("(")[0].split() else signature
             first = next((b.text for b in blocks if b.kind == "prose"), "")
             summary = (sentences(first) or [""])[0]
-            on_topic = _on_topic(signature + " " + first, words)
+            if summary.endswith(":"):  # it introduced a list or a block the entry does not show
+                summary = summary[:-1].rstrip() + "."
+            best = max((s.score for s in outline.sections), default=0.0)
+            on_topic = section.score >= API_RELATIVE_SCORE * best and _on_topic(signature + " " + first, words)
             if on_topic and len(outline.api) < MAX_API and all(a.name != name for a in outline.api):
                 outline.api.append(ApiItem(name, signature, summary, passage.doc_id))
                 section.api_names.append(name)

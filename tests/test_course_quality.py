@@ -403,6 +403,8 @@ def test_a_course_on_files_is_built_from_the_tutorials_reading_and_writing_files
     assert results["sources"][0]["id"] == "manual:tutorial/inputoutput", results["sources"]
     markdown = results["markdown"]
     assert "open(" in markdown and re.search(r"^with open\(", markdown, re.M) and ".read()" in markdown
+    # Pages that only share a word with the subject ("Read and write Sun AU files") lend it no API.
+    assert not re.search(r"`(sunau|aifc|filecmp|tarfile|configparser)\.", markdown), markdown[:2000]
 
 
 def test_the_test_package_of_cpython_is_not_in_the_knowledge_base(manual_kb: Path) -> None:
