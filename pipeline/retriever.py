@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ._subject import Subject, read_subject
 from ._text import normalise, singular
-from .knowledge import KnowledgeBase, Passage, plural
+from .knowledge import Hit, KnowledgeBase, Passage, plural
 
 __all__ = ("KnowledgeRetrieverAgent", "PlannedQuery", "Retrieval", "ScoredDocument", "nearby_subjects", "singular")
 
@@ -111,6 +111,11 @@ PASSAGES_PER_QUERY = 40
 MAX_DOCUMENTS = 4
 MIN_RELATIVE_SCORE = 0.5  # a document scoring under this share of the best one is off-topic
 MAX_QUERIES = 14
+# A section headed with the concept itself ("Generators" in the tutorial and the functional HOWTO)
+# is where it is taught: it weighs more than a passage that only uses the word.
+HEADING_WEIGHT = 2.5
+HEADING_HITS = 400
+_TEACHING_PAGES = ("manual:tutorial/", "manual:howto/", "manual:reference/")
 
 
 MAX_NEARBY = 4
@@ -143,6 +148,9 @@ class PlannedQuery:
     match: str  # for FTS5
     weight: float
     concept: str = ""  # the concept of the subject it serves ("" for the whole subject)
+    # Keep only the hits whose heading is exactly this (normalised): the section a page names after
+    # the concept ("Generators" in the tutorial's Classes), not every heading holding the word.
+    heading: str = ""
 
 
 @dataclass(slots=True)
@@ -248,6 +256,11 @@ class KnowledgeRetrieverAgent:
             add(" ".join(subject.terms), 1.0, "", f"NEAR({' '.join(w for w in words if w)}, 3)")
         for concept in concepts:
             add(concept, 1.0, concept)
+        for concept in concepts:
+            phrase = fts_phrase(concept)
+            if phrase and normalise(concept):
+                queries.append(PlannedQuery(f"{concept} (as a heading)", "{heading} : " + phrase, HEADING_WEIGHT,
+                                            concept, heading=normalise(concept)))
         whole = {singular(w) for c in concepts for w in c.split()}
         for concept in concepts:
             for related in RELATED_TERMS.get(concept, ())[:4]:
@@ -300,7 +313,7 @@ class KnowledgeRetrieverAgent:
         documents: dict[str, ScoredDocument] = {}
         tops: dict[str, float] = {}
         for i, query in enumerate(queries, 1):
-            hits = self.kb.search(query.match, PASSAGES_PER_QUERY)
+            hits = self._search(query)
             top = tops[query.match] = hits[0].score if hits and hits[0].score > 0 else 1.0
             for hit in hits:
                 doc = documents.get(hit.passage.doc_id)
@@ -339,13 +352,24 @@ class KnowledgeRetrieverAgent:
                  f"of {len(ranked)}: {', '.join(d.id for d in chosen)}")
         return Retrieval(text, list(subject.terms), queries, chosen, True, "subject", covered, missing, nearby)
 
+    def _search(self, query: PlannedQuery, doc_ids: list[str] | None = None) -> list[Hit]:
+        """The passages ``query`` matches (in ``doc_ids`` only, when given), best first."""
+        if not query.heading:
+            return self.kb.search(query.match, PASSAGES_PER_QUERY, doc_ids=doc_ids)
+        # Many headings hold the word (email.generator): look further, keep the exact ones; and
+        # only where the manual teaches (the tutorial, the HOWTOs, the language reference): every
+        # concept is a heading in the glossary, and module pages have generic ones ("Exceptions").
+        hits = self.kb.search(query.match, HEADING_HITS, doc_ids=doc_ids)
+        return [h for h in hits if normalise(h.passage.heading) == query.heading
+                and h.passage.doc_id.startswith(_TEACHING_PAGES)][:PASSAGES_PER_QUERY]
+
     def _fill_in(self, chosen: list[ScoredDocument], queries: list[PlannedQuery], tops: dict[str, float]) -> None:
         """The chosen documents' passages that the queries match beyond the first ``PASSAGES_PER_QUERY``
         of the whole knowledge base: a long page (contextlib) has more on the subject than the first
         hits show, often its examples.  Scored as the first pass would have; documents keep their rank."""
         by_id = {d.id: d for d in chosen}
         for query in queries:
-            for hit in self.kb.search(query.match, PASSAGES_PER_QUERY, doc_ids=list(by_id)):
+            for hit in self._search(query, list(by_id)):
                 doc = by_id[hit.passage.doc_id]
                 if hit.passage.seq in doc.passages:
                     continue

@@ -407,6 +407,16 @@ def test_a_course_on_files_is_built_from_the_tutorials_reading_and_writing_files
     assert not re.search(r"`(sunau|aifc|filecmp|tarfile|configparser)\.", markdown), markdown[:2000]
 
 
+def test_a_section_named_after_the_subject_where_the_manual_teaches_is_a_source(manual_kb: Path) -> None:
+    # "Generators" is a section of the tutorial's Classes and of the Functional Programming HOWTO:
+    # that is where generators are taught, beyond the glossary's entry and the grammar.
+    sources = [s["id"] for s in course("generators", manual_kb)["sources"]]
+    assert {"manual:tutorial/classes", "manual:howto/functional"} & set(sources), sources
+    # Module pages' generic headings ("Exceptions" in xdrlib) do not count.
+    assert [s["id"] for s in course("exceptions", manual_kb)["sources"]][0] == "manual:tutorial/errors"
+    assert not any("xdrlib" in s["id"] for s in course("exceptions", manual_kb)["sources"])
+
+
 def test_the_test_package_of_cpython_is_not_in_the_knowledge_base(manual_kb: Path) -> None:
     with KnowledgeBase(manual_kb) as kb:
         assert kb.passages("manual:library/test") == []
