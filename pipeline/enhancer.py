@@ -468,7 +468,9 @@ class ContentEnhancerAgent:
         outline.pitfalls = outline.pitfalls[:MAX_PITFALLS]
         self.say(f"Picked {plural(len(outline.definitions), 'definition')}, "
                  f"{plural(len(outline.key_points), 'key point')} and {plural(len(outline.pitfalls), 'pitfall')}.")
-        outline.sources = [{"id": s.doc_id, "title": s.title, "score": round(s.score, 3)} for s in outline.sections]
+        # Titles as text: a client shows them as they are ("`typing` — …" is the manual's markup).
+        outline.sources = [{"id": s.doc_id, "title": s.title.replace("`", ""), "score": round(s.score, 3)}
+                           for s in outline.sections]
         return outline
 
     @staticmethod

@@ -104,6 +104,7 @@ def test_a_course_has_what_a_teacher_requires(manual_kb: Path, subject: str) -> 
     assert len(summary) == len(set(summary)), f"{subject}: a summary point said twice"
     assert not re.search(r":(func|class|meth|mod|ref|term):`|^\.\. \w", markdown, re.M), "reST leaks"
     titles = "".join(source["title"] for source in results["sources"])
+    assert "`" not in titles, "source titles are text, not Markdown"
     assert not re.search(r"[\x00-\x08\x0b-\x1f\ufffd]", markdown + titles), "no control character or mangled text"
 
 
