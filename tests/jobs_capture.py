@@ -152,8 +152,10 @@ def child(token: str) -> str:
 async def awaiting(token: str) -> str:
     """An ``async def`` job: prints, hands work to a thread, and waits; ``wait …`` waits for a minute."""
     print(f"async start {token}")
-    await asyncio.to_thread(print, f"async thread {token}")
     try:
+        # The client may leave (and the job be cancelled) while this await is still settling
+        # after its line was sent: the marker must be written then too.
+        await asyncio.to_thread(print, f"async thread {token}")
         await asyncio.sleep(60 if token.startswith("wait") else 0)
     finally:
         if token.startswith("wait"):
