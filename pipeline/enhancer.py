@@ -72,26 +72,27 @@ class _Snippets:
     context: list[_Snippet] = field(default_factory=list)  # every one: what an example may build on
 
 
-def _used_names(example: runner.Example) -> frozenset[str]:
-    names: set[str] = set()
+def _trees(example: runner.Example) -> list[ast.Module]:
+    """Each statement of an example as parsed (one that does not parse is left out)."""
+    trees = []
     for source, _ in example.statements:
         try:
-            tree = ast.parse(source)
+            trees.append(ast.parse(source))
         except SyntaxError:
             continue
-        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
-    return frozenset(names)
+    return trees
+
+
+def _used_names(example: runner.Example) -> frozenset[str]:
+    return frozenset(n.id for tree in _trees(example) for n in ast.walk(tree)
+                     if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
 
 
 def _bound_names(example: runner.Example) -> frozenset[str]:
     """Names a snippet's top-level statements bind (functions, classes, variables, imports)."""
     names: set[str] = set()
-    for source, _ in example.statements:
-        try:
-            body = ast.parse(source).body
-        except SyntaxError:
-            continue
-        for node in body:
+    for tree in _trees(example):
+        for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -134,11 +135,7 @@ CONCEPT_CODE: dict[str, frozenset[str]] = {
 def _code_features(example: runner.Example) -> frozenset[str]:
     """What an example's code uses, as ``CONCEPT_CODE`` names it."""
     features: set[str] = set()
-    for source, _ in example.statements:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
+    for tree in _trees(example):
         for node in ast.walk(tree):
             features.add(type(node).__name__)
             if isinstance(node, ast.Name):
