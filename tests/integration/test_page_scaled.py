@@ -15,7 +15,7 @@ from tests.nginx import NginxProcess
 from tests.proxy import CuttingProxy
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
-from tests.test_page import browser, open_page, screenshot
+from tests.integration.test_page import browser, open_page, screenshot
 
 pytestmark = pytest.mark.integration
 

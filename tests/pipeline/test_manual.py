@@ -121,7 +121,7 @@ def test_the_manual_and_the_knowledge_base_are_found_from_any_directory(
     from pipeline import manual
     from pipeline.knowledge import default_path
 
-    project = Path(__file__).resolve().parent.parent
+    project = Path(__file__).resolve().parents[2]
     monkeypatch.delenv("PYTHON_MANUAL", raising=False)
     monkeypatch.delenv("KNOWLEDGE_BASE", raising=False)
     monkeypatch.chdir(tmp_path)

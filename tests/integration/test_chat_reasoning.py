@@ -294,7 +294,7 @@ def late_printer(text: str) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def own_job_server() -> Iterator[ServerProcess]:
-    with ServerProcess({"JOBS": "late-printer=tests.test_chat_reasoning:late_printer"}) as running:
+    with ServerProcess({"JOBS": "late-printer=tests.integration.test_chat_reasoning:late_printer"}) as running:
         yield running
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_hardening_jobs import start_server
+from tests.integration.test_hardening_jobs import start_server
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.server import ServerProcess
-from tests.test_hardening_jobs import post_json, start_server
+from tests.integration.test_hardening_jobs import post_json, start_server
 
 pytestmark = pytest.mark.integration
 

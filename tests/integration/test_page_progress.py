@@ -1,7 +1,7 @@
 """A progress bar in the thinking box is one line that updates in place: the page in Chromium.
 
 The server side (a 10,000-step bar becomes its first state, a few ``ProgressUpdate`` states and
-its final state) is tested in ``tests/test_jobs_capture.py``; here the job's event stream is
+its final state) is tested in ``tests/integration/test_jobs_capture.py``; here the job's event stream is
 served to the page as the EventSource route sends it, ``progress-update`` events included.
 """
 

@@ -69,7 +69,7 @@ def test_printed_text_arrives_whole_in_its_own_events(text: str) -> None:
     pieces = anyio.run(printed_events, text)
     if "\r" in text or "\x1b" in text:
         # Capture reads a carriage return as a line redrawn in place (a progress bar) and removes
-        # terminal escapes: it never sends a raw CR or ESC (tests/test_jobs_capture.py checks how).
+        # terminal escapes: it never sends a raw CR or ESC (tests/integration/test_jobs_capture.py checks how).
         # The wire must still carry any text (answers do not go through capture).
         assert "\r" not in "".join(pieces) and "\x1b" not in "".join(pieces)
         pieces = [text]

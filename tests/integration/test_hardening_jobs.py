@@ -90,7 +90,7 @@ def make_app() -> Starlette:
 
 def start_server(env: dict[str, str]) -> ServerProcess:
     """A real server with the test jobs (``--factory``)."""
-    return ServerProcess(env, app="tests.test_hardening_jobs:make_app", args=["--factory"])
+    return ServerProcess(env, app="tests.integration.test_hardening_jobs:make_app", args=["--factory"])
 
 
 
