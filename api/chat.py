@@ -25,7 +25,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import anyio
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +35,7 @@ from .config import ReasoningField
 from .errors import APIError, shutting_down
 from .framing import ChunkWriter, JSONText, data_event, stream_error
 from .parsing import ChatRequest, parse_chat
+from .reading import read_unless_gone
 from .runtime import Runtime, runtime
 
 __all__ = ("Deltas", "chat_completions")
@@ -157,27 +157,19 @@ async def _complete(rt: Runtime, request: Request, chat: ChatRequest, job_id: st
     reasoning: list[str] = []
     content: list[str] = []
     failure: capture.Error | None = None
-    gone = False
-    async with anyio.create_task_group() as tg:
 
-        async def cancel_on_disconnect() -> None:
-            nonlocal gone
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            tg.cancel_scope.cancel()
+    def take(item: capture.Entry | capture.Gap) -> None:
+        nonlocal failure
+        event = item.event if isinstance(item, capture.Entry) else None
+        if isinstance(event, capture.Progress):
+            reasoning.append(event.text)
+        elif isinstance(event, capture.Content):
+            content.append(event.text)
+        elif isinstance(event, capture.Error):
+            failure = event
 
-        tg.start_soon(cancel_on_disconnect)
-        async for item in rt.registry.entries(job_id):
-            event = item.event if isinstance(item, capture.Entry) else None
-            if isinstance(event, capture.Progress):
-                reasoning.append(event.text)
-            elif isinstance(event, capture.Content):
-                content.append(event.text)
-            elif isinstance(event, capture.Error):
-                failure = event
-        tg.cancel_scope.cancel()
-    if gone:
+    answered = await read_unless_gone(request, rt.registry.entries(job_id), take)
+    if not answered:
         # Nobody will read an answer: the access log says so as proxies do (499), not 200.
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     if failure is not None:

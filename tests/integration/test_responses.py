@@ -1,0 +1,168 @@
+"""The Responses API face, driven by the official ``openai`` SDK against a real server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx
+import openai
+import pytest
+from openai.types.responses import Response, ResponseReasoningItem
+
+from tests.server import ServerProcess
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+def client(server: ServerProcess) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+def reasoning_text(response: Response) -> str:
+    """The text of a response's reasoning item (what the job printed)."""
+    item = response.output[0]
+    assert isinstance(item, ResponseReasoningItem) and item.content
+    return item.content[0].text
+
+
+async def cancel_after_a_tick(reader: openai.AsyncOpenAI, canceller: openai.AsyncOpenAI) -> tuple[Response, list[Any]]:
+    """Start a long background ticker, read it up to its first tick, cancel it, and read the
+    rest (within a second); the cancel's answer and every event read."""
+    started = await reader.responses.create(model="ticker", input=ticker_input(1000, 0.05), background=True)
+    stream = await reader.responses.retrieve(started.id, stream=True)
+    events: list[Any] = []
+    async for event in stream:
+        events.append(event)
+        if event.type == "response.reasoning_text.delta":
+            break
+    cancelled = await canceller.responses.cancel(started.id)
+    with anyio.fail_after(1):
+        async for event in stream:
+            events.append(event)
+    return cancelled, events
+
+
+def ticker_input(ticks: int, interval: float, token: str = "-") -> str:
+    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
+
+
+def ticks_in(events: list[Any]) -> list[int]:
+    """The tick numbers the reasoning deltas carry, in the order they came."""
+    ticks: list[int] = []
+    for event in events:
+        if event.type == "response.reasoning_text.delta":
+            ticks += [int(line.split()[1]) for line in event.delta.splitlines() if line.startswith("tick ")]
+    return ticks
+
+
+async def test_streams_reasoning_then_the_course_with_gapless_sequence_numbers(server: ServerProcess) -> None:
+    events: list[Any] = []
+    with anyio.fail_after(60):
+        async with client(server) as sdk:
+            stream = await sdk.responses.create(model="course-generator", input="generators", stream=True)
+            async for event in stream:
+                events.append(event)
+    types = [event.type for event in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    first_text = types.index("response.output_text.delta")
+    assert "response.reasoning_text.delta" in types[:first_text]
+    assert "response.reasoning_text.delta" not in types[first_text:]
+    reasoning = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    assert "Query" in reasoning  # the knowledge retriever's lines
+    course = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert course.startswith("# ") and "generator" in course.lower()
+    done = events[-1].response
+    assert done.status == "completed" and done.output_text == course
+    assert [item.type for item in done.output] == ["reasoning", "message"]
+    text_done = next(e for e in events if e.type == "response.output_text.done")
+    assert text_done.text == course and text_done.item_id == done.output[1].id
+
+
+async def test_without_streaming_the_response_object_carries_the_course(server: ServerProcess) -> None:
+    with anyio.fail_after(60):
+        async with client(server) as sdk:
+            response = await sdk.responses.create(
+                model="course-generator",
+                input=[{"role": "user", "content": [{"type": "input_text", "text": "context managers"}]}],
+                instructions="Be brief.",  # accepted and ignored
+            )
+            again = await sdk.responses.retrieve(response.id)
+    assert response.status == "completed" and response.output_text.startswith("# ")
+    assert "with" in response.output_text
+    assert "Query" in reasoning_text(response)
+    assert again.output_text == response.output_text and again.status == "completed"
+
+
+async def test_a_background_ticker_dropped_and_resumed_yields_every_tick_once(server: ServerProcess) -> None:
+    ticks = 40
+    with anyio.fail_after(60):
+        async with client(server) as sdk:
+            started = await sdk.responses.create(
+                model="ticker", input=ticker_input(ticks, 0.05), background=True
+            )
+            assert started.status in ("queued", "in_progress") and started.background
+            first: list[Any] = []
+            stream = await sdk.responses.retrieve(started.id, stream=True, starting_after=-1)
+            async for event in stream:
+                first.append(event)
+                if len(first) == 10:
+                    break
+            await stream.close()  # the client drops; the response goes on without it
+            rest: list[Any] = []
+            resumed = await sdk.responses.retrieve(
+                started.id, stream=True, starting_after=first[-1].sequence_number
+            )
+            async for event in resumed:
+                rest.append(event)
+    events = first + rest
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert ticks_in(events) == list(range(ticks))
+    assert events[-1].type == "response.completed"
+
+
+async def test_a_background_response_runs_with_nobody_reading_and_can_be_retrieved(server: ServerProcess) -> None:
+    with anyio.fail_after(30):
+        async with client(server) as sdk:
+            started = await sdk.responses.create(model="ticker", input=ticker_input(3, 0.01), background=True)
+            response = await sdk.responses.retrieve(started.id)
+            while response.status in ("queued", "in_progress"):
+                await anyio.sleep(0.05)
+                response = await sdk.responses.retrieve(started.id)
+    assert response.status == "completed" and response.output_text
+    assert reasoning_text(response).count("tick ") == 3
+
+
+async def test_cancel_ends_a_background_response_within_a_second(server: ServerProcess) -> None:
+    with anyio.fail_after(30):
+        async with client(server) as sdk:
+            cancelled, events = await cancel_after_a_tick(sdk, sdk)
+            after = await sdk.responses.retrieve(cancelled.id)
+    assert cancelled.status == "cancelled" and after.status == "cancelled"
+    assert events[-1].type == "response.incomplete" and events[-1].response.status == "cancelled"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+
+
+async def test_errors_are_openai_error_objects(server: ServerProcess) -> None:
+    with anyio.fail_after(30):
+        async with client(server) as sdk:
+            with pytest.raises(openai.NotFoundError) as unknown_model:
+                await sdk.responses.create(model="gpt-5", input="generators")
+            with pytest.raises(openai.NotFoundError) as unknown_response:
+                await sdk.responses.retrieve("resp_0123456789abcdef")
+            with pytest.raises(openai.BadRequestError) as bad_input:
+                await sdk.responses.create(model="ticker", input="{not json")
+            with pytest.raises(openai.BadRequestError) as no_subject:
+                await sdk.responses.create(model="ticker", input=[{"role": "assistant", "content": "hi"}])
+            stream = await sdk.responses.create(model="ticker", input=ticker_input(2, 0.01), stream=True)
+            ok = [event async for event in stream]
+    assert unknown_model.value.code == "model_not_found"
+    assert unknown_response.value.code == "not_found"
+    assert bad_input.value.param == "input" and no_subject.value.param == "input"
+    assert ok[-1].type == "response.completed"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        answer = await http.get("/v1/responses/resp_0123456789abcdef", params={"stream": "true"})
+    assert answer.status_code == 404 and answer.json()["error"]["type"] == "invalid_request_error"
