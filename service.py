@@ -34,6 +34,8 @@ from api.config import (
     redact_url,
 )
 from api.models import build_models, load_jobs
+from api.responses import cancel_response, create_response, retrieve_response
+from api.ui_stream import resume_ui_chat, ui_chat
 from pipeline import LLMSettings
 from pipeline.knowledge import default_path
 
@@ -259,6 +261,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/jobs/{job_id}", jobs.get_job, methods=["GET"]),
             Route("/v1/jobs/{job_id}", jobs.delete_job, methods=["DELETE"]),
             Route("/v1/jobs/{job_id}/events", events.job_events, methods=["GET"]),
+            Route("/v1/responses", create_response, methods=["POST"]),
+            Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
+            Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+            Route("/api/chat", ui_chat, methods=["POST"]),
+            Route("/api/chat/{chat_id}/stream", resume_ui_chat, methods=["GET"]),
         ],
         exception_handlers=exception_handlers(),
         middleware=middleware(rt),
