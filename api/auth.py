@@ -1,7 +1,7 @@
 """Optional API keys, and short-lived signed tokens for the streams browsers open.
 
 With ``API_KEYS`` set, every ``/v1/*`` request needs ``Authorization: Bearer <key>``
-(answered 401 in OpenAI's error format otherwise). A browser's ``EventSource``
+(answered 401 in OpenAI's error format otherwise), and so does the AI SDK's ``/api/chat``. A browser's ``EventSource``
 cannot send that header, and a key must not travel in a URL (URLs end up in
 logs, histories and ``Referer`` headers): so a page holding a key asks
 ``POST /v1/stream-tokens`` for a token that is good for ``STREAM_TOKEN_TTL``
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("APIKeyMiddleware", "StreamTokens")
 
+_PROTECTED = ("/v1/", "/api/")  # the OpenAI-compatible API, and the AI SDK's /api/chat
 # Routes a browser opens with EventSource: they accept a stream token instead of a key.
 _STREAM_ROUTES = re.compile(r"^/v1/(courses/stream|jobs/[^/]+/events)$")
 
@@ -70,7 +71,7 @@ class APIKeyMiddleware:
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not self.keys or not scope["path"].startswith(_PROTECTED):
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":  # CORS preflight carries no credentials
