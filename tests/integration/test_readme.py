@@ -14,10 +14,14 @@ from tests.server import ROOT, ServerProcess
 pytestmark = pytest.mark.integration
 
 
+def readme_blocks(language: str) -> list[str]:
+    """The README's code blocks in ``language``, as written."""
+    return re.findall(rf"```{language}\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
 def readme_curl_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+    for block in readme_blocks("sh"):
         joined = block.replace("\\\n", " ")
         commands += [line.strip() for line in joined.splitlines() if line.strip().startswith("curl -N")]
     return commands
@@ -25,7 +29,7 @@ def readme_curl_commands() -> list[str]:
 
 def test_the_readme_has_curl_examples_for_each_streaming_route() -> None:
     commands = " ".join(readme_curl_commands())
-    for route in ("/v1/chat/completions", "/v1/courses/stream", "model=ticker"):
+    for route in ("/v1/chat/completions", "/v1/courses/stream", "model=ticker", "/v1/responses", "/api/chat"):
         assert route in commands
 
 
@@ -36,4 +40,5 @@ def test_readme_curl_examples_run(server: ServerProcess, command: str) -> None:
     args = shlex.split(command.replace("http://127.0.0.1:8000", server.url))
     result = subprocess.run([curl, "-sS", *args[1:]], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "data: [DONE]" in result.stdout or "event: complete" in result.stdout, result.stdout[-500:]
+    ends = ("data: [DONE]", "event: complete", "event: response.completed")  # chat, EventSource, Responses
+    assert any(end in result.stdout for end in ends), result.stdout[-500:]

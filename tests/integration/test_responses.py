@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import anyio
@@ -11,6 +13,7 @@ import openai
 import pytest
 from openai.types.responses import Response, ResponseReasoningItem
 
+from tests.integration.test_readme import readme_blocks
 from tests.server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -166,3 +169,13 @@ async def test_errors_are_openai_error_objects(server: ServerProcess) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         answer = await http.get("/v1/responses/resp_0123456789abcdef", params={"stream": "true"})
     assert answer.status_code == 404 and answer.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_readme_example_resumes_a_background_response(server: ServerProcess) -> None:
+    (example,) = [block for block in readme_blocks("python") if "client.responses" in block]
+    code = example.replace("http://127.0.0.1:8000", server.url)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert [int(line.split()[1]) for line in lines if line.startswith("tick ")] == list(range(20))
+    assert lines[-1].startswith("ticker done: 20 ticks")
