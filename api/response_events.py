@@ -17,8 +17,8 @@ The shape, as the ``openai`` SDK's types (``openai/types/responses``) require:
   events; lines printed after the answer began are not sent (chat clients would show
   them as a second thinking box), as on ``/v1/chat/completions``;
 - the ``.done`` events of the open item, then ``response.completed``, ``response.failed``
-  (``error`` in OpenAI's shape) or ``response.incomplete`` (stopped: ``JOB_TIMEOUT``, or
-  cancelled). No ``[DONE]``: the Responses API does not send one.
+  (``error`` in OpenAI's shape; ``JOB_TIMEOUT`` too) or ``response.incomplete`` (cancelled,
+  or left with no reader: status ``cancelled``). No ``[DONE]``: the Responses API does not send one.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ import capture
 
 __all__ = ("ResponseEvents", "job_id_of", "response_id_of")
 
-# How a job that did not complete ends on this face: "incomplete" for a stop (by a limit or
-# on request: what was written so far is good but partial), "failed" for trouble.
-_INCOMPLETE_KINDS = frozenset({"timeout", "cancelled", "abandoned"})
+# How a job that did not complete ends on this face: stopped on request (or with nobody left
+# to read it), "response.incomplete" with status "cancelled": what was written so far is
+# good but partial; anything else (JOB_TIMEOUT included: OpenAI's incomplete_details.reason
+# names only token and message budgets) "response.failed" with the reason in error.message.
 _CANCELLED_KINDS = frozenset({"cancelled", "abandoned"})
 # ``error.code`` takes OpenAI's own values (the SDK's ResponseError); the job's kind is in the message.
 _ERROR_CODES = {"overloaded": "rate_limit_exceeded"}
@@ -84,23 +85,14 @@ class ResponseEvents:
         """The ``response`` object as it stands (what ``retrieve`` answers and the lifecycle events carry)."""
         terminal = self.terminal
         error: dict[str, Any] | None = None
-        incomplete: dict[str, Any] | None = None
         if status is None:
             status = "in_progress"
             if isinstance(terminal, capture.Complete):
                 status = "completed"
             elif isinstance(terminal, capture.Error):
-                if terminal.kind in _CANCELLED_KINDS:
-                    status = "cancelled"
-                elif terminal.kind in _INCOMPLETE_KINDS:
-                    status = "incomplete"
-                else:
-                    status = "failed"
-        if isinstance(terminal, capture.Error):
-            if status == "failed":
-                error = {"code": _ERROR_CODES.get(terminal.kind, "server_error"), "message": terminal.message}
-            elif status == "incomplete":
-                incomplete = {"reason": terminal.kind}
+                status = "cancelled" if terminal.kind in _CANCELLED_KINDS else "failed"
+        if isinstance(terminal, capture.Error) and status == "failed":
+            error = {"code": _ERROR_CODES.get(terminal.kind, "server_error"), "message": terminal.message}
         return {
             "id": self.id,
             "object": "response",
@@ -109,7 +101,7 @@ class ResponseEvents:
             "status": status,
             "background": self.background,
             "error": error,
-            "incomplete_details": incomplete,
+            "incomplete_details": None,
             "instructions": None,
             "model": self.model,
             "output": self._output(final=terminal is not None),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -179,3 +181,39 @@ def test_the_readme_example_resumes_a_background_response(server: ServerProcess)
     lines = result.stdout.splitlines()
     assert [int(line.split()[1]) for line in lines if line.startswith("tick ")] == list(range(20))
     assert lines[-1].startswith("ticker done: 20 ticks")
+
+
+@pytest.fixture(scope="module")
+def strict_server(default_kb: Path) -> Iterator[ServerProcess]:
+    """API keys on, one job at a time and none waiting, each stopped after one second."""
+    env = {"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": KEY, "JOB_TIMEOUT": "1",
+           "MAX_CONCURRENT_JOBS": "1", "MAX_QUEUED_JOBS": "0"}
+    with ServerProcess(env) as running:
+        yield running
+
+
+KEY = "key-for-the-responses-tests"
+
+
+async def test_keys_admission_and_time_limits_hold_here_too(strict_server: ServerProcess) -> None:
+    keyed = openai.AsyncOpenAI(base_url=f"{strict_server.url}/v1", api_key=KEY, max_retries=0, timeout=30)
+    with anyio.fail_after(30):
+        async with client(strict_server) as keyless, keyed:
+            with pytest.raises(openai.AuthenticationError) as refused:
+                await keyless.responses.create(model="ticker", input=ticker_input(1, 0.01))
+            stream = await keyed.responses.create(model="ticker", input=ticker_input(100, 0.1), stream=True)
+            events = [await anext(aiter(stream))]
+            with pytest.raises(openai.RateLimitError) as busy:
+                await keyed.responses.create(model="ticker", input=ticker_input(1, 0.01), background=True)
+            async with httpx.AsyncClient(base_url=strict_server.url, timeout=10) as http:
+                busy_chat = await http.post("/api/chat", headers={"Authorization": f"Bearer {KEY}"},
+                                            json={"messages": [{"role": "user", "parts": [{"type": "text",
+                                                                                            "text": "x"}]}]})
+            events += [event async for event in stream]
+    assert refused.value.code == "invalid_api_key"
+    assert busy.value.response.headers["retry-after"] and busy.value.code == "server_overloaded"
+    assert busy_chat.status_code == 429 and busy_chat.headers["retry-after"] and "busy" in busy_chat.text
+    failed = events[-1]
+    assert failed.type == "response.failed" and failed.response.error is not None
+    assert failed.response.error.code == "server_error" and "limit of 1 s" in failed.response.error.message
+    assert [event.sequence_number for event in events] == list(range(len(events)))
