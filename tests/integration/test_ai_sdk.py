@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.test_readme import readme_blocks
@@ -102,3 +103,14 @@ def test_the_readme_example_reads_a_course(node: str, server: ServerProcess) -> 
     assert result.returncode == 0, result.stderr[-2000:]
     reasoning, text = result.stdout.splitlines()
     assert reasoning.startswith('reasoning "Knowledge base: ') and text.startswith('text "# ')
+
+
+def test_on_the_wire_the_protocol_header_comment_heartbeats_and_done(server: ServerProcess) -> None:
+    ticker = json.dumps({"ticks": 2, "interval": 0.6})
+    message = {"id": "m1", "role": "user", "parts": [{"type": "text", "text": ticker}]}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post("/api/chat", json={"id": "wire", "model": "ticker", "messages": [message]})
+    assert answer.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert ": ping" in answer.text  # heartbeats are SSE comments, which the transport skips
+    assert answer.text.endswith("data: [DONE]\n\n")

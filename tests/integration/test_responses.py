@@ -217,3 +217,19 @@ async def test_keys_admission_and_time_limits_hold_here_too(strict_server: Serve
     assert failed.type == "response.failed" and failed.response.error is not None
     assert failed.response.error.code == "server_error" and "limit of 1 s" in failed.response.error.message
     assert [event.sequence_number for event in events] == list(range(len(events)))
+
+
+async def test_on_the_wire_named_events_comment_heartbeats_and_no_done(server: ServerProcess) -> None:
+    body = {"model": "ticker", "input": ticker_input(2, 0.6), "stream": True}
+    with anyio.fail_after(30):
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            async with http.stream("POST", "/v1/responses", json=body) as answer:
+                raw = (await answer.aread()).decode()
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert ": ping" in raw  # heartbeats (HEARTBEAT_INTERVAL is 0.2 s here) are SSE comments
+    assert "[DONE]" not in raw and "\nid:" not in raw
+    blocks = [block for block in raw.split("\n\n") if block.startswith("event: ")]
+    for block in blocks:  # every event's name is its type
+        name, data = block.split("\n", 1)
+        assert json.loads(data.removeprefix("data: "))["type"] == name.removeprefix("event: ")
+    assert blocks[-1].startswith("event: response.completed")
