@@ -19,8 +19,8 @@ from httpx_sse import connect_sse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server import ServerProcess
 from tests.integration.test_hardening_jobs import post_json, start_server
+from tests.server import ServerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.integration.test_page import browser, open_page, screenshot
 from tests.nginx import NginxProcess
 from tests.proxy import CuttingProxy
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
-from tests.integration.test_page import browser, open_page, screenshot
 
 pytestmark = pytest.mark.integration
 
