@@ -1,0 +1,166 @@
+"""Redis and owner faults, reproduced against real processes sharing a real redis-server.
+
+Each test is one reproduced failure: an owner paused past its lease (``kill -STOP``/``CONT``),
+Redis restarted empty, Redis refusing writes (``maxmemory``) or pausing clients
+(``CLIENT PAUSE``), and a reader that never reads a chatty job run on another process.
+What a user checks in each: exactly one terminal event, always last; no job "running" for ever;
+no false ``worker_lost``; memory that stays bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+import redis
+
+from tests.redis_server import RedisProcess
+from tests.server import ServerProcess
+from tests.integration.test_scaling_redis import create_job, env, read, ticker, ticks
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    with RedisProcess() as running:
+        yield running
+
+
+@pytest.fixture
+def pair(default_kb: Path, redis_server: RedisProcess) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
+        yield a, b
+
+
+def seqs(events: list[object]) -> list[int]:
+    return [int(str(getattr(e, "id")).split(":")[1]) for e in events if getattr(e, "event") != "content"]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def wait_status(http: httpx.AsyncClient, url: str, wanted: set[str], seconds: float) -> dict[str, object]:
+    """Poll a job's status until it is one of ``wanted``; fail after ``seconds``."""
+    with anyio.fail_after(seconds):
+        while True:
+            info: dict[str, object] = (await http.get(url)).json()
+            if info.get("status") in wanted:
+                return info
+            await anyio.sleep(0.1)
+
+
+async def test_an_owner_paused_past_its_lease_is_fenced_one_terminal_event_always_last(
+    pair: tuple[ServerProcess, ServerProcess]
+) -> None:
+    a, b = pair
+    async with httpx.AsyncClient(timeout=30) as http:
+        job = await create_job(http, a.url, ticker(600, 0.05, secrets.token_hex(4)))
+        status_on_b = f"{b.url}/v1/jobs/{job['id']}"
+        with anyio.fail_after(60):
+            first, _ = await read(http, f"{b.url}{job['events_url']}", limit=5)
+            os.kill(a.process.pid, signal.SIGSTOP)
+            try:
+                rest, _ = await read(http, f"{b.url}{job['events_url']}", last_id=first[-1].id)
+            finally:
+                os.kill(a.process.pid, signal.SIGCONT)
+            assert rest[-1].event == "error" and json.loads(rest[-1].data)["kind"] == "worker_lost"
+            # The owner wakes up: it must learn it was fenced and stop the job, writing nothing more.
+            await wait_status(http, f"{a.url}/v1/jobs/{job['id']}", {"failed", "cancelled"}, 20)
+            await anyio.sleep(0)  # (the owner's last writes, if any, were refused by now: checked below)
+            whole, _ = await read(http, f"{b.url}{job['events_url']}", last_id=f"{job['id']}:0")
+            info = (await http.get(status_on_b)).json()
+    numbers = seqs(whole)
+    terminals = [e for e in whole if e.event in ("complete", "error")]
+    assert len(terminals) == 1 and whole[-1] is terminals[0], "exactly one terminal event, and it is last"
+    assert json.loads(terminals[0].data)["kind"] == "worker_lost"
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "no event lost before the fence"
+    assert ticks(whole) == list(range(len(ticks(whole)))), "ticks in order, none twice"
+    assert info["status"] == "failed", "the status never flips back after worker_lost"
+
+
+async def test_redis_restarted_empty_is_not_mistaken_for_a_lost_owner(
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
+) -> None:
+    a, b = pair
+    redis_server.stop()
+    redis_server.start()  # empty: every lease is gone, the owners are alive
+    async with httpx.AsyncClient(timeout=30) as http:
+        with anyio.fail_after(30):
+            while (await http.get(f"{a.url}/healthz")).status_code != 200:
+                await anyio.sleep(0.05)
+            await anyio.sleep(0.15)
+            job = await create_job(http, a.url, ticker(40, 0.1, secrets.token_hex(4)))
+            events, _ = await read(http, f"{b.url}{job['events_url']}")
+    assert events[-1].event == "complete", [(e.event, e.data[:80]) for e in events[-3:]]
+    assert ticks(events) == list(range(40))
+
+
+async def test_a_job_ended_while_redis_refused_writes_ends_everywhere(
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
+) -> None:
+    a, b = pair
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            job = await create_job(http, a.url, ticker(400, 0.05, secrets.token_hex(4)))
+            status_on_b = f"{b.url}/v1/jobs/{job['id']}"
+            with anyio.fail_after(90):
+                await read(http, f"{b.url}{job['events_url']}", limit=3)
+                used = int(admin.info("memory")["used_memory"])
+                admin.config_set("maxmemory-policy", "noeviction")
+                admin.config_set("maxmemory", str(used + 1024))
+                while (await http.get(f"{a.url}/healthz")).status_code == 200:
+                    await anyio.sleep(0.05)  # the owner's writes are refused: it ends its jobs
+                admin.config_set("maxmemory", "0")
+                # Redis takes writes again: the end the owner recorded reaches every process.
+                info = await wait_status(http, status_on_b, {"failed", "cancelled", "complete"}, 30)
+                whole, _ = await read(http, f"{b.url}{job['events_url']}", last_id=f"{job['id']}:0")
+                deleted = await http.delete(status_on_b)
+    finally:
+        admin.config_set("maxmemory", "0")
+        admin.close()
+    assert info["status"] in ("failed", "cancelled")
+    assert whole and whole[-1].event == "error", "readers elsewhere get the terminal event, not only pings"
+    assert deleted.status_code in (200, 204, 409), deleted.text
+
+
+def test_a_reader_that_never_reads_a_chatty_remote_job_costs_bounded_memory(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    limits = {"SEND_TIMEOUT": "3", "JOB_LOG_EVENTS": "2000"}
+    with ServerProcess(env(default_kb, redis_server, **limits)) as a, \
+            ServerProcess(env(default_kb, redis_server, **limits)) as b:
+        job = httpx.post(f"{a.url}/v1/jobs", json={
+            "model": "ticker", "input": ticker(400_000, 0, "x" * 128)}, timeout=10).json()
+        before = rss_mib(b.process.pid)
+        slow = socket.create_connection(("127.0.0.1", b.port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(f"GET {job['events_url']} HTTP/1.1\r\nHost: b\r\n\r\n".encode())
+        peak = before
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                peak = max(peak, rss_mib(b.process.pid))
+                info = httpx.get(f"{b.url}/v1/jobs/{job['id']}", timeout=10).json()
+                if info["status"] != "running" or info["events"] > 150_000:
+                    break
+                time.sleep(0.2)
+            assert info["events"] > 20_000, "the job printed a lot while the reader did not read"
+        finally:
+            slow.close()
+            httpx.delete(f"{a.url}/v1/jobs/{job['id']}", timeout=10)
+    assert peak - before < 200, f"the reading process grew from {before:.0f} to {peak:.0f} MiB"
