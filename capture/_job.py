@@ -42,6 +42,8 @@ _CANCEL_MESSAGES = {
     "abandoned": "The job was stopped: nobody was reading it any more.",
     "shutdown": "The server is shutting down, so the job was stopped. Please try again in a moment.",
     "store_unavailable": "The job store is unavailable, so the job was stopped. Please try again in a moment.",
+    "worker_lost": "This server process was unreachable for too long and the job was declared lost; it was "
+                   "stopped. Please start it again.",
 }
 
 

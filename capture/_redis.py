@@ -33,6 +33,7 @@ answers again; nothing needs restarting.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -61,11 +62,11 @@ __all__ = ("RedisJobRegistry",)
 logger = logging.getLogger("capture")
 
 PREFIX = "cs:"
-LEASE_S = 10.0  # a process whose lease is this old is gone
+LEASE_S = 8.0  # a process whose lease is this old is gone
 RENEW_S = 2.0
 READERS_TTL_S = 3.0
 TAIL_BLOCK_MS = 100  # a new follower waits at most this long to be included in the shared read
-LIVENESS_CHECK_S = 2.0
+LIVENESS_CHECK_S = 1.0
 CATCH_UP_BATCH = 500
 MAX_CONNECTIONS = 16
 RUNNING_TTL_S = 24 * 3600.0  # keys of a job whose owner vanished without a trace still expire
@@ -105,6 +106,79 @@ def _lease_key(owner: str) -> str:
 
 
 CONTROL = f"{PREFIX}control"
+
+# Writes that change a job go through these scripts, so that they take effect only while
+# the writer is still the job's owner: once a reader elsewhere has written ``worker_lost``
+# (the owner's lease ran out, say while it was paused with SIGSTOP), the owner field says
+# so and the old owner's later writes are refused -- it learns it was fenced and stops the
+# job. Without this, an owner that woke up appended events after the terminal one and
+# turned a failed job back into a complete one.
+#
+# KEYS: job hash, events stream, answer. ARGV: owner, seq, first kept seq, running ttl,
+# then the event's fields. Returns 1 (appended, or there already: a retried append), 0 (fenced).
+_APPEND = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local added = redis.pcall('XADD', KEYS[2], 'MINID', '=', '0-' .. ARGV[3], '0-' .. ARGV[2], unpack(fields))
+if type(added) == 'table' and added.err then
+  if string.find(added.err, 'equal or smaller', 1, true) then return 1 end
+  return added
+end
+if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+if fields[2] == 'c' then redis.call('APPEND', KEYS[3], fields[4]) end
+return 1
+"""
+
+# The owner's record of its job's end. ARGV: owner, retention, status, finished, terminal,
+# last_seq, answer ('' to keep what the appends built). Returns 1, or 0 when fenced.
+_END = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished', ARGV[4], 'terminal', ARGV[5], 'last_seq', ARGV[6])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[3], ARGV[7]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return 1
+"""
+
+# A reader elsewhere ends a job whose owner is gone. ARGV: the owner it found, retention,
+# finished, the error's message, the terminal as JSON. Nothing happens if the owner changed
+# or the job ended meanwhile, or if the stream already ends with a terminal event (the
+# owner's end record was on its way). Returns the seq of ``worker_lost``, or 0.
+_LOST = """
+local job = redis.call('HMGET', KEYS[1], 'owner', 'finished')
+if job[1] ~= ARGV[1] or (job[2] and job[2] ~= '') then return 0 end
+local seq = 0
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  seq = tonumber(string.match(last[1][1], '-(%d+)$'))
+  local f = last[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'k' and (f[i + 1] == 'd' or f[i + 1] == 'e') then return 0 end
+  end
+end
+seq = seq + 1
+redis.call('XADD', KEYS[2], '0-' .. seq, 'k', 'e', 't', ARGV[4], 'kind', 'worker_lost')
+redis.call('HSET', KEYS[1], 'owner', 'lost:' .. ARGV[1], 'status', 'failed', 'finished', ARGV[3],
+           'terminal', ARGV[5], 'last_seq', seq)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return seq
+"""
+
+# Replies that mean Redis cannot take this work now (it is loading, out of memory, a
+# read-only replica, failing to persist): an outage, as a refused connection is. Any other
+# error reply is a bad command -- this request's bug, which must not stop every job here.
+_OUTAGE_REPLIES = ("OOM ", "LOADING", "READONLY", "MISCONF", "BUSY", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_OUTAGE_REPLIES)
+    return isinstance(exc, (RedisError, OSError))
+
+# While Redis refuses writes, what the jobs here log waits for it, up to this many entries;
+# beyond, the oldest progress is dropped (readers get a ``gap``), never a terminal event
+# nor a job's end record.
+MAX_PENDING_WRITES = 20_000
 
 
 def _encode(event: Event) -> dict[str, str]:
@@ -148,15 +222,51 @@ def _seq(stream_id: bytes) -> int:
     return int(stream_id.split(b"-")[1])
 
 
-class _Follower:
-    """One remote reader's place in the shared tail read."""
+# What one remote reader may have fetched and not yet taken: the shared tail stops reading
+# for a follower beyond this (it reads on from where that follower is once it takes some),
+# so a client that never reads costs a bounded buffer, not a copy of the job's output --
+# and its send timeout then cuts it as it would cut a local reader.
+FOLLOWER_BUFFER_ENTRIES = 2 * CATCH_UP_BATCH
+FOLLOWER_BUFFER_CHARS = 1 << 20
 
-    __slots__ = ("job_id", "position", "queue")
+
+class _Follower:
+    """One remote reader's place in the shared tail read, and what was fetched for it."""
+
+    __slots__ = ("buffer", "chars", "error", "fetched", "job_id", "ready")
 
     def __init__(self, job_id: str, position: int) -> None:
         self.job_id = job_id
-        self.position = position
-        self.queue: asyncio.Queue[list[Entry] | Error] = asyncio.Queue()
+        self.fetched = position  # the last seq put in ``buffer``
+        self.buffer: collections.deque[Entry] = collections.deque()
+        self.chars = 0
+        self.error: Error | None = None
+        self.ready = asyncio.Event()
+
+    def has_room(self) -> bool:
+        return len(self.buffer) < FOLLOWER_BUFFER_ENTRIES and self.chars < FOLLOWER_BUFFER_CHARS
+
+    def put(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if entry.seq > self.fetched:
+                self.buffer.append(entry)
+                self.chars += _size(entry)
+                self.fetched = entry.seq
+        self.ready.set()
+
+    def fail(self, error: Error) -> None:
+        self.error = error
+        self.ready.set()
+
+    def take(self) -> Entry:
+        entry = self.buffer.popleft()
+        self.chars -= _size(entry)
+        return entry
+
+
+def _size(entry: Entry) -> int:
+    event = entry.event
+    return len(event.text) if isinstance(event, (Progress, Content)) else 64
 
 
 class RedisJobRegistry:
@@ -186,7 +296,12 @@ class RedisJobRegistry:
             still_wanted=self._read_elsewhere,
         )
         self.healthy = True
+        self._append = self._redis.register_script(_APPEND)
+        self._end = self._redis.register_script(_END)
+        self._lost = self._redis.register_script(_LOST)
         self._writes: list[tuple[Any, ...]] = []
+        self._fenced: set[str] = set()  # jobs here whose stream another process ended (worker_lost)
+        self._lease_missing: dict[str, float] = {}  # owner -> when a reader here first found no lease
         self._write_wanted = asyncio.Event()
         self._followers: dict[str, set[_Follower]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -234,15 +349,19 @@ class RedisJobRegistry:
         return {"registry": "redis", "redis": "ok" if self.healthy else "unavailable"}
 
     def _unavailable(self, exc: BaseException) -> None:
-        """Redis failed: refuse new jobs, stop ours, tell remote readers; recover by itself."""
+        """Redis failed: refuse new jobs, stop ours, tell remote readers; recover by itself.
+
+        What the jobs here wrote and have not copied out yet stays queued (their ends
+        included), and is written as soon as Redis takes writes again: other processes
+        then see these jobs end instead of "running" until their keys expire.
+        """
         if self.healthy:
             logger.error("redis unavailable: %s", exc)
         self.healthy = False
-        self._writes.clear()
         self.local.cancel_all("store_unavailable")
         for followers in self._followers.values():
             for follower in followers:
-                follower.queue.put_nowait(Error(_STORE_DOWN, "store_unavailable"))
+                follower.fail(Error(_STORE_DOWN, "store_unavailable"))
 
     # -- starting and stopping --------------------------------------------------------------
 
@@ -255,6 +374,9 @@ class RedisJobRegistry:
         info = handle.info()
         try:
             pipe = self._redis.pipeline(transaction=False)
+            # The lease with the job: a Redis restarted empty since the last renewal would
+            # otherwise make this job look lost to a reader elsewhere.
+            pipe.set(_lease_key(self.owner), "1", px=int(LEASE_S * 1000))
             pipe.hset(_job_key(info.id), mapping={
                 "model": model, "owner": self.owner, "created": repr(info.created), "status": info.status,
                 "tags": json.dumps(dict(info.tags)), "resumable": "1" if resumable else "0",
@@ -263,7 +385,8 @@ class RedisJobRegistry:
             await pipe.execute()
         except (RedisError, OSError) as exc:
             handle.cancel("store_unavailable")
-            self._unavailable(exc)
+            if _is_outage(exc):
+                self._unavailable(exc)
             raise StoreUnavailable(str(exc)) from None
         return info
 
@@ -299,61 +422,94 @@ class RedisJobRegistry:
 
     def _copy_out(self, job: Job, entry: Entry) -> None:
         """Called for each entry a resumable job here logs: queue its copy for the writer."""
-        if not self.healthy:
+        if job.id in self._fenced:
             return
         self._writes.append(("event", job.id, (entry, job.first_kept_seq)))
+        if len(self._writes) > MAX_PENDING_WRITES:
+            self._drop_oldest_progress()
         self._write_wanted.set()
 
     def _local_ended(self, info: JobInfo) -> None:
         if self._on_finish is not None:
             self._on_finish(info)
-        if self.healthy:
+        if info.id not in self._fenced:
             self._writes.append(("end", info.id, info))
             self._write_wanted.set()
+
+    def _drop_oldest_progress(self) -> None:
+        """Keep the queue of writes bounded: drop its oldest progress (never an end)."""
+        for index, (kind, _, value) in enumerate(self._writes):
+            if kind == "event" and not isinstance(value[0].event, (Complete, Error)):
+                del self._writes[index]
+                return
 
     async def _writer(self) -> None:
         """Everything queued since the last round trip, in one pipeline, in order."""
         while True:
             await self._write_wanted.wait()
             self._write_wanted.clear()
+            if not self.healthy and not self._closing:
+                continue  # the lease keeper wakes this writer when Redis answers again
             try:
                 await self._flush()
             except (RedisError, OSError) as exc:
-                self._unavailable(exc)
+                if _is_outage(exc):
+                    self._unavailable(exc)
+                else:
+                    logger.exception("redis refused a job's write")
             if self._closing:
                 return
 
     async def _flush(self) -> None:
+        """Write what is queued, in order, in one round trip; put it back if Redis fails.
+
+        A write that fails midway is retried whole: an append that had gone through is
+        recognised by its stream id (and appends the answer only once).
+        """
         if not self._writes:
             return
         writes, self._writes = self._writes, []
         pipe = self._redis.pipeline(transaction=False)
-        retention = max(1, int(self.limits.retention))
+        retention = str(max(1, int(self.limits.retention)))
         for kind, job_id, value in writes:
+            keys = [_job_key(job_id), _events_key(job_id), _answer_key(job_id)]
             if kind == "event":
                 entry, first_kept = value
-                pipe.xadd(_events_key(job_id), _encode(entry.event), id=f"0-{entry.seq}",
-                          minid=f"0-{first_kept}", approximate=False)
-                if entry.seq == 1:
-                    pipe.expire(_events_key(job_id), int(RUNNING_TTL_S))
-                if isinstance(entry.event, Content):
-                    pipe.append(_answer_key(job_id), entry.event.text)
+                fields = [part for pair in _encode(entry.event).items() for part in pair]
+                await self._append(keys, [self.owner, entry.seq, first_kept, int(RUNNING_TTL_S), *fields],
+                                   client=pipe)  # (queued on the pipeline: no round trip)
             else:
                 info: JobInfo = value
-                pipe.hset(_job_key(job_id), mapping={
-                    "status": info.status, "finished": repr(info.finished or time.time()),
-                    "terminal": _terminal_json(info.terminal), "last_seq": str(info.last_seq),
-                })
-                if info.answer:  # whole (a job read directly had none of its events copied)
-                    pipe.set(_answer_key(job_id), info.answer)
-                for key in (_job_key(job_id), _events_key(job_id), _answer_key(job_id)):
-                    pipe.expire(key, retention)
-        results = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, ResponseError) and "equal or smaller" in str(result):
-                continue  # a retried append: the event is there already
+                # The answer whole (a job read directly had none of its events copied).
+                await self._end(keys, [self.owner, retention, info.status, repr(info.finished or time.time()),
+                                 _terminal_json(info.terminal), info.last_seq, info.answer], client=pipe)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except BaseException:
+            self._writes[:0] = writes
+            raise
+        failed: BaseException | None = None
+        for (_, job_id, _), result in zip(writes, results, strict=True):
             if isinstance(result, Exception):
-                raise result
+                failed = failed or result
+            elif result == 0 and job_id not in self._fenced:
+                self._fence(job_id)
+        if failed is not None and _is_outage(failed):
+            # Retried whole once Redis takes writes again (what went through is recognised).
+            self._writes[:0] = [w for w in writes if w[1] not in self._fenced]
+            raise failed
+        if failed is not None:
+            raise failed
+
+    def _fence(self, job_id: str) -> None:
+        """Another process ended this job (its owner -- this process -- looked lost): stop it here."""
+        logger.warning("job %s: ended elsewhere as worker_lost while this process was unreachable; stopping it",
+                       job_id)
+        self._fenced.add(job_id)
+        self._writes = [w for w in self._writes if w[1] != job_id]
+        job = self.local.get(job_id)
+        if job is not None:
+            job.cancel("worker_lost")
 
     async def _renew_lease(self) -> None:
         await self._redis.set(_lease_key(self.owner), "1", px=int(LEASE_S * 1000))
@@ -366,6 +522,7 @@ class RedisJobRegistry:
                 if not self.healthy:
                     logger.warning("redis available again")
                     self.healthy = True
+                    self._write_wanted.set()  # what waited for Redis, ends first of all
             except (RedisError, OSError) as exc:
                 self._unavailable(exc)
             await asyncio.sleep(RENEW_S if self.healthy else 1.0)
@@ -376,6 +533,10 @@ class RedisJobRegistry:
             try:
                 async with self._tail_redis.pubsub() as pubsub:
                     await pubsub.subscribe(CONTROL)
+                    # (Re)subscribed: Redis may have restarted empty. Re-assert the lease now,
+                    # not at the next renewal, so that no reader takes this process for lost.
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._renew_lease()
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
@@ -408,12 +569,17 @@ class RedisJobRegistry:
             return None
         values = {key.decode(): value.decode("utf-8", "replace") for key, value in fields.items()}
         owner = values.get("owner")
-        if check_owner and not values.get("finished") and owner and not await self._redis.exists(_lease_key(owner)):
+        if check_owner and not values.get("finished") and owner and await self._owner_gone(owner):
             # Its process died: say so now, not only once a reader comes by.
-            await self._worker_lost(job_id)
+            await self._worker_lost(job_id, owner)
             return await self._remote_status(job_id, check_owner=False)
         terminal = _terminal_from_json(values.get("terminal", ""))
         finished = float(values["finished"]) if values.get("finished") else None
+        if terminal is None and last:
+            # The owner logged its terminal event, and its end record has not arrived (yet).
+            event = _decode(last[0][1])
+            if isinstance(event, (Complete, Error)):
+                terminal, finished = event, finished or time.time()
         status: JobStatus = status_of(terminal) if terminal is not None else (
             "queued" if values.get("status") == "queued" else "running"
         )
@@ -460,6 +626,8 @@ class RedisJobRegistry:
                 if len(rows) < CATCH_UP_BATCH:
                     break
         except (RedisError, OSError) as exc:
+            if not _is_outage(exc):
+                raise  # this request's bad command: its error, not every job's
             self._unavailable(exc)
             yield Entry(after + 1, Error(_STORE_DOWN, "store_unavailable"))
             return
@@ -468,19 +636,22 @@ class RedisJobRegistry:
         self._tail_changed.set()
         try:
             while True:
-                batch = await follower.queue.get()
-                if isinstance(batch, Error):
-                    yield Entry(follower.position + 1, batch)
-                    return
-                for entry in batch:
-                    if entry.seq <= follower.position:
-                        continue
-                    if entry.seq > follower.position + 1:
-                        yield Gap(follower.position + 1, entry.seq - 1)
-                    yield entry
-                    follower.position = entry.seq
-                    if isinstance(entry.event, (Complete, Error)):
+                while not follower.buffer:
+                    if follower.error is not None:
+                        yield Entry(position + 1, follower.error)
                         return
+                    follower.ready.clear()
+                    await follower.ready.wait()
+                was_full = not follower.has_room()
+                entry = follower.take()
+                if was_full and follower.has_room():
+                    self._tail_changed.set()  # the shared read includes this follower again
+                if entry.seq > position + 1:
+                    yield Gap(position + 1, entry.seq - 1)
+                yield entry
+                position = entry.seq
+                if isinstance(entry.event, (Complete, Error)):
+                    return
         finally:
             followers = self._followers.get(job_id)
             if followers is not None:
@@ -498,21 +669,32 @@ class RedisJobRegistry:
                     await asyncio.wait_for(self._tail_changed.wait(), 1.0)
                 continue
             streams = {
-                _events_key(job_id): f"0-{min(f.position for f in followers)}"
+                _events_key(job_id): f"0-{min(f.fetched for f in wanting)}"
                 for job_id, followers in self._followers.items()
+                if (wanting := [f for f in followers if f.has_room()])
             }
+            if not streams:  # every follower's buffer is full: wait until one takes some
+                self._tail_changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._tail_changed.wait(), 1.0)
+                continue
             try:
                 rows = await self._tail_redis.xread(streams, count=CATCH_UP_BATCH, block=TAIL_BLOCK_MS)
                 for key, items in rows or []:
                     job_id = key.decode().removeprefix(f"{PREFIX}job:").removesuffix(":events")
                     entries = [Entry(_seq(stream_id), _decode(fields)) for stream_id, fields in items]
                     for follower in self._followers.get(job_id, ()):
-                        follower.queue.put_nowait(entries)
+                        if follower.has_room():
+                            follower.put(entries)
                 if time.monotonic() - last_check > LIVENESS_CHECK_S:
                     last_check = time.monotonic()
                     await self._check_owners()
             except (RedisError, OSError) as exc:
-                self._unavailable(exc)
+                if _is_outage(exc):
+                    self._unavailable(exc)
+                else:
+                    logger.exception("redis refused the shared tail read")
+                    await asyncio.sleep(1.0)
 
     async def _check_owners(self) -> None:
         """Mark the followed jobs as read here, and end those whose owner's lease is gone."""
@@ -523,32 +705,40 @@ class RedisJobRegistry:
             pipe.hmget(_job_key(job_id), ["owner", "finished"])
         results = await pipe.execute()
         for job_id, (owner, finished) in zip(job_ids, results[1::2], strict=True):
-            if finished or owner is None:
+            if finished or owner is None or owner.startswith(b"lost:"):
                 continue
-            if not await self._redis.exists(_lease_key(owner.decode())):
-                await self._worker_lost(job_id)
+            if await self._owner_gone(owner.decode()):
+                await self._worker_lost(job_id, owner.decode())
 
-    async def _worker_lost(self, job_id: str) -> None:
+    async def _owner_gone(self, owner: str) -> bool:
+        """Is ``owner``'s lease gone, and has it had a full renewal period to come back?
+
+        A lease can vanish with its owner alive: Redis restarted empty, say. The owner
+        re-asserts it at once, or at its next renewal; only a lease still missing a
+        renewal period after it was first found missing means the owner is gone.
+        """
+        if owner == self.owner:
+            return False
+        if await self._redis.exists(_lease_key(owner)):
+            self._lease_missing.pop(owner, None)
+            return False
+        now = time.monotonic()
+        first_seen = self._lease_missing.setdefault(owner, now)
+        if len(self._lease_missing) > 1024:  # owners found missing once and never checked again
+            self._lease_missing = {o: t for o, t in self._lease_missing.items() if now - t < 60}
+        return now - first_seen >= RENEW_S * 1.5
+
+    async def _worker_lost(self, job_id: str, owner: str) -> None:
         """The owner died: append the terminal ``worker_lost`` event (once, whoever gets there first)."""
-        last = await self._redis.xrevrange(_events_key(job_id), count=1)
-        seq = (_seq(last[0][0]) if last else 0) + 1
         error = Error(
             "The server process running this job stopped unexpectedly; the job was lost. Please start it again.",
             kind="worker_lost",
         )
-        try:
-            await self._redis.xadd(_events_key(job_id), _encode(error), id=f"0-{seq}")
-        except ResponseError:
-            return  # another process, or the owner itself, appended first
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(_job_key(job_id), mapping={
-            "status": "failed", "finished": repr(time.time()), "terminal": _terminal_json(error),
-            "last_seq": str(seq),
-        })
-        for key in (_job_key(job_id), _events_key(job_id), _answer_key(job_id)):
-            pipe.expire(key, max(1, int(self.limits.retention)))
-        await pipe.execute()
-        logger.warning("job %s: its process is gone (worker_lost)", job_id)
+        keys = [_job_key(job_id), _events_key(job_id), _answer_key(job_id)]
+        seq = await self._lost(keys, [owner, max(1, int(self.limits.retention)), repr(time.time()), error.message,
+                                      _terminal_json(error)])
+        if seq:
+            logger.warning("job %s: its process is gone (worker_lost)", job_id)
 
 
 _STORE_DOWN = "The job store (Redis) is unavailable; the stream ends here. Please try again in a moment."
