@@ -564,7 +564,18 @@ class RedisJobRegistry:
         pipe.hgetall(_job_key(job_id))
         pipe.get(_answer_key(job_id))
         pipe.xrevrange(_events_key(job_id), count=1)
-        fields, answer, last = await pipe.execute()
+        fields, answer, last = await pipe.execute(raise_on_error=False)
+        for reply in (fields, answer, last):
+            if isinstance(reply, Exception) and _is_outage(reply):
+                raise reply
+        if isinstance(fields, Exception):
+            raise fields
+        if isinstance(answer, Exception) or isinstance(last, Exception):
+            # A key of the wrong type, say: the job is there; its reader will be told.
+            logger.error("redis refused part of job %s's status: %s", job_id, answer if isinstance(
+                answer, Exception) else last)
+            answer = answer if not isinstance(answer, Exception) else None
+            last = last if not isinstance(last, Exception) else []
         if not fields:
             return None
         values = {key.decode(): value.decode("utf-8", "replace") for key, value in fields.items()}
@@ -626,8 +637,10 @@ class RedisJobRegistry:
                 if len(rows) < CATCH_UP_BATCH:
                     break
         except (RedisError, OSError) as exc:
-            if not _is_outage(exc):
-                raise  # this request's bad command: its error, not every job's
+            if not _is_outage(exc):  # this reader's error, not every job's
+                logger.error("redis refused to read job %s: %s", job_id, exc)
+                yield Entry(after + 1, Error(_READ_REFUSED, "store_error"))
+                return
             self._unavailable(exc)
             yield Entry(after + 1, Error(_STORE_DOWN, "store_unavailable"))
             return
@@ -742,3 +755,4 @@ class RedisJobRegistry:
 
 
 _STORE_DOWN = "The job store (Redis) is unavailable; the stream ends here. Please try again in a moment."
+_READ_REFUSED = "The job store could not read this job's events; the stream ends here."

@@ -164,3 +164,27 @@ def test_a_reader_that_never_reads_a_chatty_remote_job_costs_bounded_memory(
             slow.close()
             httpx.delete(f"{a.url}/v1/jobs/{job['id']}", timeout=10)
     assert peak - before < 200, f"the reading process grew from {before:.0f} to {peak:.0f} MiB"
+
+
+async def test_a_command_error_fails_its_own_request_not_every_job_of_the_process(
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
+) -> None:
+    a, b = pair
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            bystander = await create_job(http, b.url, ticker(30, 0.05, secrets.token_hex(4)))
+            broken = await create_job(http, a.url, ticker(30, 0.05, secrets.token_hex(4)))
+            # Whatever makes Redis answer an error reply (here: a key of the wrong type).
+            admin.delete(f"cs:job:{broken['id']}:events")
+            admin.set(f"cs:job:{broken['id']}:events", "not a stream")
+            with anyio.fail_after(30):
+                refused, code = await read(http, f"{b.url}{broken['events_url']}")
+                health = await http.get(f"{b.url}/healthz")
+                events, _ = await read(http, f"{b.url}{bystander['events_url']}")
+    finally:
+        admin.close()
+    assert code == 200, code
+    assert refused[-1].event == "error" and "Traceback" not in refused[-1].data, "that reader gets a clear error"
+    assert health.status_code == 200, "one bad reply is not an outage"
+    assert events[-1].event == "complete" and ticks(events) == list(range(30)), "the other jobs run on"
