@@ -233,3 +233,13 @@ async def test_on_the_wire_named_events_comment_heartbeats_and_no_done(server: S
         name, data = block.split("\n", 1)
         assert json.loads(data.removeprefix("data: "))["type"] == name.removeprefix("event: ")
     assert blocks[-1].startswith("event: response.completed")
+
+
+async def test_the_sdk_stream_helper_accumulates_the_same_response(server: ServerProcess) -> None:
+    with anyio.fail_after(30):
+        async with client(server) as sdk:
+            async with sdk.responses.stream(model="ticker", input=ticker_input(3, 0.01)) as stream:
+                texts = [event.delta async for event in stream if event.type == "response.output_text.delta"]
+                final = await stream.get_final_response()
+    assert final.status == "completed" and final.output_text == "".join(texts)
+    assert final.output_text.startswith("ticker done: 3 ticks") and reasoning_text(final).count("tick ") == 3
