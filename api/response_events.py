@@ -5,11 +5,14 @@ same events with the same ``sequence_number`` on every process, so that a client
 resumes with ``starting_after=N`` on another server (the same registry, memory or Redis)
 gets exactly the events after ``N``. Nothing here depends on who reads, or when.
 
-The shape, as the ``openai`` SDK's types (``openai/types/responses``) require:
+The shape, as the ``openai`` SDK's types (``openai/types/responses``) require. Printed lines
+are the reasoning item's *summary* (``reasoning_summary_text``), not its ``reasoning_text``
+content: clients show summaries (OpenAI's own models stream nothing else; Codex CLI shows raw
+reasoning content only when asked to), so the summary is what reaches a user's screen.
 
 - ``response.created`` (0) and ``response.in_progress`` (1);
-- a reasoning item (``output_index`` 0, one ``reasoning_text`` part, ``content_index`` 0)
-  opened at once (2, 3), whose ``response.reasoning_text.delta`` events carry what the job
+- a reasoning item (``output_index`` 0, one summary part, ``summary_index`` 0) opened at
+  once (2, 3), whose ``response.reasoning_summary_text.delta`` events carry what the job
   prints: one delta per printed entry, so that a log whose oldest entries were trimmed is
   still numbered as it was (the lost entries were printed lines: they come first);
 - at the first piece of the answer: the reasoning item's ``.done`` events, then a message
@@ -118,8 +121,7 @@ class ResponseEvents:
             "id": self.reasoning_id,
             "type": "reasoning",
             "status": status,
-            "summary": [],
-            "content": [{"type": "reasoning_text", "text": "".join(self.reasoning)}],
+            "summary": [{"type": "summary_text", "text": "".join(self.reasoning)}],
         }
 
     def _message_item(self, status: str) -> dict[str, Any]:
@@ -154,9 +156,9 @@ class ResponseEvents:
             self._event("response.created", response=created),
             self._event("response.in_progress", response={**created, "status": "in_progress"}),
             self._event("response.output_item.added", output_index=0, item=self._reasoning_item("in_progress")
-                        | {"content": []}),
-            self._event("response.content_part.added", item_id=self.reasoning_id, output_index=0, content_index=0,
-                        part={"type": "reasoning_text", "text": ""}),
+                        | {"summary": []}),
+            self._event("response.reasoning_summary_part.added", item_id=self.reasoning_id, output_index=0,
+                        summary_index=0, part={"type": "summary_text", "text": ""}),
         ]
 
     def feed(self, item: capture.Entry | capture.Gap) -> list[Numbered]:
@@ -169,8 +171,8 @@ class ResponseEvents:
             if self.answering:
                 return []  # printed after the answer began (see the module's docstring)
             self.reasoning.append(event.text)
-            return [self._event("response.reasoning_text.delta", item_id=self.reasoning_id, output_index=0,
-                                content_index=0, delta=event.text)]
+            return [self._event("response.reasoning_summary_text.delta", item_id=self.reasoning_id, output_index=0,
+                                summary_index=0, delta=event.text)]
         if isinstance(event, capture.Content):
             events = [] if self.answering else self._start_answer()
             self.answer.append(event.text)
@@ -182,10 +184,10 @@ class ResponseEvents:
     def _close_reasoning(self) -> list[Numbered]:
         text = "".join(self.reasoning)
         return [
-            self._event("response.reasoning_text.done", item_id=self.reasoning_id, output_index=0, content_index=0,
-                        text=text),
-            self._event("response.content_part.done", item_id=self.reasoning_id, output_index=0, content_index=0,
-                        part={"type": "reasoning_text", "text": text}),
+            self._event("response.reasoning_summary_text.done", item_id=self.reasoning_id, output_index=0,
+                        summary_index=0, text=text),
+            self._event("response.reasoning_summary_part.done", item_id=self.reasoning_id, output_index=0,
+                        summary_index=0, part={"type": "summary_text", "text": text}),
             self._event("response.output_item.done", output_index=0, item=self._reasoning_item("completed")),
         ]
 

@@ -197,7 +197,7 @@ async def _events(rt: Runtime, info: capture.JobInfo, after: int, background: bo
 
 def _kind(event_type: str) -> str:
     """The metrics' kind of an event: what it carries."""
-    if event_type.endswith("reasoning_text.delta"):
+    if event_type.endswith("reasoning_summary_text.delta"):
         return "progress"
     if event_type.endswith("output_text.delta"):
         return "content"

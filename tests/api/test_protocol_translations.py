@@ -48,9 +48,9 @@ def test_every_event_is_an_sdk_type_numbered_without_gaps() -> None:
     types = [event.type for event in parsed]
     assert types == [
         "response.created", "response.in_progress",
-        "response.output_item.added", "response.content_part.added",
-        "response.reasoning_text.delta", "response.reasoning_text.delta",
-        "response.reasoning_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta", "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done",
         "response.output_item.added", "response.content_part.added",
         "response.output_text.delta",  # "late" is not sent: printed after the answer began
         "response.output_text.delta",
@@ -65,7 +65,7 @@ def test_every_event_is_an_sdk_type_numbered_without_gaps() -> None:
 def test_a_trimmed_log_is_numbered_as_the_whole_one_was() -> None:
     whole = responses(list(COURSE))
     trimmed = responses([capture.Gap(1, 2), *COURSE[2:]])
-    tail = [body for body in whole if body["type"] != "response.reasoning_text.delta"]
+    tail = [body for body in whole if body["type"] != "response.reasoning_summary_text.delta"]
     assert [body["sequence_number"] for body in trimmed] == [body["sequence_number"] for body in tail]
 
 

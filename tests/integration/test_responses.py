@@ -28,8 +28,8 @@ def client(server: ServerProcess) -> openai.AsyncOpenAI:
 def reasoning_text(response: Response) -> str:
     """The text of a response's reasoning item (what the job printed)."""
     item = response.output[0]
-    assert isinstance(item, ResponseReasoningItem) and item.content
-    return item.content[0].text
+    assert isinstance(item, ResponseReasoningItem) and item.summary
+    return item.summary[0].text
 
 
 async def cancel_after_a_tick(reader: openai.AsyncOpenAI, canceller: openai.AsyncOpenAI) -> tuple[Response, list[Any]]:
@@ -40,7 +40,7 @@ async def cancel_after_a_tick(reader: openai.AsyncOpenAI, canceller: openai.Asyn
     events: list[Any] = []
     async for event in stream:
         events.append(event)
-        if event.type == "response.reasoning_text.delta":
+        if event.type == "response.reasoning_summary_text.delta":
             break
     cancelled = await canceller.responses.cancel(started.id)
     with anyio.fail_after(1):
@@ -57,7 +57,7 @@ def ticks_in(events: list[Any]) -> list[int]:
     """The tick numbers the reasoning deltas carry, in the order they came."""
     ticks: list[int] = []
     for event in events:
-        if event.type == "response.reasoning_text.delta":
+        if event.type == "response.reasoning_summary_text.delta":
             ticks += [int(line.split()[1]) for line in event.delta.splitlines() if line.startswith("tick ")]
     return ticks
 
@@ -74,9 +74,9 @@ async def test_streams_reasoning_then_the_course_with_gapless_sequence_numbers(s
     assert types[-1] == "response.completed"
     assert [event.sequence_number for event in events] == list(range(len(events)))
     first_text = types.index("response.output_text.delta")
-    assert "response.reasoning_text.delta" in types[:first_text]
-    assert "response.reasoning_text.delta" not in types[first_text:]
-    reasoning = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    assert "response.reasoning_summary_text.delta" in types[:first_text]
+    assert "response.reasoning_summary_text.delta" not in types[first_text:]
+    reasoning = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
     assert "Query" in reasoning  # the knowledge retriever's lines
     course = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert course.startswith("# ") and "generator" in course.lower()
