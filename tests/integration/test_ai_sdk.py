@@ -2,7 +2,8 @@
 
 ``tests/node/ui_chat.mjs`` does what ``useChat`` does: ``DefaultChatTransport.sendMessages``
 read with ``readUIMessageStream``, then ``reconnectToStream`` as ``useChat({resume: true})`` does
-on load. Node must be installed (``.ci/run`` installs it and runs ``npm ci`` in ``tests/node``).
+on load; ``tests/node/responses_provider.mjs`` reads ``/v1/responses`` with the AI SDK's own
+OpenAI provider (``@ai-sdk/openai``, whose default API it is). Node must be installed (``.ci/run`` installs it and runs ``npm ci`` in ``tests/node``).
 """
 
 from __future__ import annotations
@@ -114,3 +115,17 @@ def test_on_the_wire_the_protocol_header_comment_heartbeats_and_done(server: Ser
     assert answer.headers["content-type"].startswith("text/event-stream")
     assert ": ping" in answer.text  # heartbeats are SSE comments, which the transport skips
     assert answer.text.endswith("data: [DONE]\n\n")
+
+
+def test_the_ai_sdk_openai_provider_reads_the_responses_api(node: str, server: ServerProcess) -> None:
+    """``@ai-sdk/openai`` speaks the Responses API by default: the printed lines are its reasoning."""
+    ticker = json.dumps({"ticks": 3, "interval": 0.01})
+    result = subprocess.run([node, "responses_provider.mjs", server.url, "ticker", ticker], cwd=NODE_DIR,
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr[-2000:]
+    read = json.loads(result.stdout)
+    assert read["errors"] == []
+    types = [kind for kind in read["types"] if kind not in ("start", "start-step", "finish-step", "finish")]
+    assert types[0] == "reasoning-start" and types.index("reasoning-end") < types.index("text-start")
+    assert [int(line.split()[1]) for line in read["reasoning"].splitlines()] == [0, 1, 2]
+    assert read["text"].startswith("ticker done: 3 ticks")
