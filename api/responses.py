@@ -126,7 +126,7 @@ async def retrieve_response(request: Request) -> Response:
     rt = runtime(request)
     info = await _job(request)
     if request.query_params.get("stream", "false").lower() not in ("true", "1"):
-        return JSONText((await _snapshot(rt, info)).response())
+        return await _as_it_stands(rt, info)
     raw = request.query_params.get("starting_after", "-1")
     try:
         after = int(raw)
@@ -142,7 +142,13 @@ async def cancel_response(request: Request) -> Response:
     info = await _job(request)
     await rt.registry.cancel(info.id, wait=1.0)
     info = await _job(request)
-    return JSONText((await _snapshot(rt, info)).response())
+    return await _as_it_stands(rt, info)
+
+
+async def _as_it_stands(rt: Runtime, info: capture.JobInfo) -> Response:
+    events = await _snapshot(rt, info)
+    # A job waiting for a worker has logged its place in the line, and is still "queued".
+    return JSONText(events.response("queued" if info.status == "queued" and events.terminal is None else None))
 
 
 async def _snapshot(rt: Runtime, info: capture.JobInfo) -> ResponseEvents:

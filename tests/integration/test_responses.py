@@ -185,9 +185,9 @@ def test_the_readme_example_resumes_a_background_response(server: ServerProcess)
 
 @pytest.fixture(scope="module")
 def strict_server(default_kb: Path) -> Iterator[ServerProcess]:
-    """API keys on, one job at a time and none waiting, each stopped after one second."""
+    """API keys on, one job at a time and one waiting, each stopped after one second."""
     env = {"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": KEY, "JOB_TIMEOUT": "1",
-           "MAX_CONCURRENT_JOBS": "1", "MAX_QUEUED_JOBS": "0"}
+           "MAX_CONCURRENT_JOBS": "1", "MAX_QUEUED_JOBS": "1"}
     with ServerProcess(env) as running:
         yield running
 
@@ -203,6 +203,8 @@ async def test_keys_admission_and_time_limits_hold_here_too(strict_server: Serve
                 await keyless.responses.create(model="ticker", input=ticker_input(1, 0.01))
             stream = await keyed.responses.create(model="ticker", input=ticker_input(100, 0.1), stream=True)
             events = [await anext(aiter(stream))]
+            waiting = await keyed.responses.create(model="ticker", input=ticker_input(1, 0.01), background=True)
+            waiting_now = await keyed.responses.retrieve(waiting.id)
             with pytest.raises(openai.RateLimitError) as busy:
                 await keyed.responses.create(model="ticker", input=ticker_input(1, 0.01), background=True)
             async with httpx.AsyncClient(base_url=strict_server.url, timeout=10) as http:
@@ -210,7 +212,9 @@ async def test_keys_admission_and_time_limits_hold_here_too(strict_server: Serve
                                             json={"messages": [{"role": "user", "parts": [{"type": "text",
                                                                                             "text": "x"}]}]})
             events += [event async for event in stream]
+            await keyed.responses.cancel(waiting.id)
     assert refused.value.code == "invalid_api_key"
+    assert waiting.status == "queued" and waiting_now.status == "queued"
     assert busy.value.response.headers["retry-after"] and busy.value.code == "server_overloaded"
     assert busy_chat.status_code == 429 and busy_chat.headers["retry-after"] and "busy" in busy_chat.text
     failed = events[-1]
