@@ -133,11 +133,11 @@ class JobStream:
 
     @property
     def finished(self) -> bool:
-        """True once the worker thread has returned."""
+        """True once the worker thread, and every thread the job started, have returned."""
         return self._worker_done
 
     async def wait_finished(self) -> None:
-        """Wait until the worker thread has returned (wrap in a timeout where it matters)."""
+        """Wait until the worker thread and the job's threads have returned (wrap in a timeout where it matters)."""
         if self._finished_future is None or self._worker_done:
             return
         await asyncio.shield(self._finished_future)
@@ -188,11 +188,17 @@ class JobStream:
                     pass
         finally:
             attached.detach()
-            self._worker_done = True
-            try:
-                loop.call_soon_threadsafe(self._mark_finished)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
+            context.on_all_threads_done = functools.partial(self._threads_done, loop)
+            if context.main_thread_done():
+                self._threads_done(loop)
+
+    def _threads_done(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The job's thread, and every thread it started, have returned."""
+        self._worker_done = True
+        try:
+            loop.call_soon_threadsafe(self._mark_finished)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
 
     def _start_failed(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
         """The thread could not start: the reader gets an error instead of waiting for ever."""

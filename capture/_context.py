@@ -106,6 +106,38 @@ class JobContext:
         self._callbacks_lock = threading.Lock()
         self._on_cancel: list[Callable[[], None]] = []
         self.thread_failure: str | None = None  # the first exception that ended one of its threads
+        # Threads the job started that still run, and whether its own thread has returned: a
+        # job is over for admission only when all of them are (threads it leaves behind hold
+        # its place, as a stuck job's thread does).
+        self._threads_lock = threading.Lock()
+        self._threads = 0
+        self._main_done = False
+        self.on_all_threads_done: Callable[[], None] | None = None
+        # What ``logging.basicConfig`` in the job asked for: its own records only.
+        self.log_level: int | None = None
+        self.log_format: logging.Formatter | None = None
+
+    @property
+    def threads(self) -> int:
+        """The threads started by the job that are still running (its own thread not counted)."""
+        return self._threads
+
+    def thread_started(self) -> None:
+        with self._threads_lock:
+            self._threads += 1
+
+    def thread_ended(self) -> None:
+        with self._threads_lock:
+            self._threads -= 1
+            done = self._main_done and self._threads == 0
+        if done and self.on_all_threads_done is not None:
+            self.on_all_threads_done()
+
+    def main_thread_done(self) -> bool:
+        """The job's own thread returned; True if no thread it started still runs."""
+        with self._threads_lock:
+            self._main_done = True
+            return self._threads == 0
 
     @property
     def max_event_chars(self) -> int:

@@ -20,6 +20,12 @@ these hooks.  Deliberate choices, not to be "fixed":
   standard stream), so no user's data reaches the operator's log.  Other handlers (a
   job's own ``FileHandler``) still get it.  Records of the server's own loggers
   (``SERVER_LOGGERS``) are never a job's: they are handled as if from another thread.
+- **logging.basicConfig.** Called in a job (scripts start with it, often with
+  ``force=True``), it would replace the server's handlers and level for every thread:
+  with ``level=DEBUG``, sse-starlette logged every chunk. In a job's thread it sets
+  that job's level and format only (``Logger.isEnabledFor`` is wrapped to honour the
+  job's level for the job's records), never the server's; handlers, files and streams
+  it names are ignored, and the job's stream says so once.
 - ``warnings.warn`` writes to ``sys.stderr``, so it needs no hook.
 
 All of this costs nothing per ``print()``: the hooks run when a thread starts, work is
@@ -55,6 +61,8 @@ _format = logging.Formatter("%(levelname)s %(name)s: %(message)s")
 _original_start = threading.Thread.start
 _original_submit = concurrent.futures.ThreadPoolExecutor.submit
 _original_call_handlers = logging.Logger.callHandlers
+_original_basic_config = logging.basicConfig
+_original_is_enabled_for = logging.Logger.isEnabledFor
 _no_inherit = threading.local()  # set while a pool starts its worker threads
 
 
@@ -81,6 +89,8 @@ def install(*, stderr: bool | None = None, server_loggers: Iterable[str] = ()) -
                 threading.Thread.start = _start  # type: ignore[method-assign]
                 concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
                 logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
+                logging.Logger.isEnabledFor = _is_enabled_for  # type: ignore[method-assign]
+                logging.basicConfig = _basic_config
                 _hooked = True
     return proxy
 
@@ -90,9 +100,16 @@ def install(*, stderr: bool | None = None, server_loggers: Iterable[str] = ()) -
 
 def _start(self: threading.Thread) -> None:
     job = self.capture_job if isinstance(self, Thread) else current_job()
-    if job is not None and not getattr(_no_inherit, "active", False) and "run" not in self.__dict__:
-        self.run = functools.partial(_run_for_job, self, job, self.run)  # type: ignore[method-assign]
-    _original_start(self)
+    if job is None or getattr(_no_inherit, "active", False) or "run" in self.__dict__:
+        _original_start(self)
+        return
+    self.run = functools.partial(_run_for_job, self, job, self.run)  # type: ignore[method-assign]
+    job.thread_started()
+    try:
+        _original_start(self)
+    except BaseException:
+        job.thread_ended()
+        raise
 
 
 def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], None]) -> None:
@@ -116,6 +133,7 @@ def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], No
             pass
     finally:
         attached.detach()
+        job.thread_ended()
 
 
 def _thread_failed(thread: threading.Thread, job: JobContext, attached: Attached, exc: BaseException) -> None:
@@ -155,12 +173,11 @@ def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
     if job is None:
         _original_call_handlers(self, record)
         return
-    name = record.name
-    if any(name == own or name.startswith(own + ".") for own in _server_loggers):
+    if _is_server_logger(record.name):
         with _proxy.suspended():  # the server's own record: its handlers write to the real console
             _original_call_handlers(self, record)
         return
-    text = _format.format(record)
+    text = (job.log_format or _format).format(record)
     if _capture_stderr:
         sys.stderr.write(text + "\n")
     else:
@@ -181,3 +198,34 @@ def _writes_to_console(handler: logging.Handler) -> bool:
     return stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) or isinstance(
         stream, _proxy.StreamProxy
     ) or getattr(stream, "name", None) in ("<stdout>", "<stderr>")
+
+
+def _is_server_logger(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in _server_loggers)
+
+
+def _is_enabled_for(self: logging.Logger, level: int) -> bool:
+    job = current_job()
+    if job is None or job.log_level is None or _is_server_logger(self.name):
+        return _original_is_enabled_for(self, level)
+    return level >= job.log_level and not self.manager.disable >= level
+
+
+def _basic_config(**kwargs: Any) -> None:
+    """``logging.basicConfig`` in a job's thread: that job's records only (see the module docstring)."""
+    job = current_job()
+    if job is None:
+        _original_basic_config(**kwargs)
+        return
+    level = kwargs.get("level")
+    if level is not None:
+        job.log_level = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
+        if not isinstance(job.log_level, int):
+            job.log_level = None
+            raise ValueError(f"Unknown level: {level!r}")
+    if "format" in kwargs or "datefmt" in kwargs:
+        job.log_format = logging.Formatter(kwargs.get("format"), kwargs.get("datefmt"), kwargs.get("style", "%"))
+    ignored = sorted(set(kwargs) & {"filename", "filemode", "handlers", "stream", "force"})
+    note = f" ({', '.join(ignored)} ignored)" if ignored else ""
+    sys.stderr.write(f"logging.basicConfig() in a job sets this job's own log level and format{note}; "
+                     "the server's logging is unchanged\n")

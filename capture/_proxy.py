@@ -29,11 +29,12 @@ routes a job thread's writes to its job.
 
 from __future__ import annotations
 
+import codecs
 import io
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
@@ -164,6 +165,18 @@ class StreamProxy(io.TextIOBase):
     def fileno(self) -> int:
         return self.target.fileno()
 
+    @property
+    def buffer(self) -> Any:
+        """Bytes written here by a job's thread (``sys.stdout.buffer.write``) are its output too."""
+        sink = getattr(_local, self._attr, None)
+        if sink is None:
+            return getattr(self.target, "buffer")  # noqa: B009 - IO[str] is not typed with one
+        cached: _SinkBuffer | None = getattr(_local, f"{self._attr}_buffer", None)
+        if cached is None or cached.sink is not sink:
+            cached = _SinkBuffer(sink, self.encoding)
+            setattr(_local, f"{self._attr}_buffer", cached)
+        return cached
+
     def writable(self) -> bool:
         return True
 
@@ -174,6 +187,28 @@ class StreamProxy(io.TextIOBase):
         if sink is not None and hasattr(sink, name):
             return getattr(sink, name)
         return getattr(self.target, name)
+
+
+class _SinkBuffer(io.RawIOBase):
+    """The binary face of a job thread's sink: bytes decoded (incrementally) and written as text."""
+
+    def __init__(self, sink: LineSink, encoding: str) -> None:
+        super().__init__()
+        self.sink = sink
+        self._decoder = codecs.getincrementaldecoder(encoding)("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raw = bytes(data)
+        text = self._decoder.decode(raw)
+        if text:
+            self.sink.write(text)
+        return len(raw)
+
+    def flush(self) -> None:
+        self.sink.flush()
 
 
 class StdoutProxy(StreamProxy):
@@ -192,8 +227,53 @@ class StderrProxy(StreamProxy):
         return self.target.write(text)
 
 
+# The descriptor that gives a module its own namespace (typed as Any: typeshed has no type for it).
+_module_dict: Any = vars(types.ModuleType)["__dict__"]
+
+
+class _GuardedSysDict(MutableMapping[str, Any]):
+    """``vars(sys)`` as a job's thread sees it: writing ``stdout``/``stderr`` redirects that thread only.
+
+    ``print()`` reads ``sys.stdout`` from this namespace directly, so a job that wrote
+    ``vars(sys)["stdout"] = buf`` would otherwise take every other job's output.
+    """
+
+    __slots__ = ("_real",)
+
+    def __init__(self, real: dict[str, Any]) -> None:
+        self._real = real
+
+    def __getitem__(self, key: str) -> Any:
+        return self._real[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in ("stdout", "stderr") and isinstance(self._real.get(key), StreamProxy):
+            _redirect(_OUT if key == "stdout" else _ERR, value, self._real.get(f"__{key}__"))
+            return
+        self._real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in ("stdout", "stderr"):
+            return  # the proxy stays: for this thread, deleting it would lose its output
+        del self._real[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._real)
+
+    def __len__(self) -> int:
+        return len(self._real)
+
+
 class _SysModule(types.ModuleType):
-    """``sys``'s class once installed: a job thread's ``sys.stdout = x`` redirects that thread only."""
+    """``sys``'s class once installed: a job thread's ``sys.stdout = x`` redirects that thread only,
+    whether written as an attribute or into ``vars(sys)``."""
+
+    @property
+    def __dict__(self) -> Any:  # type: ignore[override]
+        real: dict[str, Any] = _module_dict.__get__(self)
+        if getattr(_local, "owner", None) is None:
+            return real  # the server's threads see sys as it is
+        return _GuardedSysDict(real)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if (
