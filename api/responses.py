@@ -40,11 +40,13 @@ CLIENT_CLOSED_REQUEST = 499
 _keepers: set[asyncio.Task[None]] = set()  # background responses' own readers, kept until their jobs end
 
 
-def _input_text(value: Any, config_limit: int) -> str:
+def _input_text(value: Any, config_limit: int, most_items: int) -> str:
     """``input``: a string, or input items whose last user message's text parts are the subject."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, list):
+        if len(value) > most_items:
+            raise APIError(400, f"Too many input items: at most {most_items}.", param="input")
         found: str | None = None
         for index, item in enumerate(value):
             if not isinstance(item, dict):
@@ -88,7 +90,7 @@ async def create_response(request: Request) -> Response:
     rt = runtime(request)
     payload = await read_json_object(request, rt.config)
     model = find_model(rt.models, payload.get("model", DEFAULT_MODEL), "model")
-    text = _input_text(payload.get("input"), rt.config.max_input_chars)
+    text = _input_text(payload.get("input"), rt.config.max_input_chars, rt.config.max_messages)
     stream, background = _flag(payload, "stream"), _flag(payload, "background")
     factory = prepare_job(model, text, "input")
     info = await rt.start_job(request, model, factory, resumable=True)

@@ -18,6 +18,7 @@ shows as it is. Lines printed after the answer began are not sent (as on the Ope
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -42,7 +43,7 @@ __all__ = ("UIParts", "resume_ui_chat", "ui_chat")
 ROUTE = "ui"
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "x-accel-buffering": "no", "Cache-Control": "no-cache"}
 _CHATS_KEPT = 10_000  # chat ids remembered per process (the oldest go first)
-_chats: WeakKeyDictionary[Runtime, OrderedDict[str, str]] = WeakKeyDictionary()
+_chats: WeakKeyDictionary[Runtime, OrderedDict[tuple[str, str], str]] = WeakKeyDictionary()
 
 
 class UIParts:
@@ -90,16 +91,24 @@ class UIParts:
         return [*self._close(), {"type": "finish", "finishReason": "stop"}]
 
 
-def _chats_of(rt: Runtime) -> OrderedDict[str, str]:
+def _chats_of(rt: Runtime) -> OrderedDict[tuple[str, str], str]:
     chats = _chats.get(rt)
     if chats is None:
         chats = _chats[rt] = OrderedDict()
     return chats
 
 
-def _last_user_text(messages: Any) -> str:
+def _chat_key(request: Request, chat_id: str) -> tuple[str, str]:
+    """A chat id is the client's choice: with API keys on, one key's chat is not another's."""
+    credential = request.headers.get("authorization", "")
+    return hashlib.sha256(credential.encode()).hexdigest(), chat_id
+
+
+def _last_user_text(messages: Any, most: int) -> str:
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "'messages' must be a non-empty list of UI messages.", param="messages")
+    if len(messages) > most:
+        raise APIError(400, f"Too many messages: at most {most}.", param="messages")
     text: str | None = None
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -127,7 +136,7 @@ async def ui_chat(request: Request) -> Response:
         if chat_id is not None and (not isinstance(chat_id, str) or not 0 < len(chat_id) <= 200):
             raise APIError(400, "'id' (the chat's id) must be a string of at most 200 characters.", param="id")
         model = find_model(rt.models, payload.get("model", DEFAULT_MODEL), "model")
-        text = _last_user_text(payload.get("messages"))
+        text = _last_user_text(payload.get("messages"), rt.config.max_messages)
         if len(text) > rt.config.max_input_chars:
             raise APIError(400, f"The subject is longer than {rt.config.max_input_chars} characters.",
                            param="messages")
@@ -135,9 +144,9 @@ async def ui_chat(request: Request) -> Response:
     except APIError as refused:
         return PlainTextResponse(refused.message, status_code=refused.status, headers=refused.headers)
     if chat_id is not None:
-        chats = _chats_of(rt)
-        chats[chat_id] = info.id
-        chats.move_to_end(chat_id)
+        chats, key = _chats_of(rt), _chat_key(request, chat_id)
+        chats[key] = info.id
+        chats.move_to_end(key)
         while len(chats) > _CHATS_KEPT:
             chats.popitem(last=False)
     return _stream(rt, info.id)
@@ -146,7 +155,7 @@ async def ui_chat(request: Request) -> Response:
 async def resume_ui_chat(request: Request) -> Response:
     """``GET /api/chat/{chat_id}/stream``: the chat's running job from its start, or 204."""
     rt = runtime(request)
-    job_id = _chats_of(rt).get(request.path_params["chat_id"])
+    job_id = _chats_of(rt).get(_chat_key(request, request.path_params["chat_id"]))
     info = await rt.registry.status(job_id) if job_id is not None else None
     if info is None or info.finished is not None:
         return Response(status_code=204)

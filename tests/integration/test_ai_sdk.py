@@ -3,7 +3,8 @@
 ``tests/node/ui_chat.mjs`` does what ``useChat`` does: ``DefaultChatTransport.sendMessages``
 read with ``readUIMessageStream``, then ``reconnectToStream`` as ``useChat({resume: true})`` does
 on load; ``tests/node/responses_provider.mjs`` reads ``/v1/responses`` with the AI SDK's own
-OpenAI provider (``@ai-sdk/openai``, whose default API it is). Node must be installed (``.ci/run`` installs it and runs ``npm ci`` in ``tests/node``).
+OpenAI provider (``@ai-sdk/openai``, whose default API it is). Node must be installed
+(``.ci/run`` installs it and runs ``npm ci`` in ``tests/node``).
 """
 
 from __future__ import annotations
@@ -73,10 +74,14 @@ def test_a_reconnect_while_the_job_runs_replays_it_to_its_end(node: str, server:
     assert replayed["parts"][1]["text"].startswith("ticker done: 30 ticks")
 
 
+OTHER_KEY = "another-key-for-the-ai-sdk-tests"
+
+
 @pytest.fixture(scope="module")
 def strict_server(default_kb: Path) -> Iterator[ServerProcess]:
     """API keys on, and jobs stopped after one second."""
-    env = {"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": "key-for-the-ai-sdk-tests", "JOB_TIMEOUT": "1"}
+    env = {"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": f"key-for-the-ai-sdk-tests,{OTHER_KEY}",
+           "JOB_TIMEOUT": "1"}
     with ServerProcess(env) as running:
         yield running
 
@@ -129,3 +134,17 @@ def test_the_ai_sdk_openai_provider_reads_the_responses_api(node: str, server: S
     assert types[0] == "reasoning-start" and types.index("reasoning-end") < types.index("text-start")
     assert [int(line.split()[1]) for line in read["reasoning"].splitlines()] == [0, 1, 2]
     assert read["text"].startswith("ticker done: 3 ticks")
+
+
+def test_a_chat_resumes_only_under_the_key_that_started_it(strict_server: ServerProcess) -> None:
+    mine, theirs = ({"Authorization": f"Bearer {key}"} for key in ("key-for-the-ai-sdk-tests", OTHER_KEY))
+    ticker = json.dumps({"ticks": 100, "interval": 0.1})
+    message = {"id": "m1", "role": "user", "parts": [{"type": "text", "text": ticker}]}
+    with httpx.Client(base_url=strict_server.url, timeout=10) as http:
+        body = {"id": "shared-chat-id", "model": "ticker", "messages": [message]}
+        with http.stream("POST", "/api/chat", headers=mine, json=body) as running:
+            assert next(running.iter_lines()).startswith('data: {"type":"start"')
+            other = http.get("/api/chat/shared-chat-id/stream", headers=theirs)
+            with http.stream("GET", "/api/chat/shared-chat-id/stream", headers=mine) as resumed:
+                status = resumed.status_code
+    assert other.status_code == 204 and status == 200

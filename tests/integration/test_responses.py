@@ -162,11 +162,14 @@ async def test_errors_are_openai_error_objects(server: ServerProcess) -> None:
                 await sdk.responses.create(model="ticker", input="{not json")
             with pytest.raises(openai.BadRequestError) as no_subject:
                 await sdk.responses.create(model="ticker", input=[{"role": "assistant", "content": "hi"}])
+            with pytest.raises(openai.BadRequestError) as too_many:
+                await sdk.responses.create(model="ticker", input=[{"role": "user", "content": "{}"}] * 257)
             stream = await sdk.responses.create(model="ticker", input=ticker_input(2, 0.01), stream=True)
             ok = [event async for event in stream]
     assert unknown_model.value.code == "model_not_found"
     assert unknown_response.value.code == "not_found"
     assert bad_input.value.param == "input" and no_subject.value.param == "input"
+    assert "at most 256" in too_many.value.message
     assert ok[-1].type == "response.completed"
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         answer = await http.get("/v1/responses/resp_0123456789abcdef", params={"stream": "true"})
