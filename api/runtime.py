@@ -51,13 +51,8 @@ class Runtime:
     def __init__(self, config: Config, registry: capture.JobRegistry | None = None) -> None:
         self.config = config
         self.models: dict[str, Model] = build_models(config.knowledge_base, config.llm)
-        self.redis: capture.RedisJobRegistry | None = None
-        if registry is None and config.redis_url:
-            self.redis = capture.RedisJobRegistry(
-                config.redis_url, config.limits, echo=config.echo_job_output, on_finish=self.job_finished
-            )
-        self.registry: capture.JobRegistry = registry or self.redis or capture.MemoryJobRegistry(
-            config.limits, echo=config.echo_job_output, on_finish=self.job_finished
+        self.registry: capture.JobRegistry = registry or capture.open_registry(
+            config.redis_url, config.limits, echo=config.echo_job_output, on_finish=self.job_finished
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
         # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
@@ -155,8 +150,7 @@ class Runtime:
 
     async def startup(self) -> None:
         capture.install()
-        if self.redis is not None:
-            await self.redis.open()  # raises capture.StoreUnavailable: the app does not start
+        await self.registry.open()  # raises capture.StoreUnavailable: the app does not start
         for number, key in enumerate(self.config.api_keys, 1):
             if len(key) < _STRONG_KEY_CHARS:
                 logger.warning("API_KEYS: key %d is shorter than %d characters: easy to guess",

@@ -2,31 +2,36 @@
 
 For the jobs themselves: ``sleep`` (a cancellable wait), ``check_cancelled``,
 ``on_cancel`` (for blocking I/O), ``JobCancelled``, ``run_process`` (a command whose
-output is the job's), and ``bind`` / ``Thread`` (work in threads the job did not
-start that still belongs to it).
+output is the job's), ``bind`` / ``Thread`` (work in threads the job did not
+start that still belongs to it), and ``run_async`` / ``iterate_async`` (jobs
+written as coroutines).
 
 For the server: ``install`` (the thread-local stdout and stderr proxies and the
-hooks that route threads, pool work and log records), ``run_job`` (one job
-read as an async iterator of events), the events (``ProgressUpdate``: a new state
-of a progress bar's line), and the job registry (jobs
-that outlive a connection, with resumable logs) behind the ``JobRegistry``
-protocol, configured by one ``Limits`` value: in this process's memory
-(``MemoryJobRegistry``) or shared by several processes through Redis Streams
-(``RedisJobRegistry``).
+hooks that route threads, pool work and log records), ``run_job`` (one job in its
+thread, its ``Bridge`` read as an async iterator of events), the events
+(``ProgressUpdate``: a new state of a progress bar's line), and the job registry
+(jobs that outlive a connection, with resumable logs) behind the ``JobRegistry``
+protocol, configured by one ``Limits`` value: ``open_registry`` keeps jobs in this
+process's memory (``MemoryJobRegistry``) or shares them with other processes
+through Redis Streams.
+
+A print's path through the package: ``_proxy`` (which job the thread works for) →
+``_lines`` (lines, ``\\r``, ANSI) → ``_bridge`` (batching, the janus queue, the cancel
+flag) → ``_job`` (the lifecycle, sequence numbers) → ``_registry`` (where jobs live).
 """
 
 from ._async import iterate_async, run_async
-from ._bridge import JobStream, run_job
-from ._context import JobCancelled, Thread, bind, check_cancelled, on_cancel, sleep
-from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, Terminal
-from ._hooks import install
+from ._backends import open_registry
+from ._bridge import Bridge, JobCancelled, check_cancelled, on_cancel, sleep
+from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, ProgressUpdate, Terminal
+from ._hooks import Thread, bind, install
 from ._limits import Limits
-from ._redis import RedisJobRegistry
 from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, StoreUnavailable, UnknownJob
 from ._subprocess import run_process
-from ._text import ProgressUpdate
+from ._worker import run_job
 
 __all__ = (
+    "Bridge",
     "Complete",
     "Content",
     "Entry",
@@ -36,13 +41,11 @@ __all__ = (
     "JobCancelled",
     "JobInfo",
     "JobRegistry",
-    "JobStream",
     "Limits",
     "MemoryJobRegistry",
     "Overloaded",
     "Progress",
     "ProgressUpdate",
-    "RedisJobRegistry",
     "StoreUnavailable",
     "Terminal",
     "Thread",
@@ -52,6 +55,7 @@ __all__ = (
     "install",
     "iterate_async",
     "on_cancel",
+    "open_registry",
     "run_async",
     "run_job",
     "run_process",

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TypeVar
 
-from ._context import JobCancelled, check_cancelled, on_cancel
+from ._bridge import JobCancelled, check_cancelled, on_cancel
 
 __all__ = ("iterate_async", "run_async")
 

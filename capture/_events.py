@@ -1,7 +1,8 @@
-"""The values a job stream produces, and the values a job registry answers with.
+"""Every value of the streaming core: the events a job produces, and what a registry answers with.
 
 Everything here is plain data, so that a registry kept in another process (or in
-Redis) can hand out exactly what the in-memory one does.
+Redis) can hand out exactly what the in-memory one does, and so that every module
+of the path (bridge, job, registry, the HTTP routes) speaks of the same values.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ __all__ = (
     "JobInfo",
     "JobStatus",
     "Progress",
+    "ProgressUpdate",
     "Terminal",
+    "error_message",
     "status_of",
 )
+
+MAX_ERROR_MESSAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,14 @@ class Progress:
     """Text the job printed (one or more complete lines, or a flushed partial line)."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate(Progress):
+    """A new state of the updating line last sent (a progress bar redrawn with ``\\r``): it replaces that line.
+
+    A ``Progress`` too, so a client that does not know updates shows it as one more line.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,15 @@ class Error:
 
     message: str
     kind: str = "job_error"
+
+
+def error_message(exc: BaseException) -> str:
+    """The one line a client may see of an exception: its type and first line, never a traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
+    return message
 
 
 Event = Progress | Content | Complete | Error

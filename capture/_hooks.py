@@ -1,7 +1,8 @@
 """Everything a job writes reaches its stream: threads it starts, pool work it submits, its log records.
 
 ``install()`` puts the stream proxies in place (``_proxy.py``) and, once per process,
-these hooks.  Deliberate choices, not to be "fixed":
+these hooks; ``run_for``, ``bind`` and ``Thread`` attach other threads to a job.
+Deliberate choices, not to be "fixed":
 
 - **Threads.** ``threading.Thread.start`` is wrapped: a thread started from a thread
   that works for a job works for that job too (its own writers, its job's
@@ -40,13 +41,16 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from . import _proxy
-from ._context import Attached, JobCancelled, JobContext, Thread, current_job, run_for
-from ._text import short_error_message
+from ._bridge import Bridge, JobCancelled
+from ._events import error_message
 
-__all__ = ("SERVER_LOGGERS", "install")
+__all__ = ("SERVER_LOGGERS", "Thread", "bind", "install", "run_for")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 logger = logging.getLogger("capture")
 
@@ -95,26 +99,74 @@ def install(*, stderr: bool | None = None, server_loggers: Iterable[str] = ()) -
     return proxy
 
 
+# -- work in other threads ------------------------------------------------------------------
+
+
+def run_for(bridge: Bridge, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call ``fn`` in the calling thread as work of ``bridge``'s job: its output and cancellation are the job's."""
+    attachment = _proxy.attach(bridge)
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException:
+        try:
+            attachment.close()  # what it printed before it failed still belongs to the job
+        except JobCancelled:
+            pass
+        raise
+    attachment.close()
+    return result
+
+
+def bind(fn: Callable[P, R]) -> Callable[P, R]:
+    """Make ``fn`` run for the calling thread's job, whichever thread runs it.
+
+    Threads a job starts and work it submits to a ``ThreadPoolExecutor`` belong to it
+    already; ``bind`` is for handing work to threads it did not start, such as a
+    long-lived worker fed through a queue.  Called outside a job, returns ``fn`` unchanged.
+    """
+    bridge = _proxy.current_bridge()
+    if bridge is None:
+        return fn
+
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run_for(bridge, fn, *args, **kwargs)
+
+    bound.__wrapped__ = fn  # type: ignore[attr-defined]
+    return bound
+
+
+class Thread(threading.Thread):
+    """A ``threading.Thread`` that belongs to the job that *created* it, wherever it is started.
+
+    Plain threads belong to the job whose thread *starts* them; this class is for the
+    rarer case of a thread created for a job and started elsewhere.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.capture_bridge: Bridge | None = _proxy.current_bridge()
+
+
 # -- threads ------------------------------------------------------------------------------
 
 
 def _start(self: threading.Thread) -> None:
-    job = self.capture_job if isinstance(self, Thread) else current_job()
-    if job is None or getattr(_no_inherit, "active", False) or "run" in self.__dict__:
+    bridge = self.capture_bridge if isinstance(self, Thread) else _proxy.current_bridge()
+    if bridge is None or getattr(_no_inherit, "active", False) or "run" in self.__dict__:
         _original_start(self)
         return
-    self.run = functools.partial(_run_for_job, self, job, self.run)  # type: ignore[method-assign]
-    job.thread_started()
+    self.run = functools.partial(_run_for_job, self, bridge, self.run)  # type: ignore[method-assign]
+    bridge.thread_started()
     try:
         _original_start(self)
     except BaseException:
-        job.thread_ended()
+        bridge.thread_ended()
         raise
 
 
-def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], None]) -> None:
+def _run_for_job(thread: threading.Thread, bridge: Bridge, run: Callable[[], None]) -> None:
     """A job's thread: its output is the job's; an exception that ends it fails the job."""
-    attached = Attached(job)
+    attached = _proxy.attach(bridge)
     try:
         try:
             run()
@@ -122,10 +174,10 @@ def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], No
             # The job is over (it ended, or was stopped): so is its thread, at its next print or
             # wait. Said once in the server log, so that output it would have written is not lost unseen.
             with _proxy.suspended():
-                logger.info("job %s: its thread %s was stopped at the job's end", job.name, thread.name)
+                logger.info("job %s: its thread %s was stopped at the job's end", bridge.name, thread.name)
             return
         except BaseException as exc:  # noqa: BLE001 - reported in the job's stream, and logged
-            _thread_failed(thread, job, attached, exc)
+            _thread_failed(thread, attached, exc)
             return  # reported: not for the server console's excepthook
         try:
             attached.close()
@@ -133,20 +185,20 @@ def _run_for_job(thread: threading.Thread, job: JobContext, run: Callable[[], No
             pass
     finally:
         attached.detach()
-        job.thread_ended()
+        bridge.thread_ended()
 
 
-def _thread_failed(thread: threading.Thread, job: JobContext, attached: Attached, exc: BaseException) -> None:
-    message = f"Exception in thread {thread.name}: {short_error_message(exc)}"
+def _thread_failed(thread: threading.Thread, attached: _proxy.Attachment, exc: BaseException) -> None:
+    message = f"Exception in thread {thread.name}: {error_message(exc)}"
     try:
         attached.flush()
         attached.err.write(message + "\n")
         attached.close()
     except JobCancelled:
         pass
-    job.thread_failed(message)
+    attached.bridge.thread_failed(message)
     with _proxy.suspended():
-        logger.error("job %s: thread %s failed", job.name, thread.name, exc_info=exc)
+        logger.error("job %s: thread %s failed", attached.bridge.name, thread.name, exc_info=exc)
 
 
 # -- pools --------------------------------------------------------------------------------
@@ -155,12 +207,12 @@ def _thread_failed(thread: threading.Thread, job: JobContext, attached: Attached
 def _submit(
     self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
 ) -> concurrent.futures.Future[Any]:
-    job = current_job()
-    if job is None:
+    bridge = _proxy.current_bridge()
+    if bridge is None:
         return _original_submit(self, fn, *args, **kwargs)
     _no_inherit.active = True  # the pool's worker threads serve every job, not this one
     try:
-        return _original_submit(self, functools.partial(run_for, job, fn), *args, **kwargs)
+        return _original_submit(self, functools.partial(run_for, bridge, fn), *args, **kwargs)
     finally:
         _no_inherit.active = False
 
@@ -169,15 +221,15 @@ def _submit(
 
 
 def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
-    job = current_job()
-    if job is None:
+    bridge = _proxy.current_bridge()
+    if bridge is None:
         _original_call_handlers(self, record)
         return
     if _is_server_logger(record.name):
         with _proxy.suspended():  # the server's own record: its handlers write to the real console
             _original_call_handlers(self, record)
         return
-    text = (job.log_format or _format).format(record)
+    text = (bridge.log_format or _format).format(record)
     if _capture_stderr:
         sys.stderr.write(text + "\n")
     else:
@@ -205,26 +257,26 @@ def _is_server_logger(name: str) -> bool:
 
 
 def _is_enabled_for(self: logging.Logger, level: int) -> bool:
-    job = current_job()
-    if job is None or job.log_level is None or _is_server_logger(self.name):
+    bridge = _proxy.current_bridge()
+    if bridge is None or bridge.log_level is None or _is_server_logger(self.name):
         return _original_is_enabled_for(self, level)
-    return level >= job.log_level and not self.manager.disable >= level
+    return level >= bridge.log_level and not self.manager.disable >= level
 
 
 def _basic_config(**kwargs: Any) -> None:
     """``logging.basicConfig`` in a job's thread: that job's records only (see the module docstring)."""
-    job = current_job()
-    if job is None:
+    bridge = _proxy.current_bridge()
+    if bridge is None:
         _original_basic_config(**kwargs)
         return
     level = kwargs.get("level")
     if level is not None:
-        job.log_level = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
-        if not isinstance(job.log_level, int):
-            job.log_level = None
+        bridge.log_level = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
+        if not isinstance(bridge.log_level, int):
+            bridge.log_level = None
             raise ValueError(f"Unknown level: {level!r}")
     if "format" in kwargs or "datefmt" in kwargs:
-        job.log_format = logging.Formatter(kwargs.get("format"), kwargs.get("datefmt"), kwargs.get("style", "%"))
+        bridge.log_format = logging.Formatter(kwargs.get("format"), kwargs.get("datefmt"), kwargs.get("style", "%"))
     ignored = sorted(set(kwargs) & {"filename", "filemode", "handlers", "stream", "force"})
     note = f" ({', '.join(ignored)} ignored)" if ignored else ""
     sys.stderr.write(f"logging.basicConfig() in a job sets this job's own log level and format{note}; "

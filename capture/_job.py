@@ -1,6 +1,8 @@
-"""One job's life, written once: admission, run, events, terminal event, end.
+"""One job's life, written once: admission, run, events, terminal event, end. The fourth hop of a print.
 
-``Job._lifecycle`` is the only place a job's events are produced. It is read
+``Job._lifecycle`` is the only place a job's events are produced: once the job has
+a place to run, it makes the job's bridge (``_bridge.py``) and its worker thread
+(``_worker.py``), and reads the bridge. It is read
 either by a pump task that writes it into the job's ``EventLog`` (resumable
 jobs: any number of readers, reconnects resume) or, for a job with exactly one
 reader that never resumes (the OpenAI route), by that reader itself: the same
@@ -17,14 +19,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from ._admission import Admission, Ticket
-from ._bridge import JobStream
+from ._bridge import Bridge
 from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, JobStatus, Progress, Terminal, status_of
 from ._limits import Limits
 from ._log import EventLog
+from ._worker import Worker
 
-__all__ = ("FIRST_READER_WAIT", "Job", "cancelled_error")
+__all__ = ("FIRST_READER_WAIT", "Job", "stopped_error")
 
 _background: set[asyncio.Task[None]] = set()  # tasks nobody awaits, kept until they end
 
@@ -37,7 +41,7 @@ THREAD_RETURN_WAIT = 1.0  # seconds the job's end waits for its thread
 
 FIRST_READER_WAIT = 5.0  # seconds a new job waits for its first reader, whatever its grace period
 
-_CANCEL_MESSAGES = {
+_STOP_MESSAGES = {
     "cancelled": "The job was stopped.",
     "abandoned": "The job was stopped: nobody was reading it any more.",
     "shutdown": "The server is shutting down, so the job was stopped. Please try again in a moment.",
@@ -47,9 +51,11 @@ _CANCEL_MESSAGES = {
 }
 
 
-def cancelled_error(reason: str) -> Error:
-    """The terminal event of a job stopped for ``reason`` (``cancelled``, ``abandoned``, ``shutdown``)."""
-    return Error(_CANCEL_MESSAGES.get(reason, "The job was stopped."), kind=reason)
+def stopped_error(reason: str, limits: Limits) -> Error:
+    """The terminal event of a job stopped from outside for ``reason`` (``cancelled``, ``timeout`` …)."""
+    if reason == "timeout":
+        return Error(f"The job ran longer than the limit of {limits.max_run_time:g} s and was stopped.", kind=reason)
+    return Error(_STOP_MESSAGES.get(reason, "The job was stopped."), kind=reason)
 
 
 class Job:
@@ -58,8 +64,10 @@ class Job:
     __slots__ = (
         "_admission",
         "_answer",
+        "_call",
         "_cancel_reason",
         "_deadline",
+        "_echo",
         "_ended",
         "_grace",
         "_log",
@@ -70,9 +78,8 @@ class Job:
         "_reader_taken",
         "_readers",
         "_still_wanted",
-        "_stream",
         "_ticket",
-        "_timed_out",
+        "_worker",
         "created",
         "finished",
         "grace_period",
@@ -88,10 +95,11 @@ class Job:
         self,
         job_id: str,
         model: str,
-        stream: JobStream,
+        call: Callable[[], Any],
         limits: Limits,
         admission: Admission,
         *,
+        echo: bool,
         resumable: bool,
         grace_period: float,
         tags: dict[str, str],
@@ -107,15 +115,16 @@ class Job:
         self.created = time.time()
         self.finished: float | None = None
         self.terminal: Terminal | None = None
-        self._stream = stream
+        self._call = call  # the job itself: a blocking callable in the job protocol
+        self._echo = echo
+        self._worker: Worker | None = None  # its thread and bridge, once it has a place to run
         self._admission = admission
         self._ticket: Ticket = admission.reserve()  # raises Overloaded: nothing was started
         self.status: JobStatus = "running" if self._ticket.admitted else "queued"
         self._answer: list[str] = []
         self._next_seq = 1
         self._log = EventLog(limits.log_events, limits.log_chars) if resumable else None
-        self._cancel_reason: str | None = None
-        self._timed_out = False
+        self._cancel_reason: str | None = None  # why it was stopped from outside (cancel's reason)
         self._deadline: asyncio.TimerHandle | None = None
         self._grace: asyncio.TimerHandle | None = None
         self._ended: asyncio.Event | None = None  # made when someone waits for the end
@@ -145,8 +154,9 @@ class Job:
         return self._log.first_seq if self._log is not None else 1
 
     @property
-    def stream(self) -> JobStream:
-        return self._stream
+    def worker(self) -> Worker | None:
+        """Its thread and bridge (None until it has a place to run)."""
+        return self._worker
 
     def info(self) -> JobInfo:
         return JobInfo(
@@ -172,27 +182,26 @@ class Job:
             if self._cancel_reason is None:
                 yield Progress("A worker is free: starting.\n")
         if self._cancel_reason is not None:
-            yield cancelled_error(self._cancel_reason)
+            yield stopped_error(self._cancel_reason, self.limits)
             return
         self.status = "running"
-        if self.limits.max_run_time > 0:
-            self._deadline = asyncio.get_running_loop().call_later(self.limits.max_run_time, self._time_out)
-        async with self._stream as events:
+        limits = self.limits
+        bridge = Bridge(self.id, queue_size=limits.queue_size, max_event_chars=limits.max_event_chars, echo=self._echo)
+        worker = self._worker = Worker(bridge, self._call)
+        if limits.max_run_time > 0:
+            self._deadline = asyncio.get_running_loop().call_later(limits.max_run_time, self.cancel, "timeout")
+        async with worker as events:
             async for event in events:
                 yield event
         # Its thread returns within moments of its last event, or of being stopped: waiting
         # for that (briefly) frees its place when the job ends, not a moment later.
-        if not self._stream.finished:
+        if not worker.returned:
             try:
-                await asyncio.wait_for(self._stream.wait_finished(), THREAD_RETURN_WAIT)
+                await asyncio.wait_for(worker.wait_returned(), THREAD_RETURN_WAIT)
             except TimeoutError:
                 pass  # it ignores cancellation: it keeps its place anyway (see _release_place)
-        if self._stream.terminal is None:  # stopped from outside: say why
-            if self._timed_out:
-                limit = self.limits.max_run_time
-                yield Error(f"The job ran longer than the limit of {limit:g} s and was stopped.", kind="timeout")
-            else:
-                yield cancelled_error(self._cancel_reason or "cancelled")
+        if bridge.terminal is None:  # stopped from outside: say why
+            yield stopped_error(self._cancel_reason or "cancelled", limits)
 
     def _record(self, event: Event) -> Entry:
         entry = Entry(self._next_seq, event)
@@ -253,19 +262,16 @@ class Job:
 
     # -- stopping ----------------------------------------------------------------------
 
-    def _time_out(self) -> None:
-        self._timed_out = True
-        self._stream.cancel()
-
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the job: its thread stops at its next print, yield or capture.sleep, and its
-        log ends with an ``Error`` of kind ``reason``."""
+        events end with an ``Error`` of kind ``reason`` (``cancelled``, ``timeout``, ``abandoned`` …)."""
         if self.finished is not None or self._cancel_reason is not None:
             return
         self._cancel_reason = reason
         if not self._ticket.admitted:
             self._admission.release(self._ticket)  # ends its wait for a place
-        self._stream.cancel()
+        if self._worker is not None:
+            self._worker.bridge.close()
         if self._log is None and not self._reader_taken:
             self._end(reason)  # nobody will ever run its lifecycle
 
@@ -324,7 +330,7 @@ class Job:
         if self.finished is not None:
             return
         if self.terminal is None:  # its reader or pump went away before the terminal event
-            self.terminal = cancelled_error(self._cancel_reason or reason)
+            self.terminal = stopped_error(self._cancel_reason or reason, self.limits)
         self.status = status_of(self.terminal)
         self.finished = time.time()
         if self._deadline is not None:
@@ -344,8 +350,8 @@ class Job:
         place (the limit bounds threads, not just jobs) until it ends, and is counted in
         ``Admission.stuck`` and logged meanwhile.
         """
-        thread = self._stream.thread
-        if thread is None or self._stream.finished or not self._ticket.admitted:
+        worker = self._worker
+        if worker is None or worker.thread is None or worker.returned or not self._ticket.admitted:
             self._admission.release(self._ticket)
             return
         try:
@@ -353,15 +359,15 @@ class Job:
         except RuntimeError:  # the loop is being torn down: nobody is waiting for the place
             self._admission.release(self._ticket)
             return
-        task = loop.create_task(self._release_when_thread_ends(), name=f"release:{self.id}")
+        task = loop.create_task(self._release_when_thread_ends(worker), name=f"release:{self.id}")
         _background.add(task)
         task.add_done_callback(_background.discard)
 
-    async def _release_when_thread_ends(self) -> None:
+    async def _release_when_thread_ends(self, worker: Worker) -> None:
         admission = self._admission
         try:
             try:
-                await asyncio.wait_for(self._stream.wait_finished(), STUCK_AFTER)
+                await asyncio.wait_for(worker.wait_returned(), STUCK_AFTER)
                 return
             except TimeoutError:
                 pass
@@ -371,7 +377,7 @@ class Job:
                 "place until it returns", self.id, STUCK_AFTER,
             )
             try:
-                await self._stream.wait_finished()
+                await worker.wait_returned()
             finally:
                 admission.stuck -= 1
             logger.warning("job %s: its stuck thread returned; its place is free", self.id)

@@ -1,11 +1,12 @@
-"""The thread-local stdout and stderr proxies, and what a thread working for a job holds.
+"""The thread-local stdout and stderr proxies, and what a thread working for a job holds: the first hop of a print.
 
 ``sys.stdout`` is process-wide, so swapping it per request (as the design this
 service replaces did) mixes and loses lines as soon as two jobs overlap.  Instead
 one proxy is installed on ``sys.stdout`` (and one on ``sys.stderr``) and decides
-*per write* where the text goes: a thread that works for a job has sinks
-registered in a ``threading.local``; every other thread's writes pass through to
-the stream the proxy wraps.
+*per write* where the text goes: a thread that works for a job is *attached* to it
+(an ``Attachment``: the job's bridge and the thread's own two ``LineWriter``, see
+``_lines.py``), kept in a ``threading.local``; every other thread's writes pass
+through to the stream the proxy wraps.
 
 Redirection inside a job (``contextlib.redirect_stdout``, ``redirect_stderr``, or a
 plain ``sys.stdout = buf``) would swap the process-wide attribute and capture every
@@ -22,7 +23,7 @@ a redirect covers the thread that made it, not the job's other threads.  Assignm
 by threads that work for no job (a test runner's capture) replace the attribute as
 usual, and ``install()`` wraps the new stream again before the next job.
 
-The sink registry is module-level, not per proxy, so stacking proxies (pytest
+The thread-local state is module-level, not per proxy, so stacking proxies (pytest
 replaces ``sys.stdout`` per test and ``install()`` wraps whatever is there) still
 routes a job thread's writes to its job.
 """
@@ -36,92 +37,128 @@ import threading
 import types
 from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import IO, Any, Protocol
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from ._lines import LineWriter
+
+if TYPE_CHECKING:
+    from ._bridge import Bridge
 
 __all__ = (
+    "Attachment",
     "LineSink",
     "StderrProxy",
     "StdoutProxy",
-    "ThreadState",
-    "current_owner",
-    "current_sink",
-    "enter",
+    "StreamProxy",
+    "attach",
+    "current_attachment",
+    "current_bridge",
     "install_streams",
-    "leave",
-    "set_sink",
     "suspended",
 )
 
 
 class LineSink(Protocol):
-    """Where a job thread's writes go."""
+    """Where a job thread's writes go: its ``LineWriter``, or what it redirected the stream to."""
 
     def write(self, text: str) -> int: ...
 
     def flush(self) -> None: ...
 
 
+# Per thread: "out" and "err" (where its writes go now: its writers, or a redirect), "attachment"
+# (the job it works for) and "out_redirects", "err_redirects" (the redirects under the current ones).
 _local = threading.local()
 _install_lock = threading.Lock()
 
-# The thread-local attribute each stream's sink lives in, and the stack of redirects under it.
-_OUT, _ERR = "sink", "err"
+
+@dataclass(frozen=True, slots=True)
+class _ThreadState:
+    """What a thread held before it was attached, put back when it is detached."""
+
+    attachment: Attachment | None
+    out: LineSink | None
+    err: LineSink | None
+    out_redirects: list[LineSink] | None
+    err_redirects: list[LineSink] | None
 
 
-def current_sink() -> LineSink | None:
-    """The stdout sink of the calling thread, or None when it works for no job."""
-    return getattr(_local, _OUT, None)
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A thread working for a job: the job's bridge and the thread's own stdout and stderr writers."""
+
+    bridge: Bridge
+    out: LineWriter
+    err: LineWriter
+    previous: _ThreadState
+
+    def flush(self) -> None:
+        self.out.flush()
+        self.err.flush()
+
+    def finish(self) -> None:
+        """Send what is left, an updating line's last state too (raises ``JobCancelled`` if the job is over)."""
+        self.err.close()
+        self.out.close()
+
+    def close(self) -> None:
+        """``finish``, and the thread gets back what it held before."""
+        try:
+            self.finish()
+        finally:
+            self.detach()
+
+    def detach(self) -> None:
+        """The thread gets back what it held before (any redirect the work left behind ends), nothing is sent."""
+        previous = self.previous
+        _local.attachment = previous.attachment
+        _local.out, _local.err = previous.out, previous.err
+        _local.out_redirects, _local.err_redirects = previous.out_redirects, previous.err_redirects
 
 
-def set_sink(sink: LineSink | None) -> LineSink | None:
-    """Route the calling thread's stdout writes to ``sink``; return the previous one."""
-    previous: LineSink | None = getattr(_local, _OUT, None)
-    setattr(_local, _OUT, sink)
-    return previous
-
-
-def current_owner() -> Any:
-    """What the calling thread works for (its job), or None."""
-    return getattr(_local, "owner", None)
-
-
-ThreadState = tuple[Any, Any, Any, Any, Any]
-
-
-def enter(out: LineSink, err: LineSink, owner: Any) -> ThreadState:
-    """Make the calling thread work for ``owner``; return what ``leave`` restores."""
-    saved: ThreadState = (
-        getattr(_local, _OUT, None),
-        getattr(_local, _ERR, None),
-        getattr(_local, "owner", None),
-        getattr(_local, "sink_stack", None),
-        getattr(_local, "err_stack", None),
+def attach(bridge: Bridge) -> Attachment:
+    """Make the calling thread work for ``bridge``'s job, with writers of its own; ``detach()`` undoes it."""
+    previous = _ThreadState(
+        getattr(_local, "attachment", None),
+        getattr(_local, "out", None),
+        getattr(_local, "err", None),
+        getattr(_local, "out_redirects", None),
+        getattr(_local, "err_redirects", None),
     )
-    _local.sink, _local.err, _local.owner = out, err, owner
-    _local.sink_stack = _local.err_stack = None
-    return saved
+    attachment = Attachment(bridge, LineWriter(bridge), LineWriter(bridge), previous)
+    _local.attachment = attachment
+    _local.out, _local.err = attachment.out, attachment.err
+    _local.out_redirects = _local.err_redirects = None
+    return attachment
 
 
-def leave(saved: ThreadState) -> None:
-    """Undo ``enter`` (and any redirect the work left behind)."""
-    _local.sink, _local.err, _local.owner, _local.sink_stack, _local.err_stack = saved
+def current_attachment() -> Attachment | None:
+    """What the calling thread works for, or None."""
+    return getattr(_local, "attachment", None)
+
+
+def current_bridge() -> Bridge | None:
+    """The bridge of the job the calling thread works for, or None."""
+    attachment: Attachment | None = getattr(_local, "attachment", None)
+    return attachment.bridge if attachment is not None else None
 
 
 @contextmanager
 def suspended() -> Iterator[None]:
     """While inside, the calling thread's writes go to the real streams (the server's own output)."""
-    saved = (getattr(_local, _OUT, None), getattr(_local, _ERR, None), getattr(_local, "owner", None))
-    _local.sink = _local.err = _local.owner = None
+    saved = (getattr(_local, "out", None), getattr(_local, "err", None), getattr(_local, "attachment", None))
+    _local.out = _local.err = _local.attachment = None
     try:
         yield
     finally:
-        _local.sink, _local.err, _local.owner = saved
+        _local.out, _local.err, _local.attachment = saved
 
 
 class StreamProxy(io.TextIOBase):
     """A text stream that sends job threads' writes to their sink, others' to ``target``."""
 
-    _attr = _OUT
+    _attr = "out"
 
     def __init__(self, target: IO[str]) -> None:
         super().__init__()
@@ -129,7 +166,7 @@ class StreamProxy(io.TextIOBase):
 
     def write(self, text: str) -> int:
         # The hot path of every print(): one thread-local lookup (the stderr proxy has its own copy).
-        sink: LineSink | None = getattr(_local, "sink", None)
+        sink: LineSink | None = getattr(_local, "out", None)
         if sink is not None:
             return sink.write(text)
         return self.target.write(text)
@@ -218,7 +255,7 @@ class StdoutProxy(StreamProxy):
 class StderrProxy(StreamProxy):
     """The proxy on ``sys.stderr``."""
 
-    _attr = _ERR
+    _attr = "err"
 
     def write(self, text: str) -> int:
         sink: LineSink | None = getattr(_local, "err", None)
@@ -248,7 +285,7 @@ class _GuardedSysDict(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in ("stdout", "stderr") and isinstance(self._real.get(key), StreamProxy):
-            _redirect(_OUT if key == "stdout" else _ERR, value, self._real.get(f"__{key}__"))
+            _redirect("out" if key == "stdout" else "err", value, self._real.get(f"__{key}__"))
             return
         self._real[key] = value
 
@@ -271,23 +308,23 @@ class _SysModule(types.ModuleType):
     @property
     def __dict__(self) -> Any:  # type: ignore[override]
         real: dict[str, Any] = _module_dict.__get__(self)
-        if getattr(_local, "owner", None) is None:
+        if getattr(_local, "attachment", None) is None:
             return real  # the server's threads see sys as it is
         return _GuardedSysDict(real)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if (
             (name == "stdout" or name == "stderr")
-            and getattr(_local, "owner", None) is not None
+            and getattr(_local, "attachment", None) is not None
             and isinstance(self.__dict__.get(name), StreamProxy)
         ):
-            _redirect(_OUT if name == "stdout" else _ERR, value, getattr(sys, f"__{name}__"))
+            _redirect("out" if name == "stdout" else "err", value, getattr(sys, f"__{name}__"))
             return
         super().__setattr__(name, value)
 
 
 def _redirect(attr: str, value: Any, console: Any) -> None:
-    stack_attr = f"{attr}_stack"
+    stack_attr = f"{attr}_redirects"
     stack: list[Any] | None = getattr(_local, stack_attr, None)
     if isinstance(value, StreamProxy) or value is console:
         if stack:

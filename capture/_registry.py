@@ -1,4 +1,4 @@
-"""Jobs as resources: where jobs live, behind one protocol that speaks in values.
+"""Jobs as resources: where jobs live, behind one protocol that speaks in values. The fifth hop of a print.
 
 A job started here outlives any one connection: its events go to a bounded,
 resumable log, and readers read it from any point, so a client that reconnects
@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from ._admission import Admission, Overloaded
-from ._bridge import JobStream
 from ._events import Entry, Gap, JobInfo
 from ._job import Job
 from ._limits import Limits
@@ -39,6 +38,10 @@ class StoreUnavailable(Exception):
 
 class JobRegistry(Protocol):
     """What the HTTP layer needs from wherever jobs live."""
+
+    async def open(self) -> None:
+        """Get ready to serve: reach the shared store, if any (raises ``StoreUnavailable``)."""
+        ...
 
     async def start(
         self, job: Callable[[], Any], model: str, *, resumable: bool = True, tags: dict[str, str] | None = None
@@ -111,6 +114,9 @@ class MemoryJobRegistry:
         self._jobs: dict[str, Job] = {}
         self._finished: OrderedDict[str, asyncio.TimerHandle] = OrderedDict()
 
+    async def open(self) -> None:
+        """Nothing to reach: jobs live in this process."""
+
     def start_job(
         self,
         job: Callable[[], Any],
@@ -122,21 +128,15 @@ class MemoryJobRegistry:
     ) -> Job:
         """Start ``job()`` and return its in-memory handle (call from the event loop)."""
         job_id = f"job_{secrets.token_hex(8)}"
-        stream = JobStream(
-            job,
-            name=job_id,
-            queue_size=self.limits.queue_size,
-            echo=self._echo,
-            max_event_chars=self.limits.max_event_chars,
-        )
         if grace_period is None:
             grace_period = self.limits.grace_period if resumable else 0.0
         record = Job(
             job_id,
             model,
-            stream,
+            job,
             self.limits,
             self.admission,
+            echo=self._echo,
             resumable=resumable,
             grace_period=grace_period,
             tags=dict(tags or {}),

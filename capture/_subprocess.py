@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from ._context import JobCancelled, on_cancel
+from ._bridge import JobCancelled, on_cancel
 
 __all__ = ("run_process",)
 

@@ -3,11 +3,16 @@
 ``service → api → capture, pipeline``: ``api`` never imports ``service``; ``capture``
 knows nothing of HTTP or courses; ``pipeline`` nothing of HTTP; nothing in the product
 imports ``bench`` or ``tests``; and nothing outside a package imports its private modules.
+
+Inside ``capture``, a print's path (README, "From print() to the screen") is
+``_proxy → _lines → _bridge → _job → _registry``; ``CAPTURE_IMPORTS`` says which of
+its own modules each module may import, so that the path cannot quietly loop back.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +30,61 @@ FORBIDDEN = {
     "service.py": {"bench", "tests"},
 }
 
+# Each capture module, and the capture modules it may import when it runs (imports under
+# ``if TYPE_CHECKING:`` only name types, and are not counted). A new module gets a row here.
+CAPTURE_IMPORTS: dict[str, set[str]] = {
+    # the values every module speaks of
+    "_events": set(),
+    "_limits": set(),
+    # a print's path, in order
+    "_proxy": {"_lines"},
+    "_lines": set(),
+    "_bridge": {"_events", "_lines", "_proxy"},
+    "_job": {"_admission", "_bridge", "_events", "_limits", "_log", "_worker"},
+    "_registry": {"_admission", "_events", "_job", "_limits"},
+    # beside the path: where a job's code runs and what else it writes
+    "_worker": {"_bridge", "_events", "_hooks", "_limits", "_proxy", "_threads"},
+    "_hooks": {"_bridge", "_events", "_proxy"},
+    "_threads": set(),
+    "_subprocess": {"_bridge"},
+    "_async": {"_bridge"},
+    # what the lifecycle and the registry use
+    "_admission": set(),
+    "_log": {"_events"},
+    # the Redis backend, and the choice of backend
+    "_redis_format": {"_events"},
+    "_redis_writer": {"_events", "_limits", "_redis_format"},
+    "_redis_reader": {"_events", "_limits", "_redis_format", "_registry"},
+    "_redis": {"_events", "_job", "_limits", "_redis_format", "_redis_reader", "_redis_writer", "_registry"},
+    "_backends": {"_events", "_limits", "_redis", "_registry"},
+}
+CAPTURE_IMPORTS["__init__"] = set(CAPTURE_IMPORTS) - {"__init__"}
 
-def sources(part: str) -> Iterator[Path]:
-    path = ROOT / part
+# A print's path through the product, hop by hop, as README's "From print() to the screen" names it.
+PRINT_PATH = (
+    "capture/_proxy.py",
+    "capture/_lines.py",
+    "capture/_bridge.py",
+    "capture/_job.py",
+    "capture/_registry.py",
+    "api/chat.py",
+    "api/sse.py",
+)
+
+
+def sources(part: str, root: Path = ROOT) -> Iterator[Path]:
+    path = root / part
     yield from ([path] if path.is_file() else sorted(path.rglob("*.py")))
+
+
+def _type_checking_only(tree: ast.AST) -> set[ast.AST]:
+    """The import nodes under ``if TYPE_CHECKING:``."""
+    found: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.body:
+                found.update(ast.walk(child))
+    return found
 
 
 def imports(path: Path) -> Iterator[tuple[str, int]]:
@@ -43,14 +99,52 @@ def imports(path: Path) -> Iterator[tuple[str, int]]:
                 yield f"{node.module}.{alias.name}", node.lineno
 
 
-@pytest.mark.parametrize("part", list(FORBIDDEN))
-def test_dependencies_point_one_way(part: str) -> None:
-    broken = [
-        f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for path in sources(part)
+def own_imports(path: Path) -> Iterator[tuple[str, int]]:
+    """The modules of its own package a file imports when it runs (``from . import _x``, ``from ._x import y``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    annotations_only = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.level != 1 or node in annotations_only:
+            continue
+        if node.module:
+            yield node.module.split(".")[0], node.lineno
+        else:
+            for alias in node.names:
+                yield alias.name, node.lineno
+
+
+def forbidden_imports(part: str, root: Path = ROOT) -> list[str]:
+    return [
+        f"{path.relative_to(root)}:{line} imports {module}"
+        for path in sources(part, root)
         for module, line in imports(path)
         if module.split(".")[0] in FORBIDDEN[part]
     ]
+
+
+def capture_imports_out_of_place(root: Path = ROOT) -> list[str]:
+    broken = []
+    for path in sources("capture", root):
+        allowed = CAPTURE_IMPORTS.get(path.stem)
+        if allowed is None:
+            broken.append(f"{path.relative_to(root)} has no row in CAPTURE_IMPORTS")
+            continue
+        broken += [
+            f"{path.relative_to(root)}:{line} imports {module}, which {path.stem} may not"
+            for module, line in own_imports(path)
+            if module not in allowed
+        ]
+    return broken
+
+
+@pytest.mark.parametrize("part", list(FORBIDDEN))
+def test_dependencies_point_one_way(part: str) -> None:
+    broken = forbidden_imports(part)
+    assert not broken, "\n".join(broken)
+
+
+def test_capture_modules_import_only_what_their_place_allows() -> None:
+    broken = capture_imports_out_of_place()
     assert not broken, "\n".join(broken)
 
 
@@ -67,7 +161,26 @@ def test_no_private_module_is_imported_from_outside_its_package() -> None:
     assert not broken, "\n".join(broken)
 
 
-def test_the_checks_see_the_imports() -> None:
-    """A mutation check: the rules above would catch a forbidden import."""
-    found = dict(imports(ROOT / "service.py"))
-    assert "api" in found and "capture" in found
+def test_the_checks_fail_on_a_synthetic_forbidden_import(tmp_path: Path) -> None:
+    """The rules above are able to fail: a copy of the tree with one bad import each is caught."""
+    (tmp_path / "capture").mkdir()
+    for path in sources("capture"):
+        (tmp_path / "capture" / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert forbidden_imports("capture", tmp_path) == [] and capture_imports_out_of_place(tmp_path) == []
+    lines = tmp_path / "capture" / "_lines.py"
+    lines.write_text(lines.read_text(encoding="utf-8") + "\nimport starlette\nfrom ._job import Job\n",
+                     encoding="utf-8")
+    assert [entry.split(" ", 1)[1] for entry in forbidden_imports("capture", tmp_path)] == ["imports starlette"]
+    assert [entry.split(" ", 1)[1] for entry in capture_imports_out_of_place(tmp_path)] == [
+        "imports _job, which _lines may not"
+    ]
+    (tmp_path / "capture" / "_new.py").write_text("", encoding="utf-8")
+    assert "capture/_new.py has no row in CAPTURE_IMPORTS" in capture_imports_out_of_place(tmp_path)
+
+
+def test_the_readme_names_each_hop_of_a_print_once_in_order() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## From `print()` to the screen", 1)[1].split("\n## ", 1)[0]
+    diagram = section.split("```", 2)[1]
+    named = [match.group() for match in re.finditer(r"\b(?:capture|api)/_?\w+\.py\b", diagram)]
+    assert named == list(PRINT_PATH), "the diagram names these modules, in this order"

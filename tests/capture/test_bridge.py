@@ -18,18 +18,12 @@ import pytest
 
 import capture
 from capture import Complete, Content, Error, Event, Progress
-from capture._batching import MAX_BATCH
+from capture._bridge import MAX_BATCH
 
 pytestmark = pytest.mark.anyio
 
 
-def queue_full(stream: capture.JobStream) -> bool:
-    """Whether the job's bounded queue is full (its producer is, or is about to be, blocked)."""
-    queue = stream._queue
-    return queue is not None and queue.sync_q.full()
-
-
-async def collect(stream: capture.JobStream) -> list[Event]:
+async def collect(stream: capture.Bridge) -> list[Event]:
     return [event async for event in stream]
 
 
@@ -326,15 +320,16 @@ async def test_closing_the_stream_stops_the_job_within_one_print() -> None:
                 printed_after_close.append(i)
 
     with anyio.fail_after(5):
-        async with capture.run_job(job, queue_size=4) as stream:
+        worker = capture.run_job(job, queue_size=4)
+        async with worker as stream:
             async for event in stream:
                 assert isinstance(event, Progress)
                 break
         closed.set()
-        await stream.wait_finished()
-    assert stream.thread is not None
-    stream.thread.join(1)  # it has returned from the job; let it finish exiting
-    assert not stream.thread.is_alive()
+        await worker.wait_returned()
+    assert worker.thread is not None
+    worker.thread.join(1)  # it has returned from the job; let it finish exiting
+    assert not worker.thread.is_alive()
     assert len(printed_after_close) <= 1
     assert swallowed == []
 
@@ -346,10 +341,10 @@ async def test_cancelling_the_consumer_task_stops_a_waiting_job() -> None:
         started.set()
         capture.sleep(60)
 
-    stream = capture.run_job(job)
+    worker = capture.run_job(job)
 
     async def consume() -> None:
-        async with stream:
+        async with worker as stream:
             await collect(stream)
 
     with anyio.fail_after(5):
@@ -358,8 +353,8 @@ async def test_cancelling_the_consumer_task_stops_a_waiting_job() -> None:
             while not started.is_set():
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
-        await stream.wait_finished()
-    assert stream.finished
+        await worker.wait_returned()
+    assert worker.returned
 
 
 async def test_a_producer_blocked_on_a_full_queue_is_released_by_cancellation() -> None:
@@ -368,12 +363,13 @@ async def test_a_producer_blocked_on_a_full_queue_is_released_by_cancellation() 
             print("x" * 100)
 
     with anyio.fail_after(5):
-        async with capture.run_job(job, queue_size=2) as stream:
+        worker = capture.run_job(job, queue_size=2)
+        async with worker as stream:
             await stream.__anext__()
-            while not queue_full(stream):  # the producer fills the queue and blocks
+            while not stream.queue_full():  # the producer fills the queue and blocks
                 await anyio.sleep(0.01)
-        await stream.wait_finished()
-    assert stream.finished
+        await worker.wait_returned()
+    assert worker.returned
 
 
 async def test_cancellation_runs_the_job_cleanup() -> None:
@@ -388,9 +384,10 @@ async def test_cancellation_runs_the_job_cleanup() -> None:
             cleaned.set()
 
     with anyio.fail_after(5):
-        async with capture.run_job(job) as stream:
+        worker = capture.run_job(job)
+        async with worker as stream:
             await stream.__anext__()
-        await stream.wait_finished()
+        await worker.wait_returned()
     assert cleaned.is_set()
 
 
@@ -412,9 +409,10 @@ async def test_bound_threads_see_the_cancellation_too() -> None:
         thread.join()
 
     with anyio.fail_after(5):
-        async with capture.run_job(job) as stream:
+        worker = capture.run_job(job)
+        async with worker as stream:
             await stream.__anext__()
-        await stream.wait_finished()
+        await worker.wait_returned()
         while not child_stopped.is_set():
             await anyio.sleep(0.01)
 
@@ -428,9 +426,8 @@ async def test_a_job_whose_thread_cannot_start_gets_a_clear_error(monkeypatch: p
             await collect(warm_up)
     monkeypatch.setattr(threading.Thread, "start", refuse)  # ... and now no job thread can start
     ran = threading.Event()
-    stream = capture.run_job(ran.set)
     with anyio.fail_after(5):
-        async with stream:
+        async with capture.run_job(ran.set) as stream:
             events = await collect(stream)
     assert events == [Error("the server could not start this job; try again later", kind="overloaded")]
     assert not ran.is_set()
@@ -482,7 +479,7 @@ async def test_a_fast_producer_is_held_back_and_loses_nothing() -> None:
     with anyio.fail_after(30):
         async with capture.run_job(job, queue_size=queue_size) as stream:
             first = await stream.__anext__()
-            while not queue_full(stream):  # a consumer that has stopped reading: the producer blocks
+            while not stream.queue_full():  # a consumer that has stopped reading: the producer blocks
                 await anyio.sleep(0.01)
             # The producer is blocked: it got ahead of what the consumer took by at
             # most a full queue of batches plus the batch it is filling.

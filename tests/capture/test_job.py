@@ -1,11 +1,11 @@
-"""The job-side helpers on their own."""
+"""The bridge's cancel flag on its own."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from capture._context import CancelFlag
+from capture._bridge import CancelFlag
 
 
 def test_cancel_flag_wakes_every_waiter() -> None:

@@ -6,21 +6,13 @@ import io
 import sys
 import threading
 
+import anyio
+import pytest
+
 import capture
-from capture._proxy import StdoutProxy, set_sink
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.flushes = 0
-
-    def write(self, text: str) -> int:
-        self.text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.flushes += 1
+from capture import _proxy
+from capture._bridge import Bridge
+from capture._proxy import StdoutProxy
 
 
 def test_install_is_idempotent() -> None:
@@ -33,25 +25,32 @@ def test_install_is_idempotent() -> None:
     assert first.target is target
 
 
-def test_other_threads_pass_through_unchanged() -> None:
+@pytest.mark.anyio
+async def test_an_attached_thread_writes_to_its_job_and_others_pass_through() -> None:
     target = io.StringIO()
     sys.stdout = target
     capture.install()
-    sink = _Sink()
+    bridge = Bridge("proxy-test", queue_size=4, max_event_chars=1000)
 
     def job_thread() -> None:
-        set_sink(sink)
+        attachment = _proxy.attach(bridge)
+        assert _proxy.current_bridge() is bridge
         try:
             print("mine")
         finally:
-            set_sink(None)
+            attachment.detach()
+        assert _proxy.current_attachment() is None
+        print("mine no more")
 
     thread = threading.Thread(target=job_thread)
     thread.start()
     thread.join()
     print("not a job")
-    assert "".join(sink.text) == "mine\n"
-    assert target.getvalue() == "not a job\n"
+    with anyio.fail_after(5):
+        first = await bridge.__anext__()
+    await bridge.aclose()
+    assert first == capture.Progress("mine\n")
+    assert target.getvalue() == "mine no more\nnot a job\n"
 
 
 def test_reinstall_wraps_a_replaced_stdout() -> None:

@@ -127,7 +127,8 @@ async def test_a_job_nobody_reads_is_stopped_after_the_grace_period_and_says_why
             info = await wait_until_finished(registry, job.id)
             handle = registry.get(job.id)
             assert handle is not None
-            await handle.stream.wait_finished()
+            assert handle.worker is not None
+            await handle.worker.wait_returned()
             items = await read_all(registry, job.id)
         assert info.status == "cancelled" and info.reason == "abandoned"
         assert isinstance(terminal(items), Error) and terminal(items) == info.terminal
@@ -220,7 +221,8 @@ async def test_closing_the_registry_stops_running_jobs() -> None:
         async for _ in registry.entries(job.id):
             break
         await registry.aclose()
-        await handle.stream.wait_finished()
+        assert handle.worker is not None
+        await handle.worker.wait_returned()
         while registry.running():  # its place is freed once its thread has returned
             await anyio.sleep(0.01)
     assert handle.status == "cancelled"
@@ -245,7 +247,8 @@ async def test_a_direct_job_stops_when_its_reader_leaves(registry: MemoryJobRegi
     with anyio.fail_after(5):
         async for _ in registry.entries(job.id):
             break
-        await handle.stream.wait_finished()
+        assert handle.worker is not None
+        await handle.worker.wait_returned()
     info = await registry.status(job.id)
     assert info is not None and info.status == "cancelled" and info.reason == "abandoned"
 
@@ -304,7 +307,8 @@ async def test_a_job_over_its_run_time_is_stopped_with_a_clear_error(resumable: 
         assert handle is not None
         with anyio.fail_after(5):
             items = await read_all(registry, job.id)
-            await handle.stream.wait_finished()
+            assert handle.worker is not None
+            await handle.worker.wait_returned()
         end = terminal(items)
         assert isinstance(end, Error) and end.kind == "timeout" and "limit of 0.3 s" in end.message
         info = await registry.status(job.id)

@@ -1,0 +1,224 @@
+"""What the Redis backend keeps where, and how an event is written there: shared by its writer and reader.
+
+- ``cs:job:<id>`` (hash): model, owner, created, status, finished, the terminal
+  event, tags. Written when a job starts (before ``start`` returns, so any
+  process answers for it at once) and when it ends.
+- ``cs:job:<id>:events`` (stream): one entry per event, whose id is
+  ``0-<seq>``: a retried append cannot duplicate an event, and a
+  ``Last-Event-ID`` maps 1:1 to a stream position. Trimmed like the owner's own
+  log (``log_events`` and ``log_chars``): each append carries ``MINID`` set to the
+  oldest event that log still holds.
+- ``cs:job:<id>:answer`` (string): the answer so far, for ``GET /v1/jobs/{id}``.
+- ``cs:lease:<process>``: the owner's lease, renewed every ``RENEW_S`` (2 s), gone
+  ``LEASE_S`` (8 s) after the process dies. A reader elsewhere that finds a job's
+  owner without a lease for a whole renewal period more ends the job's stream with a
+  ``worker_lost`` error, for every reader.
+- ``cs:job:<id>:readers``: set (with a short expiry) by processes whose clients
+  read the job, so that its owner does not abandon a job read elsewhere.
+- ``cs:control`` (pub/sub): ``DELETE`` on any process reaches the owner.
+
+Every key expires ``retention`` seconds after its job ended. Writes that change a job
+are Lua scripts that take effect only while the writer still owns the job (fencing).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._events import Complete, Content, Error, Event, Progress, ProgressUpdate, Terminal
+
+__all__ = (
+    "APPEND_SCRIPT",
+    "CONNECTION",
+    "CONTROL",
+    "END_SCRIPT",
+    "LEASE_S",
+    "LOST_SCRIPT",
+    "RENEW_S",
+    "RUNNING_TTL_S",
+    "STORE_DOWN",
+    "Health",
+    "answer_key",
+    "decode",
+    "encode",
+    "events_key",
+    "is_outage",
+    "job_key",
+    "job_of_events_key",
+    "lease_key",
+    "readers_key",
+    "seq_of",
+    "terminal_from_json",
+    "terminal_json",
+)
+
+PREFIX = "cs:"
+CONTROL = f"{PREFIX}control"
+LEASE_S = 8.0  # a process whose lease is this old is gone
+RENEW_S = 2.0  # how often a process renews its lease
+RUNNING_TTL_S = 24 * 3600.0  # keys of a job whose owner vanished without a trace still expire
+STORE_DOWN = "The job store (Redis) is unavailable; the stream ends here. Please try again in a moment."
+
+# Connections pooled from before a Redis restart are dead: each fails once, and would take
+# every job of this process with it. A command that fails to connect or times out is retried
+# (three times, 50-400 ms apart) on a fresh connection before Redis is deemed unavailable;
+# idle connections are checked before use.
+CONNECTION: dict[str, Any] = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "retry": Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    "health_check_interval": 5,
+}
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:events"
+
+
+def job_of_events_key(key: bytes) -> str:
+    return key.decode().removeprefix(f"{PREFIX}job:").removesuffix(":events")
+
+
+def answer_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:answer"
+
+
+def readers_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:readers"
+
+
+def lease_key(owner: str) -> str:
+    return f"{PREFIX}lease:{owner}"
+
+
+# Writes that change a job go through these scripts, so that they take effect only while
+# the writer is still the job's owner: once a reader elsewhere has written ``worker_lost``
+# (the owner's lease ran out, say while it was paused with SIGSTOP), the owner field says
+# so and the old owner's later writes are refused -- it learns it was fenced and stops the
+# job. Without this, an owner that woke up appended events after the terminal one and
+# turned a failed job back into a complete one.
+#
+# KEYS: job hash, events stream, answer. ARGV: owner, seq, first kept seq, running ttl,
+# then the event's fields. Returns 1 (appended, or there already: a retried append), 0 (fenced).
+APPEND_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local added = redis.pcall('XADD', KEYS[2], 'MINID', '=', '0-' .. ARGV[3], '0-' .. ARGV[2], unpack(fields))
+if type(added) == 'table' and added.err then
+  if string.find(added.err, 'equal or smaller', 1, true) then return 1 end
+  return added
+end
+if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+if fields[2] == 'c' then redis.call('APPEND', KEYS[3], fields[4]) end
+return 1
+"""
+
+# The owner's record of its job's end. ARGV: owner, retention, status, finished, terminal,
+# last_seq, answer ('' to keep what the appends built). Returns 1, or 0 when fenced.
+END_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished', ARGV[4], 'terminal', ARGV[5], 'last_seq', ARGV[6])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[3], ARGV[7]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return 1
+"""
+
+# A reader elsewhere ends a job whose owner is gone. ARGV: the owner it found, retention,
+# finished, the error's message, the terminal as JSON. Nothing happens if the owner changed
+# or the job ended meanwhile, or if the stream already ends with a terminal event (the
+# owner's end record was on its way). Returns the seq of ``worker_lost``, or 0.
+LOST_SCRIPT = """
+local job = redis.call('HMGET', KEYS[1], 'owner', 'finished')
+if job[1] ~= ARGV[1] or (job[2] and job[2] ~= '') then return 0 end
+local seq = 0
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  seq = tonumber(string.match(last[1][1], '-(%d+)$'))
+  local f = last[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'k' and (f[i + 1] == 'd' or f[i + 1] == 'e') then return 0 end
+  end
+end
+seq = seq + 1
+redis.call('XADD', KEYS[2], '0-' .. seq, 'k', 'e', 't', ARGV[4], 'kind', 'worker_lost')
+redis.call('HSET', KEYS[1], 'owner', 'lost:' .. ARGV[1], 'status', 'failed', 'finished', ARGV[3],
+           'terminal', ARGV[5], 'last_seq', seq)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return seq
+"""
+
+# Replies that mean Redis cannot take this work now (it is loading, out of memory, a
+# read-only replica, failing to persist): an outage, as a refused connection is. Any other
+# error reply is a bad command -- this request's bug, which must not stop every job here.
+_OUTAGE_REPLIES = ("OOM ", "LOADING", "READONLY", "MISCONF", "BUSY", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN")
+
+
+def is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_OUTAGE_REPLIES)
+    return isinstance(exc, (RedisError, OSError))
+
+
+def encode(event: Event) -> dict[str, str]:
+    if isinstance(event, ProgressUpdate):
+        return {"k": "u", "t": event.text}
+    if isinstance(event, Progress):
+        return {"k": "p", "t": event.text}
+    if isinstance(event, Content):
+        return {"k": "c", "t": event.text}
+    if isinstance(event, Complete):
+        return {"k": "d", "t": json.dumps(event.results, default=str)}
+    return {"k": "e", "t": event.message, "kind": event.kind}
+
+
+def decode(fields: dict[bytes, bytes]) -> Event:
+    kind = fields.get(b"k", b"").decode()
+    text = fields.get(b"t", b"").decode("utf-8", "replace")
+    if kind == "p":
+        return Progress(text)
+    if kind == "u":
+        return ProgressUpdate(text)
+    if kind == "c":
+        return Content(text)
+    if kind == "d":
+        return Complete(json.loads(text))
+    return Error(text, fields.get(b"kind", b"job_error").decode())
+
+
+def terminal_json(terminal: Terminal | None) -> str:
+    return json.dumps(encode(terminal)) if terminal is not None else ""
+
+
+def terminal_from_json(raw: str) -> Terminal | None:
+    if not raw:
+        return None
+    event = decode({key.encode(): value.encode() for key, value in json.loads(raw).items()})
+    return event if isinstance(event, (Complete, Error)) else None
+
+
+def seq_of(stream_id: bytes) -> int:
+    """The event sequence number a stream entry id (``0-<seq>``) stands for."""
+    return int(stream_id.split(b"-")[1])
+
+
+class Health(Protocol):
+    """The Redis registry's view of the store, shared by its writer and reader."""
+
+    healthy: bool  # Redis answered the last command; False: new jobs are refused, readers told
+
+    def unavailable(self, exc: BaseException) -> None:
+        """Redis failed: refuse new jobs, stop this process's jobs, tell remote readers."""
+        ...
