@@ -303,18 +303,23 @@ class _GuardedSysDict(MutableMapping[str, Any]):
 
 class _SysModule(types.ModuleType):
     """``sys``'s class once installed: a job thread's ``sys.stdout = x`` redirects that thread only,
-    whether written as an attribute or into ``vars(sys)``."""
+    whether written as an attribute or into ``vars(sys)``.
+
+    importlib makes every new module with ``type(sys)(name)``, so modules imported afterwards
+    are of this class too: for them (``self is not sys``) it behaves exactly as ``ModuleType``.
+    """
 
     @property
     def __dict__(self) -> Any:  # type: ignore[override]
         real: dict[str, Any] = _module_dict.__get__(self)
-        if getattr(_local, "attachment", None) is None:
-            return real  # the server's threads see sys as it is
+        if self is not sys or getattr(_local, "attachment", None) is None:
+            return real  # other modules, and the server's threads, see their namespace as it is
         return _GuardedSysDict(real)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if (
             (name == "stdout" or name == "stderr")
+            and self is sys
             and getattr(_local, "attachment", None) is not None
             and isinstance(self.__dict__.get(name), StreamProxy)
         ):

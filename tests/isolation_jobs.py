@@ -46,3 +46,21 @@ def configures_logging(token: str) -> str:
     logging.basicConfig(force=True, level=logging.DEBUG, format="JOBLOG %(name)s %(message)s")
     logging.getLogger("job").info("configured %s", token)
     return "configured"
+
+
+def imports_fresh(token: str) -> str:
+    """Import a module nobody imported before, as a job's lazy ``import httpcore`` does, and print from it."""
+    import importlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        name = f"fresh_{token}"
+        with open(f"{folder}/{name}.py", "w", encoding="utf-8") as source:
+            source.write("import sys\nVALUE = 41 + 1\nprint('imported', __name__)\n")
+        sys.path.insert(0, folder)
+        try:
+            module = importlib.import_module(name)
+        finally:
+            sys.path.remove(folder)
+    module.LATER = "set"  # a new module's attributes are its own, as before
+    return f"{module.VALUE} {module.LATER} {vars(module)['VALUE']}"

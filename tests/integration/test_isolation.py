@@ -18,7 +18,8 @@ from tests.server import ROOT, ServerProcess
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 JOBS = ",".join(f"{name}=tests.isolation_jobs:{name}"
-                for name in ("leaves_threads", "swaps_sys_dict", "counts", "writes_bytes", "configures_logging"))
+                for name in ("leaves_threads", "swaps_sys_dict", "counts", "writes_bytes", "configures_logging",
+                                  "imports_fresh"))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,18 @@ async def test_bytes_written_to_sys_stdout_buffer_reach_the_jobs_stream(server: 
             lines, end = await progress_of(http, server.url, "writes_bytes", token)
     assert end == "complete" and f"bytes {token}" in lines
     assert not any(f"bytes {token}" in line for line in server.output()), "not on the server's console"
+
+
+async def test_a_job_imports_modules_nobody_imported_before(server: ServerProcess) -> None:
+    token = secrets.token_hex(4)
+    async with httpx.AsyncClient(timeout=30) as http:
+        with anyio.fail_after(30):
+            async with aconnect_sse(http, "GET", f"{server.url}/v1/courses/stream",
+                                    params={"model": "imports_fresh", "subject": token}) as source:
+                events = [(event.event, event.data.strip()) async for event in source.aiter_sse()
+                          if event.event in ("progress", "content", "error")]
+    assert ("progress", f"imported fresh_{token}") in events
+    assert ("content", "42 set 42") in events, events
 
 
 async def test_a_jobs_logging_basicconfig_leaves_the_servers_logging_alone(server: ServerProcess) -> None:
