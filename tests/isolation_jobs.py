@@ -62,5 +62,5 @@ def imports_fresh(token: str) -> str:
             module = importlib.import_module(name)
         finally:
             sys.path.remove(folder)
-    module.LATER = "set"  # a new module's attributes are its own, as before
+    module.LATER = "set"  # type: ignore[attr-defined]  # a new module's attributes are its own, as before
     return f"{module.VALUE} {module.LATER} {vars(module)['VALUE']}"
