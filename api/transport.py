@@ -25,8 +25,8 @@ scope), so both read the request cycle behind uvicorn's ``send``: its
 ``transport`` (a public asyncio transport, then ``get_extra_info("socket")``),
 and for HTTP/1.0 its framing state, ``chunked_encoding`` and
 ``expected_content_length``.  Where these are not found (another server, the h11
-protocol, a test client) nothing is changed; ``tests/integration/test_hardening_slow.py``
-and ``tests/integration/test_hardening_wire.py`` (HTTP/1.0) fail if uvicorn renames them.
+protocol, a test client) nothing is changed; ``tests/integration/test_slow_clients.py``
+and ``tests/integration/test_wire.py`` (HTTP/1.0) fail if uvicorn renames them.
 """
 
 from __future__ import annotations

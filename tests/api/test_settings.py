@@ -11,11 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.server import ROOT, ServerProcess
 
 
@@ -35,12 +35,12 @@ def refused(result: subprocess.CompletedProcess[str], name: str) -> str:
     return lines[0]
 
 
-def wait_for(condition: object, what: str, timeout: float) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
+@pytest.mark.parametrize(
+    ("name", "value"), [("MAX_CONCURRENT_JOBS", "many"), ("KNOWLEDGE_BASE", "/no/such/directory/kb.sqlite3")]
+)
+def test_a_bad_setting_stops_startup_with_one_line(tmp_path: Path, name: str, value: str) -> None:
+    refused(start(tmp_path, {name: value}), name)
+    assert not Path("/no/such/directory").exists()
 
 
 # -- REDIS_URL: its form, as redis-py reads it --------------------------------------------------------
@@ -246,6 +246,7 @@ def test_a_short_api_key_is_accepted_with_a_warning(default_kb: Path) -> None:
     [
         ("CORS_ORIGINS", "example.com", "write scheme://host[:port], e.g. 'https://example.com'"),
         ("CORS_ORIGINS", "*", "would let any web page call the API"),
+        ("CORS_ORIGINS", "https://a.example,null", "CORS_ORIGINS must not contain 'null'"),
         ("CORS_ORIGINS", "https://app.example/", "write 'https://app.example'"),  # never equal to an Origin
         ("CORS_ORIGINS", "https://App.example:443", "write 'https://app.example'"),
         ("CORS_ORIGINS", "https://app.example:port", "is not an origin"),

@@ -24,7 +24,8 @@ import pytest
 import redis
 from httpx_sse import ServerSentEvent
 
-from tests.integration.test_scaling_redis import create_job, env, read, ticker, ticks
+from tests.helpers import ticker
+from tests.integration.test_scaling_redis import create_job, env, read, ticks
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
 

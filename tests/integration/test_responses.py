@@ -15,6 +15,7 @@ import openai
 import pytest
 from openai.types.responses import Response, ResponseReasoningItem
 
+from tests.helpers import ticker
 from tests.integration.test_readme import readme_blocks
 from tests.server import ServerProcess
 
@@ -35,7 +36,7 @@ def reasoning_text(response: Response) -> str:
 async def cancel_after_a_tick(reader: openai.AsyncOpenAI, canceller: openai.AsyncOpenAI) -> tuple[Response, list[Any]]:
     """Start a long background ticker, read it up to its first tick, cancel it, and read the
     rest (within a second); the cancel's answer and every event read."""
-    started = await reader.responses.create(model="ticker", input=ticker_input(1000, 0.05), background=True)
+    started = await reader.responses.create(model="ticker", input=ticker(1000, 0.05), background=True)
     stream = await reader.responses.retrieve(started.id, stream=True)
     events: list[Any] = []
     async for event in stream:
@@ -47,10 +48,6 @@ async def cancel_after_a_tick(reader: openai.AsyncOpenAI, canceller: openai.Asyn
         async for event in stream:
             events.append(event)
     return cancelled, events
-
-
-def ticker_input(ticks: int, interval: float, token: str = "-") -> str:
-    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
 
 
 def ticks_in(events: list[Any]) -> list[int]:
@@ -107,7 +104,7 @@ async def test_a_background_ticker_dropped_and_resumed_yields_every_tick_once(se
     with anyio.fail_after(60):
         async with client(server) as sdk:
             started = await sdk.responses.create(
-                model="ticker", input=ticker_input(ticks, 0.05), background=True
+                model="ticker", input=ticker(ticks, 0.05), background=True
             )
             assert started.status in ("queued", "in_progress") and started.background
             first: list[Any] = []
@@ -132,7 +129,7 @@ async def test_a_background_ticker_dropped_and_resumed_yields_every_tick_once(se
 async def test_a_background_response_runs_with_nobody_reading_and_can_be_retrieved(server: ServerProcess) -> None:
     with anyio.fail_after(30):
         async with client(server) as sdk:
-            started = await sdk.responses.create(model="ticker", input=ticker_input(3, 0.01), background=True)
+            started = await sdk.responses.create(model="ticker", input=ticker(3, 0.01), background=True)
             response = await sdk.responses.retrieve(started.id)
             while response.status in ("queued", "in_progress"):
                 await anyio.sleep(0.05)
@@ -164,7 +161,7 @@ async def test_errors_are_openai_error_objects(server: ServerProcess) -> None:
                 await sdk.responses.create(model="ticker", input=[{"role": "assistant", "content": "hi"}])
             with pytest.raises(openai.BadRequestError) as too_many:
                 await sdk.responses.create(model="ticker", input=[{"role": "user", "content": "{}"}] * 257)
-            stream = await sdk.responses.create(model="ticker", input=ticker_input(2, 0.01), stream=True)
+            stream = await sdk.responses.create(model="ticker", input=ticker(2, 0.01), stream=True)
             ok = [event async for event in stream]
     assert unknown_model.value.code == "model_not_found"
     assert unknown_response.value.code == "not_found"
@@ -203,13 +200,13 @@ async def test_keys_admission_and_time_limits_hold_here_too(strict_server: Serve
     with anyio.fail_after(30):
         async with client(strict_server) as keyless, keyed:
             with pytest.raises(openai.AuthenticationError) as refused:
-                await keyless.responses.create(model="ticker", input=ticker_input(1, 0.01))
-            stream = await keyed.responses.create(model="ticker", input=ticker_input(100, 0.1), stream=True)
+                await keyless.responses.create(model="ticker", input=ticker(1, 0.01))
+            stream = await keyed.responses.create(model="ticker", input=ticker(100, 0.1), stream=True)
             events = [await anext(aiter(stream))]
-            waiting = await keyed.responses.create(model="ticker", input=ticker_input(1, 0.01), background=True)
+            waiting = await keyed.responses.create(model="ticker", input=ticker(1, 0.01), background=True)
             waiting_now = await keyed.responses.retrieve(waiting.id)
             with pytest.raises(openai.RateLimitError) as busy:
-                await keyed.responses.create(model="ticker", input=ticker_input(1, 0.01), background=True)
+                await keyed.responses.create(model="ticker", input=ticker(1, 0.01), background=True)
             async with httpx.AsyncClient(base_url=strict_server.url, timeout=10) as http:
                 busy_chat = await http.post("/api/chat", headers={"Authorization": f"Bearer {KEY}"},
                                             json={"messages": [{"role": "user", "parts": [{"type": "text",
@@ -227,7 +224,7 @@ async def test_keys_admission_and_time_limits_hold_here_too(strict_server: Serve
 
 
 async def test_on_the_wire_named_events_comment_heartbeats_and_no_done(server: ServerProcess) -> None:
-    body = {"model": "ticker", "input": ticker_input(2, 0.6), "stream": True}
+    body = {"model": "ticker", "input": ticker(2, 0.6), "stream": True}
     with anyio.fail_after(30):
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             async with http.stream("POST", "/v1/responses", json=body) as answer:
@@ -245,7 +242,7 @@ async def test_on_the_wire_named_events_comment_heartbeats_and_no_done(server: S
 async def test_the_sdk_stream_helper_accumulates_the_same_response(server: ServerProcess) -> None:
     with anyio.fail_after(30):
         async with client(server) as sdk:
-            async with sdk.responses.stream(model="ticker", input=ticker_input(3, 0.01)) as stream:
+            async with sdk.responses.stream(model="ticker", input=ticker(3, 0.01)) as stream:
                 texts = [event.delta async for event in stream if event.type == "response.output_text.delta"]
                 final = await stream.get_final_response()
     assert final.status == "completed" and final.output_text == "".join(texts)

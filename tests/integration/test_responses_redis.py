@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.test_responses import cancel_after_a_tick, client, ticker_input, ticks_in
+from tests.helpers import ticker
+from tests.integration.test_responses import cancel_after_a_tick, client, ticks_in
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
 
@@ -33,7 +34,7 @@ async def test_a_background_response_resumes_on_the_other_process_exactly_once(
     with anyio.fail_after(60):
         async with client(a) as on_a, client(b) as on_b:
             started = await on_a.responses.create(
-                model="ticker", input=ticker_input(ticks, 0.05), background=True
+                model="ticker", input=ticker(ticks, 0.05), background=True
             )
             first: list[Any] = []
             stream = await on_a.responses.retrieve(started.id, stream=True)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from tests.helpers import ticker
 from tests.nginx import NginxProcess
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
@@ -39,10 +40,6 @@ def pair(default_kb: Path, redis_server: RedisProcess) -> Iterator[tuple[ServerP
 def env(kb: Path, redis: RedisProcess, **extra: str) -> dict[str, str]:
     return {"KNOWLEDGE_BASE": str(kb), "REDIS_URL": redis.url, "HEARTBEAT_INTERVAL": "0.5",
             "ECHO_JOB_OUTPUT": "1", "SSE_RETRY_MS": "100", **extra}
-
-
-def ticker(ticks: int, interval: float, token: str) -> str:
-    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
 
 
 async def create_job(http: httpx.AsyncClient, base: str, text: str, model: str = "ticker") -> dict[str, Any]:

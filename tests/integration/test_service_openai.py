@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from tests.helpers import ticker
 from tests.server import ServerProcess, server_whose_knowledge_base_breaks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -21,10 +22,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 def client(server: ServerProcess) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=30)
-
-
-def ticker_input(ticks: int, interval: float, token: str = "-") -> str:
-    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
 
 
 async def test_models_list(server: ServerProcess) -> None:
@@ -83,7 +80,7 @@ async def test_usage_chunk_when_asked(server: ServerProcess) -> None:
         async with client(server) as sdk:
             stream = await sdk.chat.completions.create(
                 model="ticker",
-                messages=[{"role": "user", "content": ticker_input(2, 0.01)}],
+                messages=[{"role": "user", "content": ticker(2, 0.01)}],
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -122,7 +119,7 @@ def raw_chunks(server: ServerProcess, body: dict[str, Any]) -> Iterator[str]:
 
 
 async def test_heartbeats_on_a_silent_job_are_empty_delta_chunks(server: ServerProcess) -> None:
-    body = {"model": "ticker", "messages": [{"role": "user", "content": ticker_input(2, 1.0)}], "stream": True}
+    body = {"model": "ticker", "messages": [{"role": "user", "content": ticker(2, 1.0)}], "stream": True}
     lines = await anyio.to_thread.run_sync(lambda: list(raw_chunks(server, body)))
     assert not any(line.startswith("id:") for line in lines), "no id: field on the OpenAI route"
     payloads = [line.removeprefix("data: ") for line in lines]
@@ -134,7 +131,7 @@ async def test_heartbeats_on_a_silent_job_are_empty_delta_chunks(server: ServerP
     with anyio.fail_after(20):
         async with client(server) as sdk:
             stream = await sdk.chat.completions.create(
-                model="ticker", messages=[{"role": "user", "content": ticker_input(2, 1.0)}], stream=True
+                model="ticker", messages=[{"role": "user", "content": ticker(2, 1.0)}], stream=True
             )
             texts = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
     assert texts == ["ticker done: 2 ticks every 1 s, token -"]
@@ -143,13 +140,13 @@ async def test_heartbeats_on_a_silent_job_are_empty_delta_chunks(server: ServerP
 async def test_comment_heartbeats_as_an_option(default_kb: Path) -> None:
     env = {"KNOWLEDGE_BASE": str(default_kb), "HEARTBEAT_INTERVAL": "0.2", "HEARTBEAT_STYLE": "comment"}
     with ServerProcess(env) as server:
-        body = {"model": "ticker", "messages": [{"role": "user", "content": ticker_input(2, 1.0)}], "stream": True}
+        body = {"model": "ticker", "messages": [{"role": "user", "content": ticker(2, 1.0)}], "stream": True}
         lines = await anyio.to_thread.run_sync(lambda: list(raw_chunks(server, body)))
         assert sum(1 for line in lines if line.startswith(":")) >= 3
         with anyio.fail_after(20):
             async with client(server) as sdk:
                 stream = await sdk.chat.completions.create(
-                    model="ticker", messages=[{"role": "user", "content": ticker_input(2, 1.0)}], stream=True
+                    model="ticker", messages=[{"role": "user", "content": ticker(2, 1.0)}], stream=True
                 )
                 finish = [c.choices[0].finish_reason async for c in stream if c.choices]
         assert finish[-1] == "stop"
@@ -159,7 +156,7 @@ async def test_a_client_that_disconnects_stops_its_job(server: ServerProcess) ->
     token = secrets.token_hex(6)
     body = {
         "model": "ticker",
-        "messages": [{"role": "user", "content": ticker_input(10_000, 0.05, token)}],
+        "messages": [{"role": "user", "content": ticker(10_000, 0.05, token)}],
         "stream": True,
     }
     received: list[int] = []
@@ -186,7 +183,7 @@ async def test_a_client_that_disconnects_stops_its_job(server: ServerProcess) ->
         # ... and the server keeps serving others.
         async with client(server) as sdk:
             stream = await sdk.chat.completions.create(
-                model="ticker", messages=[{"role": "user", "content": ticker_input(3, 0.01)}], stream=True
+                model="ticker", messages=[{"role": "user", "content": ticker(3, 0.01)}], stream=True
             )
             finish = [c.choices[0].finish_reason async for c in stream if c.choices]
         assert finish[-1] == "stop"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from tests.helpers import ticker
 from tests.proxy import CuttingProxy
 from tests.server import ServerProcess
 
@@ -35,10 +36,6 @@ def resume_server(default_kb: Path) -> Iterator[ServerProcess]:
     }
     with ServerProcess(env) as running:
         yield running
-
-
-def ticker(ticks: int, interval: float, token: str) -> str:
-    return json.dumps({"ticks": ticks, "interval": interval, "token": token})
 
 
 async def create_job(http: httpx.AsyncClient, base: str, model: str, text: str) -> dict[str, Any]:

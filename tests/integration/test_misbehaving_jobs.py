@@ -1,122 +1,20 @@
 """Jobs that misbehave (ignore cancellation, return what JSON cannot hold, fail) and what
-operators see of them; the jobs themselves, served by ``make_app`` for every hardening test."""
+clients and operators see of them."""
 
 from __future__ import annotations
 
-import datetime
-import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from starlette.applications import Starlette
 
-from tests.server import ROOT, ServerProcess
+from tests.helpers import metric, post_json, wait_for
+from tests.misbehaving_jobs import start_server
+from tests.server import ServerProcess
 
 pytestmark = pytest.mark.integration
-
-
-# -- the jobs ------------------------------------------------------------------------------
-
-
-def _echo(text: str) -> str:
-    print(text)
-    return "done"
-
-
-def _echo_json(text: str) -> str:
-    """Prints the JSON string it is given, decoded: the way to make a job print a lone surrogate."""
-    print(json.loads(text))
-    return "done"
-
-
-def _sleeper(text: str) -> str:
-    time.sleep(float(text))  # blocking on purpose: it ignores cancellation
-    return "woke"
-
-
-def _unencodable(text: str) -> dict[str, Any]:
-    if text == "circular":
-        loop: list[Any] = []
-        loop.append(loop)
-        return {"markdown": "circular", "loop": loop}
-    return {"markdown": "a result", "when": datetime.datetime(2024, 1, 2, 3, 4, 5), "tags": {"a"}}
-
-
-def _paced(text: str) -> Iterator[dict[str, Any]]:
-    """``lines`` lines of 1,000 characters, one every ``pause`` seconds."""
-    import capture
-
-    spec = json.loads(text)
-    for i in range(spec["lines"]):
-        print(f"{i:06d} " + "x" * 993)
-        capture.sleep(spec["pause"])
-    yield {"type": "complete", "results": {}}
-
-
-def _fails(text: str) -> str:
-    raise RuntimeError("this job fails on purpose")
-
-
-def make_app() -> Starlette:
-    """The service, with the test jobs above as models."""
-    import functools
-
-    import service
-    from api.models import Model
-
-    app = service.create_app()
-    jobs = {
-        "echo": _echo,
-        "echo-json": _echo_json,
-        "sleeper": _sleeper,
-        "unencodable": _unencodable,
-        "paced": _paced,
-        "fails": _fails,
-    }
-    for name, job in jobs.items():
-        def prepare(text: str, job: Any = job) -> Any:
-            return functools.partial(job, text)
-
-        app.state.runtime.models[name] = Model(name, "a test job", "embedded", prepare)
-    return app
-
-
-def start_server(env: dict[str, str]) -> ServerProcess:
-    """A real server with the test jobs (``--factory``)."""
-    return ServerProcess(env, app="tests.integration.test_hardening_jobs:make_app", args=["--factory"])
-
-
-
-
-
-def post_json(url: str, body: Any, **kwargs: Any) -> httpx.Response:
-    """POST ``body`` as JSON written by the standard library (lone surrogates as escapes)."""
-    return httpx.post(url, content=json.dumps(body).encode(), headers={"content-type": "application/json"},
-                      timeout=kwargs.pop("timeout", 10), **kwargs)
-
-
-def wait_for(condition: Any, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-def metric(server: ServerProcess, name: str) -> float:
-    for line in httpx.get(f"{server.url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
-
-
-# -- the tests -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -161,18 +59,6 @@ def test_failures_log_as_warnings_and_declined_courses_not_as_courses(jobs_serve
     assert declined.status_code == 200, declined.text
     wait_for(lambda: any("model=course-generator outcome=declined reason=complete" in line
                          for line in jobs_server.output()), "a declined course logged like a course")
-
-
-@pytest.mark.parametrize(
-    ("name", "value"), [("MAX_CONCURRENT_JOBS", "many"), ("KNOWLEDGE_BASE", "/no/such/directory/kb.sqlite3")]
-)
-def test_a_bad_setting_stops_startup_with_one_line(name: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-c", "import service"], cwd=ROOT, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", name: value}, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"course-stream: bad setting: {name}:"), result.stderr
-    assert not Path("/no/such/directory").exists()
 
 
 # Last: it leaves both places taken by a thread that never ends.

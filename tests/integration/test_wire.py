@@ -19,7 +19,8 @@ from httpx_sse import connect_sse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.test_hardening_jobs import post_json, start_server
+from tests.helpers import chat, post_json
+from tests.misbehaving_jobs import start_server
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -32,10 +33,6 @@ def replaced(text: str) -> str:
     """``text`` as it should arrive once sent as JSON: a high and a low surrogate in a row are
     one escaped pair, which JSON reads as one character; every other one is U+FFFD."""
     return SURROGATES.sub(REPLACEMENT, json.loads(json.dumps(text)))
-
-
-def chat(model: str, text: str, stream: bool = True) -> dict[str, Any]:
-    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
 
 
 @pytest.fixture(scope="module")
