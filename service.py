@@ -1,8 +1,15 @@
-"""The entry point, ``service:app``: settings, the route table, ``create_app``.
+"""The entry point, ``service:app``: ``Settings``, the route table, ``create_app``.
 
 Everything a setting controls is an environment variable of the same name in
-upper case (see ``Settings``); the HTTP face lives in ``api``, the streaming
-core in ``capture``, the jobs in ``pipeline``.
+upper case (see ``Settings``, the one place that says what an unset one means);
+the HTTP face lives in ``api``, the streaming core in ``capture``, the jobs in
+``pipeline``.
+
+``create_app(settings)`` has no side effects until the app starts (its lifespan):
+nothing is captured, indexed or connected, so a test builds one per case and sends
+it requests in-process. ``import service`` reads nothing either: ``service:app`` is
+made from the environment when it is first read (uvicorn reads it once per process),
+and a bad setting then stops the process with one line that names it.
 """
 
 from __future__ import annotations
@@ -12,9 +19,9 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -26,7 +33,6 @@ from api.config import (
     ReasoningField,
     check_api_keys,
     check_cors_origins,
-    check_knowledge_base,
     check_llm_base_url,
     check_redis_url,
     check_signing_secret,
@@ -38,23 +44,25 @@ from api.responses import cancel_response, create_response, retrieve_response
 from api.ui_stream import resume_ui_chat, ui_chat
 from pipeline import LLMSettings
 from pipeline.knowledge import default_path
+from pipeline.knowledge_file import check_knowledge_base
 
-__all__ = ("Settings", "app", "create_app")
+__all__ = ("Settings", "app", "create_app", "load_settings")
 
 # Settings whose values never appear in a message: they are, or may hold, credentials.
 _SECRET_SETTINGS = frozenset({"API_KEYS", "STREAM_TOKEN_SECRET", "LLM_API_KEY", "LLM_BASE_URL", "REDIS_URL"})
 _OWN_LOGGERS = ("service", "api", "capture", "pipeline")  # logged at INFO (the rest at WARNING)
-_LIMITS = capture.Limits()  # the streaming core's defaults, written once, there
+_LIMITS = capture.Limits()  # the streaming core's own defaults, written once, there
 
-# The settings whose form is checked before anything starts, and how (see api.config): each
-# check raises ValueError saying what is wrong, without echoing a secret.
-_FORM_CHECKS: dict[str, Callable[[str], None]] = {
-    "api_keys": check_api_keys,
-    "stream_token_secret": check_signing_secret,
-    "cors_origins": check_cors_origins,
-    "llm_base_url": check_llm_base_url,
-    "redis_url": check_redis_url,
-}
+
+def _when_set(check: Callable[[str], None]) -> AfterValidator:
+    """``check`` as a field's validator; an empty value means "not set" and is not checked."""
+
+    def validate(value: str) -> str:
+        if value:
+            check(value)  # raises ValueError in words that become the one line naming the setting
+        return value
+
+    return AfterValidator(validate)
 
 
 class Settings(BaseSettings):
@@ -97,6 +105,7 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         _LIMITS.max_waiting, ge=0, description="jobs waiting for a free worker; beyond: 429"
     )
+    # The service stops runaway jobs; the streaming core alone, as a library, sets no limit.
     job_timeout: float = Field(600.0, ge=0, description="seconds a job may run before it is stopped (0: no limit)")
     max_event_chars: int = Field(
         _LIMITS.max_event_chars, ge=256, description="printed characters in one progress event"
@@ -104,37 +113,31 @@ class Settings(BaseSettings):
     send_timeout: float = Field(
         30.0, ge=0, description="seconds a client may stop reading before its stream is closed (0: never)"
     )
-    api_keys: str = Field(
+    api_keys: Annotated[str, _when_set(check_api_keys)] = Field(
         "", description="comma-separated API keys (printable ASCII, no spaces); empty: no authentication"
     )
     stream_token_ttl: float = Field(600.0, gt=0, description="seconds a stream token stays valid")
-    stream_token_secret: str = Field(
+    stream_token_secret: Annotated[str, _when_set(check_signing_secret)] = Field(
         "", description="secret that signs stream tokens, 32 characters or more (empty: random per process)"
     )
-    cors_origins: str = Field(
+    cors_origins: Annotated[str, _when_set(check_cors_origins)] = Field(
         "", description="comma-separated origins (scheme://host[:port]) allowed to call the API from a browser"
     )
-    llm_base_url: str = Field("", description="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1")
+    llm_base_url: Annotated[str, _when_set(check_llm_base_url)] = Field(
+        "", description="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1"
+    )
     llm_model: str = Field("", description="the model to ask there")
     llm_api_key: str = Field("", description="its API key, if it needs one")
     llm_timeout: float = Field(60.0, gt=0, description="seconds to connect, and between two pieces of its answer")
     llm_max_retries: int = Field(2, ge=0, description="retries for failures before any token arrived")
     llm_fallback: bool = Field(False, description="on an upstream failure, use the embedded generator instead")
-    redis_url: str = Field(
+    redis_url: Annotated[str, _when_set(check_redis_url)] = Field(
         "",
         description="redis://host:port/db, rediss://… or unix://path: jobs shared by every process using it "
         "(empty: this process only)",
     )
     jobs: str = Field("", description="jobs of your own as models: comma-separated name=module:callable")
     capture_stderr: bool = Field(True, description="send what jobs write to sys.stderr to their streams")
-
-    @field_validator(*_FORM_CHECKS)
-    @classmethod
-    def _well_formed(cls, value: str, info: ValidationInfo) -> str:
-        if value:  # empty means "not set" for each of them
-            assert info.field_name is not None
-            _FORM_CHECKS[info.field_name](value)
-        return value
 
     @field_validator("jobs")
     @classmethod
@@ -222,10 +225,8 @@ class Settings(BaseSettings):
         )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    # The pipeline's own log (which upstream failed, and where) is the operator's, not the client's.
-    capture.install(stderr=settings.capture_stderr, server_loggers=("pipeline",))
+def create_app(settings: Settings) -> Starlette:
+    """The service configured by ``settings``; nothing runs until the app starts."""
     rt = Runtime(settings.config())
     rt.models.update(load_jobs(settings.jobs, taken=rt.models))
 
@@ -239,6 +240,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for name in _OWN_LOGGERS:
                 if logging.getLogger(name).level == logging.NOTSET:
                     logging.getLogger(name).setLevel(logging.INFO)
+        # The pipeline's own log (which upstream failed, and where) is the operator's, not the client's.
+        capture.install(stderr=settings.capture_stderr, server_loggers=("pipeline",))
         await rt.startup()
         try:
             yield
@@ -301,12 +304,31 @@ def _check_redis(url: str) -> None:
         client.close()
 
 
-try:
-    _settings = Settings()
-except ValidationError as invalid:
-    # A traceback would bury the one thing an operator needs: which variable is wrong.
-    print(_settings_error(invalid), file=sys.stderr)
-    raise SystemExit(2) from None
-if _settings.redis_url:
-    _check_redis(_settings.redis_url)
-app = create_app(_settings)
+def load_settings() -> Settings:
+    """The settings from the environment; a bad one stops the process with one line naming it (exit code 2)."""
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        # A traceback would bury the one thing an operator needs: which variable is wrong.
+        print(_settings_error(invalid), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _app_from_environment() -> Starlette:
+    settings = load_settings()
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
+    return create_app(settings)
+
+
+app: Starlette  # made when first read (below), not on import
+
+
+def __getattr__(name: str) -> Starlette:
+    # ``uvicorn service:app`` (and each of its --workers) reads ``app`` once: it is made then, from the
+    # environment. Importing this module alone reads nothing and starts nothing.
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    made = _app_from_environment()
+    globals()["app"] = made
+    return made

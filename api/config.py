@@ -3,15 +3,12 @@
 Also the checks the settings make before anything starts (``service.Settings`` calls them): each
 raises ``ValueError`` in words an operator can act on, which becomes the one line that names the
 setting. None of them echoes a secret: URLs are shown through ``redact_url``, API keys only by
-their place in the list.
+their place in the list. (The knowledge base checks its own file: ``pipeline.knowledge_file``.)
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -26,7 +23,6 @@ __all__ = (
     "ReasoningField",
     "check_api_keys",
     "check_cors_origins",
-    "check_knowledge_base",
     "check_llm_base_url",
     "check_redis_url",
     "check_signing_secret",
@@ -199,43 +195,3 @@ def check_signing_secret(value: str) -> None:
             f"{len(value)} characters: a signing secret needs at least {MIN_SECRET_CHARS} "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
-# A table every knowledge base has: a database without it belongs to something else.
-_KNOWLEDGE_BASE_TABLE = "passages"
-
-
-def check_knowledge_base(path: Path) -> None:
-    """A file the knowledge base can use: missing or empty (it is created and indexed), or a knowledge base.
-
-    Anything else would fail in every course (``file is not a database``) while the server
-    says it is healthy, or, for another application's SQLite database, get the knowledge
-    base's tables added to it.
-    """
-    shown = repr(str(path))
-    if not path.parent.is_dir():
-        # A mistyped path would otherwise create its directories and index a new knowledge base there.
-        raise ValueError(f"the directory {str(path.parent)!r} does not exist")
-    if path.exists():
-        if not path.is_file():
-            raise ValueError(f"{shown} is not a file")
-        try:
-            with path.open("rb") as file:
-                header = file.read(len(_SQLITE_HEADER))
-        except OSError as exc:
-            raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
-        if header and header != _SQLITE_HEADER:
-            raise ValueError(f"{shown} is not a knowledge base (not an SQLite database)")
-        if header:
-            try:
-                with closing(sqlite3.connect(path, timeout=30)) as db:
-                    tables = {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            except sqlite3.DatabaseError as exc:
-                raise ValueError(f"{shown} is not a usable SQLite database ({exc})") from None
-            if tables and _KNOWLEDGE_BASE_TABLE not in tables:
-                raise ValueError(f"{shown} is an SQLite database but not a knowledge base")
-        if not os.access(path, os.W_OK):
-            raise ValueError(f"{shown} is not writable (it is indexed on first use, and kept in WAL mode)")
-    if not os.access(path.parent, os.W_OK):
-        raise ValueError(f"the directory {str(path.parent)!r} is not writable (SQLite keeps its journal there)")

@@ -1,4 +1,4 @@
-"""What the tests share: request bodies, waiting for a condition, a server's metrics."""
+"""What the tests share: request bodies, waiting for a condition, a server's metrics, in-process clients."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from tests.server import ServerProcess
 
@@ -42,3 +43,12 @@ def metric(server: ServerProcess, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"no metric {name}")
+
+
+def in_process(app: Starlette) -> httpx.AsyncClient:
+    """A client that sends its requests to ``app`` in this process (no server, no lifespan).
+
+    For answers and errors only: httpx's ``ASGITransport`` collects a whole body before
+    returning, so streams are tested against a real server (``tests/server.py``).
+    """
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")

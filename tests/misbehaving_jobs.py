@@ -67,7 +67,7 @@ _JOBS = {
 
 def make_app() -> Starlette:
     """The service as the environment configures it, with the jobs above as models."""
-    app = service.create_app()
+    app = service.create_app(service.load_settings())
     for name, job in _JOBS.items():
         def prepare(text: str, job: Any = job) -> Any:
             return functools.partial(job, text)

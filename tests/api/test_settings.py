@@ -1,62 +1,163 @@
 """Settings are checked before anything starts: a bad one stops startup with one line that names it.
 
-Each case starts the service for real (``import service``, as uvicorn does) in a clean
-environment, so what is checked is what an operator sees: the exit code and stderr.
+In-process: ``load_settings()`` reads the environment as ``service:app`` does, and what is
+checked is what an operator sees (exit code 2, one line on stderr). The same line from a real
+``uvicorn service:app`` is checked once, in ``tests/integration/test_startup.py``.
 """
 
 from __future__ import annotations
 
-import json
-import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for
-from tests.server import ROOT, ServerProcess
+import service
+from api.config import redact_url
+from service import Settings, create_app, load_settings
+from tests.server import ROOT
+
+Starts = Callable[[dict[str, str]], Settings]
+Refused = Callable[[dict[str, str], str], str]
 
 
-def start(tmp_path: Path, env: dict[str, str], app: str = "import service") -> subprocess.CompletedProcess[str]:
-    """Import the service with ``env`` (and a knowledge base that does not exist yet: that is fine)."""
-    full_env = {"PATH": "/usr/bin:/bin", "KNOWLEDGE_BASE": str(tmp_path / "kb.sqlite3"), **env}
-    return subprocess.run(
-        [sys.executable, "-c", app], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60
-    )
+@pytest.fixture
+def starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Starts:
+    """Read the settings from ``env`` (with a knowledge base that does not exist yet: that is fine)."""
+
+    def read(env: dict[str, str]) -> Settings:
+        for name in Settings.model_fields:  # each call reads only what it is given
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv("KNOWLEDGE_BASE", str(tmp_path / "kb.sqlite3"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return read
 
 
-def refused(result: subprocess.CompletedProcess[str], name: str) -> str:
+@pytest.fixture
+def refused(starts: Starts, capsys: pytest.CaptureFixture[str]) -> Refused:
     """The one line a refused setting gets on stderr (exit code 2)."""
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"course-stream: bad setting: {name}: "), result.stderr
-    return lines[0]
+
+    def read(env: dict[str, str], name: str) -> str:
+        with pytest.raises(SystemExit) as stopped:
+            starts(env)
+        assert stopped.value.code == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"course-stream: bad setting: {name}: "), captured.err
+        assert not captured.out
+        return lines[0]
+
+    return read
+
+
+# -- building the app ---------------------------------------------------------------------------------
+
+
+def test_building_the_app_starts_nothing(default_kb: Path) -> None:
+    """No output captured, no thread, no store opened before the app starts: tests build one per case."""
+    threads, stdout, stderr = threading.active_count(), sys.stdout, sys.stderr
+    app = create_app(Settings(knowledge_base=default_kb, redis_url="redis://127.0.0.1:1/0"))  # nobody there
+    assert app.state.runtime.config.limits.max_run_time == 600
+    assert (threading.active_count(), sys.stdout, sys.stderr) == (threads, stdout, stderr)
+
+
+def test_importing_the_service_reads_no_setting(tmp_path: Path) -> None:
+    # ``service:app`` is made from the environment when uvicorn first reads it, not on import: here the
+    # environment holds a bad setting and a Redis nobody answers at, and the import is silent.
+    env = {"PATH": "/usr/bin:/bin", "MAX_CONCURRENT_JOBS": "many", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    done = subprocess.run([sys.executable, "-c", "import service"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_the_defaults_are_written_once_and_reach_every_layer(tmp_path: Path) -> None:
+    config = Settings(knowledge_base=tmp_path / "kb.sqlite3").config()
+    assert config.limits.max_run_time == 600 and config.limits.max_running == 64
+    assert config.heartbeat_interval == 10 and config.send_timeout == 30
+    assert config.max_body_bytes == 1 << 20 and config.api_keys == ()
+    assert "s3cret" not in repr(Settings(knowledge_base=tmp_path / "kb", api_keys="s3cret-key").config())
+
+
+# -- any setting --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("MAX_CONCURRENT_JOBS", "many"), ("KNOWLEDGE_BASE", "/no/such/directory/kb.sqlite3")]
+    ("name", "value", "reason"),
+    [
+        ("MAX_CONCURRENT_JOBS", "many", "Input should be a valid integer"),
+        ("KNOWLEDGE_BASE", "/no/such/directory/kb.sqlite3", "the directory '/no/such/directory' does not exist"),
+        ("HEARTBEAT_STYLE", "loud", "Input should be 'chunk' or 'comment'"),
+        ("JOB_LOG_EVENTS", "3", "Input should be greater than or equal to 10"),
+        ("REASONING_FIELD", "thinking", "Input should be 'reasoning_content', 'reasoning' or 'think'"),
+    ],
 )
-def test_a_bad_setting_stops_startup_with_one_line(tmp_path: Path, name: str, value: str) -> None:
-    refused(start(tmp_path, {name: value}), name)
+def test_a_bad_setting_stops_startup_with_one_line(refused: Refused, name: str, value: str, reason: str) -> None:
+    assert reason in refused({name: value}, name)
     assert not Path("/no/such/directory").exists()
 
 
-# -- REDIS_URL: its form, as redis-py reads it --------------------------------------------------------
+def test_two_bad_settings_are_named_in_the_same_line(refused: Refused) -> None:
+    line = refused({"MAX_MESSAGES": "0", "SEND_TIMEOUT": "-1"}, "MAX_MESSAGES")
+    assert "; SEND_TIMEOUT: " in line
+
+
+def test_a_value_of_the_wrong_type_is_shown_and_a_secret_never(refused: Refused) -> None:
+    assert refused({"HEARTBEAT_INTERVAL": "ten"}, "HEARTBEAT_INTERVAL").endswith("(got 'ten')")
+    assert "s3cret" not in refused({"STREAM_TOKEN_SECRET": "s3cret-but-short"}, "STREAM_TOKEN_SECRET")
+
+
+def test_an_empty_variable_is_a_setting_left_unset(starts: Starts) -> None:
+    settings = starts({"HEARTBEAT_INTERVAL": "", "MAX_CONCURRENT_JOBS": "", "ECHO_JOB_OUTPUT": ""})
+    assert (settings.heartbeat_interval, settings.max_concurrent_jobs, settings.echo_job_output) == (10, 64, False)
+
+
+# -- JOBS: every entry imports, and takes the input text ---------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("value", "reason"),
+    ("entry", "says"),
     [
-        ("http://x", "is not a Redis URL"),
-        ("redis://127.0.0.1:notaport/0", "is not a Redis URL"),
-        ("redis://127.0.0.1:6379/zero", "the database 'zero' is not a number"),  # redis-py would use 0
-        ("unix://", "names no socket"),
+        ("oops", "entry 'oops' must be name=module:callable"),
+        ("x=tests.no_such_module:f", "entry 'x=tests.no_such_module:f': cannot import 'tests.no_such_module'"),
+        ("x=tests.jobs_capture:nothing", "entry 'x=tests.jobs_capture:nothing': tests.jobs_capture has no callable"),
+        ("ticker=tests.jobs_capture:shout", "entry 'ticker=tests.jobs_capture:shout': the model 'ticker' exists"),
+        ("bad=tests.jobs_capture:takes_nothing", "must take one argument, the input text"),
     ],
 )
-def test_a_malformed_redis_url_stops_startup_in_one_line(tmp_path: Path, value: str, reason: str) -> None:
-    assert reason in refused(start(tmp_path, {"REDIS_URL": value}), "REDIS_URL")
+def test_a_bad_jobs_entry_stops_startup_with_one_line_naming_it(refused: Refused, entry: str, says: str) -> None:
+    assert says in refused({"JOBS": entry}, "JOBS")
+
+
+def test_jobs_of_your_own_are_models(starts: Starts) -> None:
+    settings = starts({"JOBS": "agent=examples.agent:research, echo=tests.jobs_capture:shout"})
+    models = create_app(settings).state.runtime.models
+    assert list(models)[-2:] == ["agent", "echo"] and models["echo"].backend == "tests.jobs_capture:shout"
+
+
+# -- numbers: finite, every one of them ---------------------------------------------------------------
+
+
+def test_no_number_setting_accepts_inf_or_nan(refused: Refused) -> None:
+    """Every float and int setting of ``Settings``, each with inf, -inf and nan: refused as not finite."""
+    numbers = [name for name, f in Settings.model_fields.items() if f.annotation in (int, float)]
+    assert "stream_token_ttl" in numbers and len(numbers) >= 20
+    for name in numbers:
+        for value in ("inf", "-inf", "nan", "Infinity"):
+            line = refused({name.upper(): value}, name.upper())
+            assert "finite" in line or "valid integer" in line, line
+
+
+@pytest.mark.parametrize(("name", "value"), [("STREAM_TOKEN_TTL", "inf"), ("HEARTBEAT_INTERVAL", "nan")])
+def test_a_number_that_is_not_finite_stops_startup_saying_so(refused: Refused, name: str, value: str) -> None:
+    line = refused({name: value, "API_KEYS": "a-key-long-enough-0123"}, name)
+    assert line.endswith(f"Input should be a finite number (got {value!r})")
 
 
 # -- KNOWLEDGE_BASE: a file the knowledge base can use ------------------------------------------------
@@ -79,119 +180,56 @@ def _other_database(path: Path) -> None:
     ids=["text", "corrupt", "another-database", "directory"],
 )
 def test_a_file_that_is_not_a_knowledge_base_stops_startup_in_one_line(
-    tmp_path: Path, make: object, reason: str
+    tmp_path: Path, refused: Refused, make: Callable[[Path], object], reason: str
 ) -> None:
-    path = tmp_path / "kb.sqlite3"
-    assert callable(make)
+    path = tmp_path / "other.sqlite3"
     make(path)
     before = sorted(tmp_path.iterdir())
-    line = refused(start(tmp_path, {"KNOWLEDGE_BASE": str(path)}), "KNOWLEDGE_BASE")
+    line = refused({"KNOWLEDGE_BASE": str(path)}, "KNOWLEDGE_BASE")
     assert reason in line and str(path) in line
     assert sorted(tmp_path.iterdir()) == before, "nothing was written next to it"
 
 
-def test_uvicorn_with_a_file_that_is_not_a_knowledge_base_does_not_start(tmp_path: Path) -> None:
-    # What the user saw: an ERROR with a traceback, then /healthz ok and every course failing.
-    path = tmp_path / "passwd"
-    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "service:app", "--port", "0"], cwd=ROOT, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "KNOWLEDGE_BASE": str(path)}, timeout=60,
-    )
-    assert "not an SQLite database" in refused(result, "KNOWLEDGE_BASE")
-
-
-def test_an_empty_or_missing_knowledge_base_file_is_fine(tmp_path: Path) -> None:
+def test_an_empty_or_missing_knowledge_base_file_is_fine(tmp_path: Path, starts: Starts) -> None:
     (tmp_path / "empty.sqlite3").touch()
-    for name in ("empty.sqlite3", "missing.sqlite3", ""):  # "": the default, as when unset
-        result = start(tmp_path, {"KNOWLEDGE_BASE": str(tmp_path / name) if name else ""})
-        assert result.returncode == 0 and not result.stderr, result.stderr
+    for name in ("empty.sqlite3", "missing.sqlite3"):
+        assert starts({"KNOWLEDGE_BASE": str(tmp_path / name)}).knowledge_base == tmp_path / name
+    assert starts({"KNOWLEDGE_BASE": ""}).knowledge_base is None  # "": the default, as when unset
 
 
-def test_a_knowledge_base_that_does_not_exist_yet_is_made_with_a_warning(tmp_path: Path) -> None:
-    # A new knowledge base is legitimate, but it is also what a mistyped path looks like.
-    path = tmp_path / "knowlege.sqlite3"
-    server = ServerProcess({"KNOWLEDGE_BASE": str(path)})
-    try:
-        wait_for(lambda: any("WARNING" in line and "does not exist" in line for line in server.output()),
-                 "a warning naming the path", 60)
-    finally:
-        server.stop()
-    line = next(line for line in server.output() if "does not exist" in line)
-    assert f"KNOWLEDGE_BASE: {path} does not exist: a new knowledge base is made there" in line
-
-
-# -- numbers: finite, every one of them ---------------------------------------------------------------
-
-
-def test_no_number_setting_accepts_inf_or_nan(tmp_path: Path) -> None:
-    """Every float and int setting of ``Settings``, each with inf, -inf and nan: refused as not finite."""
-    script = """
-import json, os, service
-from pydantic import ValidationError
-numbers = [name for name, f in service.Settings.model_fields.items() if f.annotation in (int, float)]
-found = {}
-for name in numbers:
-    for value in ("inf", "-inf", "nan", "Infinity"):
-        os.environ[name.upper()] = value
-        try:
-            service.Settings()
-            found[f"{name}={value}"] = "accepted"
-        except ValidationError as exc:
-            found[f"{name}={value}"] = exc.errors()[0]["msg"]
-    del os.environ[name.upper()]
-print(json.dumps(found))
-"""
-    result = start(tmp_path, {}, app=script)
-    assert result.returncode == 0, result.stderr
-    found: dict[str, str] = json.loads(result.stdout)
-    assert any(key.startswith("stream_token_ttl=") for key in found) and len(found) >= 4 * 20
-    wrong = {key: msg for key, msg in found.items() if "finite" not in msg and "valid integer" not in msg}
-    assert not wrong, wrong
-
-
-def test_a_value_of_the_wrong_type_is_shown_and_a_secret_never(tmp_path: Path) -> None:
-    assert refused(start(tmp_path, {"HEARTBEAT_INTERVAL": "ten"}), "HEARTBEAT_INTERVAL").endswith("(got 'ten')")
-    line = refused(start(tmp_path, {"STREAM_TOKEN_SECRET": "s3cret-but-short"}), "STREAM_TOKEN_SECRET")
-    assert "s3cret" not in line
-
-
-def test_an_empty_variable_is_a_setting_left_unset(tmp_path: Path) -> None:
-    script = "import service; s = service.Settings(); "
-    script += "print(s.heartbeat_interval, s.max_concurrent_jobs, s.echo_job_output)"
-    result = start(tmp_path, {"HEARTBEAT_INTERVAL": "", "MAX_CONCURRENT_JOBS": "", "ECHO_JOB_OUTPUT": ""}, app=script)
-    assert result.returncode == 0 and result.stdout.split() == ["10.0", "64", "False"], result.stderr
-
-
-@pytest.mark.parametrize(("name", "value"), [("STREAM_TOKEN_TTL", "inf"), ("HEARTBEAT_INTERVAL", "nan")])
-def test_a_number_that_is_not_finite_stops_startup_saying_so(tmp_path: Path, name: str, value: str) -> None:
-    env = {name: value, "API_KEYS": "a-key-long-enough-0123"}
-    assert refused(start(tmp_path, env), name).endswith(f"Input should be a finite number (got {value!r})")
-
-
-# -- secrets in URLs never show --------------------------------------------------------------------------
+# -- REDIS_URL: its form, as redis-py reads it; its password never shown ------------------------------
 
 
 @pytest.mark.parametrize(
-    ("value", "code"),
+    ("value", "reason"),
     [
-        ("redis://user:s3cretpw@127.0.0.1:1/0", 1),  # well formed, but nothing answers there
-        ("redis://user:s3cretpw@127.0.0.1:notaport/0", 2),
-        ("redis://127.0.0.1:1/0?password=s3cretpw&socket_timeout=soon", 2),
+        ("http://x", "is not a Redis URL"),
+        ("redis://127.0.0.1:notaport/0", "is not a Redis URL"),
+        ("redis://127.0.0.1:6379/zero", "the database 'zero' is not a number"),  # redis-py would use 0
+        ("unix://", "names no socket"),
     ],
 )
-def test_a_redis_password_never_shows_in_startup_errors(tmp_path: Path, value: str, code: int) -> None:
-    result = start(tmp_path, {"REDIS_URL": value})
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == code and len(lines) == 1, result.stderr
-    assert "REDIS_URL" in lines[0] and "***" in lines[0]
-    assert "s3cretpw" not in result.stderr + result.stdout
+def test_a_malformed_redis_url_stops_startup_in_one_line(refused: Refused, value: str, reason: str) -> None:
+    assert reason in refused({"REDIS_URL": value}, "REDIS_URL")
 
 
-def test_an_llm_password_never_shows_in_startup_errors(tmp_path: Path) -> None:
-    result = start(tmp_path, {"LLM_BASE_URL": "http://user:s3cretpw@127.0.0.1:notaport/v1", "LLM_MODEL": "m"})
-    assert "user:***@127.0.0.1" in refused(result, "LLM_BASE_URL")
-    assert "s3cretpw" not in result.stderr
+@pytest.mark.parametrize(
+    "value",
+    ["redis://user:s3cretpw@127.0.0.1:notaport/0", "redis://127.0.0.1:1/0?password=s3cretpw&socket_timeout=soon"],
+)
+def test_a_redis_password_never_shows_in_startup_errors(refused: Refused, value: str) -> None:
+    line = refused({"REDIS_URL": value}, "REDIS_URL")
+    assert "***" in line and "s3cretpw" not in line
+
+
+def test_a_redis_that_does_not_answer_stops_startup_in_one_line(starts: Starts) -> None:
+    starts({"REDIS_URL": "redis://user:s3cretpw@127.0.0.1:1/0"})  # well formed, but nothing answers there
+    with pytest.raises(SystemExit) as stopped:
+        service.app  # noqa: B018 -- reading it makes it, as uvicorn does
+    message = str(stopped.value.code)
+    assert message.startswith("course-stream: REDIS_URL='redis://user:***@127.0.0.1:1/0': Redis does not answer")
+    assert "\n" not in message and "s3cretpw" not in message
+    assert "app" not in vars(service), "nothing half-made is kept"
 
 
 @pytest.mark.parametrize(
@@ -207,12 +245,10 @@ def test_an_llm_password_never_shows_in_startup_errors(tmp_path: Path) -> None:
     ],
 )
 def test_redact_url_hides_passwords_and_nothing_else(url: str, shown: str) -> None:
-    from api.config import redact_url
-
     assert redact_url(url) == shown
 
 
-# -- API_KEYS ---------------------------------------------------------------------------------------------
+# -- API_KEYS, CORS_ORIGINS, STREAM_TOKEN_SECRET, LLM_BASE_URL ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -224,21 +260,10 @@ def test_redact_url_hides_passwords_and_nothing_else(url: str, shown: str) -> No
         ("clé-très-secrète-0123", "key 1 of 1 holds a character other than printable ASCII"),
     ],
 )
-def test_api_keys_that_are_not_keys_stop_startup(tmp_path: Path, value: str, reason: str) -> None:
-    line = refused(start(tmp_path, {"API_KEYS": value}), "API_KEYS")
+def test_api_keys_that_are_not_keys_stop_startup(refused: Refused, value: str, reason: str) -> None:
+    line = refused({"API_KEYS": value}, "API_KEYS")
     assert reason in line
     assert "second key" not in line and "secrète" not in line, "a key is never shown"
-
-
-def test_a_short_api_key_is_accepted_with_a_warning(default_kb: Path) -> None:
-    with ServerProcess({"KNOWLEDGE_BASE": str(default_kb), "API_KEYS": "long-enough-key-0123, shortkey"}) as server:
-        wait_for(lambda: any("Application startup complete" in line for line in server.output()), "started", 30)
-        output = "\n".join(server.output())
-    assert "WARNING" in output and "API_KEYS: key 2 is shorter than 16 characters" in output
-    assert "shortkey" not in output and "long-enough-key" not in output
-
-
-# -- CORS_ORIGINS, STREAM_TOKEN_SECRET, LLM_BASE_URL -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -254,47 +279,29 @@ def test_a_short_api_key_is_accepted_with_a_warning(default_kb: Path) -> None:
         ("LLM_BASE_URL", "notaurl", "is not an http(s) URL with a host"),
         ("LLM_BASE_URL", "ftp://models.example/v1", "is not an http(s) URL with a host"),
         ("LLM_BASE_URL", "http://models.example/v1?key=s3cretpw", "/chat/completions is appended"),
+        ("LLM_BASE_URL", "http://user:s3cretpw@127.0.0.1:notaport/v1", "user:***@127.0.0.1"),
     ],
 )
-def test_a_value_of_the_wrong_form_stops_startup(tmp_path: Path, name: str, value: str, reason: str) -> None:
-    line = refused(start(tmp_path, {name: value, "LLM_MODEL": "m"}), name)
+def test_a_value_of_the_wrong_form_stops_startup(refused: Refused, name: str, value: str, reason: str) -> None:
+    line = refused({name: value, "LLM_MODEL": "m"}, name)
     assert reason in line
     assert "s3cretpw" not in line and "short" not in line.split(":", 2)[2]
 
 
-def test_values_of_the_right_form_start(tmp_path: Path) -> None:
-    env = {
+def test_settings_that_need_one_another(refused: Refused) -> None:
+    assert "LLM_MODEL must say which model" in refused({"LLM_BASE_URL": "http://127.0.0.1:1/v1"}, "settings")
+    line = refused({"REDIS_URL": "redis://127.0.0.1:1/0", "API_KEYS": "a-key-long-enough-0123"}, "settings")
+    assert "STREAM_TOKEN_SECRET must be set" in line
+
+
+def test_values_of_the_right_form_start(starts: Starts) -> None:
+    settings = starts({
         "CORS_ORIGINS": "https://app.example, http://localhost:3000, http://[::1]:8080, chrome-extension://abcdefgh",
         "STREAM_TOKEN_SECRET": "x" * 32,
         "API_KEYS": "key-one,key-two",  # short: a warning at startup, not a refusal
         "LLM_BASE_URL": "https://user:pw@models.example:8443/v1/",  # credentials: sent as basic authentication
         "LLM_MODEL": "m",
         "REDIS_URL": "",
-    }
-    result = start(tmp_path, env)
-    assert result.returncode == 0 and not result.stderr, result.stderr
-
-
-# -- a stop signal during the first indexing ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stop_signal_while_indexing_at_startup_stops_the_server_at_once(
-    tmp_path: Path, stop: signal.Signals
-) -> None:
-    server = ServerProcess({"KNOWLEDGE_BASE": str(tmp_path / "kb.sqlite3")})  # new: indexed at startup
-    try:
-        wait_for(lambda: any("Indexing" in line for line in server.output()) or server.process.poll() is not None,
-                 "indexing never began", 60)
-        server.process.send_signal(stop)
-        # Indexing the manual takes about a minute: the server must not wait for it.
-        server.process.wait(timeout=10)
-    finally:
-        server.stop()
-    output = server.output()
-    assert not any("Traceback" in line for line in output), output
-    if not any(line.startswith("Indexed") or " Indexed " in line for line in output):
-        assert any("stopped before the knowledge base was indexed" in line for line in output), output
-    with sqlite3.connect(tmp_path / "kb.sqlite3") as db:  # intact, and indexed again on the next start
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    db.close()
+    })
+    config = create_app(settings).state.runtime.config
+    assert config.api_keys == ("key-one", "key-two") and len(config.cors_origins) == 4
