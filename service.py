@@ -29,8 +29,10 @@ from starlette.staticfiles import StaticFiles
 
 import capture
 from api import Application, Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
-from api.config import (
-    ReasoningField,
+from api.config import ReasoningField
+from api.models import build_models, load_jobs
+from api.responses import cancel_response, create_response, retrieve_response
+from api.setting_checks import (
     check_api_keys,
     check_cors_origins,
     check_llm_base_url,
@@ -39,8 +41,6 @@ from api.config import (
     parse_list,
     redact_url,
 )
-from api.models import build_models, load_jobs
-from api.responses import cancel_response, create_response, retrieve_response
 from api.ui_stream import resume_ui_chat, ui_chat
 from pipeline import LLMSettings
 from pipeline.knowledge import default_path

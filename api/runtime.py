@@ -28,7 +28,7 @@ from .observability import Metrics, logfmt
 from .sse import EventStream, SendWatchdog
 from .startup import unless_stopped
 
-__all__ = ("Runtime", "StreamState", "runtime")
+__all__ = ("Runtime", "runtime")
 
 logger = logging.getLogger("service")
 

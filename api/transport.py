@@ -40,7 +40,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("SEND_BUFFER_BYTES", "Application", "ConnectionTuning", "abort_connection")
+__all__ = ("Application", "abort_connection")
 
 logger = logging.getLogger("service")
 

@@ -15,7 +15,6 @@ from typing import Any, Literal
 __all__ = (
     "Complete",
     "Content",
-    "EndReason",
     "Entry",
     "Error",
     "Event",

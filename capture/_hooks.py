@@ -47,7 +47,7 @@ from . import _proxy
 from ._bridge import Bridge, JobCancelled
 from ._events import error_message
 
-__all__ = ("SERVER_LOGGERS", "Thread", "bind", "install", "run_for")
+__all__ = ("Thread", "bind", "install")
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -28,7 +28,7 @@ from ._limits import Limits
 from ._log import EventLog
 from ._worker import Worker
 
-__all__ = ("FIRST_READER_WAIT", "Job", "stopped_error")
+__all__ = ("Job",)
 
 _background: set[asyncio.Task[None]] = set()  # tasks nobody awaits, kept until they end
 

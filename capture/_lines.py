@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._bridge import Bridge
 
-__all__ = ("UPDATE_INTERVAL", "LineWriter", "echo", "strip_ansi")
+__all__ = ("LineWriter", "echo")
 
 UPDATE_INTERVAL = 0.25  # seconds between two states of one updating line sent to clients
 

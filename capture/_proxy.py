@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = (
     "Attachment",
-    "LineSink",
-    "StderrProxy",
     "StdoutProxy",
     "StreamProxy",
     "attach",

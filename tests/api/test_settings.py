@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import service
-from api.config import redact_url
+from api.setting_checks import redact_url
 from service import Settings, create_app, load_settings
 from tests.server import ROOT
 
