@@ -9,6 +9,11 @@ seconds and only for opening event streams, and puts that in the stream's URL.
 
 Keys are compared in constant time (every key, every time, so that timing does
 not reveal which one matched) and are never logged.
+
+Jobs belong to the key that started them: a job keeps a fingerprint of its key (a
+SHA-256 of it, never the key), and a request made with another key finds no such
+job (404 on its status, events, resume, cancel). A stream token names the key it was
+issued to, so a stream opened with it sees that key's jobs only.
 """
 
 from __future__ import annotations
@@ -22,43 +27,71 @@ import time
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("APIKeyMiddleware", "StreamTokens")
+import capture
+
+__all__ = ("APIKeyMiddleware", "StreamTokens", "key_id", "owns", "request_key")
 
 _PROTECTED = ("/v1/", "/api/")  # the OpenAI-compatible API, and the AI SDK's /api/chat
 # Routes a browser opens with EventSource: they accept a stream token instead of a key.
 _STREAM_ROUTES = re.compile(r"^/v1/(courses/stream|jobs/[^/]+/events)$")
 
 
+def key_id(key: str) -> str:
+    """A key's fingerprint, kept with the jobs it starts: names the key without revealing it."""
+    return hashlib.sha256(b"course-stream api key\0" + key.encode()).hexdigest()[:32]
+
+
+def request_key(request: Request) -> str | None:
+    """The fingerprint of the key a request was authenticated with (None without ``API_KEYS``)."""
+    value = request.scope.get("state", {}).get("key_id")
+    return value if isinstance(value, str) else None
+
+
+def owns(request: Request, job: capture.JobInfo) -> bool:
+    """May ``request`` see ``job``? Only with the key that started it, when keys are configured."""
+    return job.tags.get("key") == request_key(request)
+
+
 class StreamTokens:
-    """``v1.<expiry>.<nonce>.<signature>``: HMAC-SHA256 of expiry and nonce with the server's secret."""
+    """``v1.<expiry>.<nonce>.<key id>.<signature>``: HMAC-SHA256 of the rest with the server's secret."""
 
     def __init__(self, secret: bytes, ttl: float) -> None:
         self._secret = secret
         self.ttl = ttl
 
-    def issue(self) -> tuple[str, int]:
+    def issue(self, key: str | None = None) -> tuple[str, int]:
+        """A token for the key with fingerprint ``key`` (``-`` when no keys are configured)."""
         expires = int(time.time() + self.ttl)
-        payload = f"{expires}.{secrets.token_hex(8)}"
+        payload = f"{expires}.{secrets.token_hex(8)}.{key or '-'}"
         return f"v1.{payload}.{self._sign(payload)}", expires
 
-    def valid(self, token: str) -> bool:
+    def key_of(self, token: str) -> str | None:
+        """The key fingerprint a valid token names, or None for a token that is not valid (now)."""
         parts = token.split(".")
-        if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit():
-            return False
-        payload = f"{parts[1]}.{parts[2]}"
-        return hmac.compare_digest(self._sign(payload), parts[3]) and int(parts[1]) >= time.time()
+        if len(parts) != 5 or parts[0] != "v1" or not parts[1].isdigit() or not token.isascii():
+            return None
+        payload = ".".join(parts[1:4])
+        if not hmac.compare_digest(self._sign(payload).encode(), parts[4].encode()) or int(parts[1]) < time.time():
+            return None
+        return parts[3]
+
+    def valid(self, token: str) -> bool:
+        return self.key_of(token) is not None
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
 
 
-def key_matches(candidate: str, keys: Iterable[bytes]) -> bool:
-    given = candidate.encode()
-    matched = False
+def matching_key(candidate: str, keys: Iterable[bytes]) -> bytes | None:
+    """The key ``candidate`` is, compared with every key (constant time), or None."""
+    given = candidate.encode("utf-8", "surrogateescape")
+    matched: bytes | None = None
     for key in keys:
-        matched |= hmac.compare_digest(given, key)
+        if hmac.compare_digest(given, key):
+            matched = key
     return matched
 
 
@@ -79,12 +112,16 @@ class APIKeyMiddleware:
             return
         authorization = Headers(scope=scope).get("authorization", "")
         scheme, _, credential = authorization.partition(" ")
-        if scheme.lower() == "bearer" and key_matches(credential.strip(), self.keys):
+        matched = matching_key(credential.strip(), self.keys) if scheme.lower() == "bearer" else None
+        if matched is not None:
+            scope.setdefault("state", {})["key_id"] = key_id(matched.decode())
             await self.app(scope, receive, send)
             return
         if _STREAM_ROUTES.match(scope["path"]) and scope["method"] in ("GET", "HEAD"):
             token = _query_value(scope.get("query_string", b""), "access_token")
-            if token and self.tokens.valid(token):
+            owner = self.tokens.key_of(token) if token else None
+            if owner is not None:
+                scope.setdefault("state", {})["key_id"] = owner
                 await self.app(scope, receive, send)
                 return
         message = (

@@ -115,6 +115,8 @@ async def read_json_object(request: Request, config: Config) -> dict[str, Any]:
         raise APIError(400, f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:
         raise APIError(400, "The request body is nested too deeply.") from None
+    except ValueError:  # an integer past Python's digit limit (4,300 digits) raises a plain ValueError
+        raise APIError(400, "A number in the request body has too many digits.") from None
     if not isinstance(payload, dict):
         raise APIError(400, "The request body must be a JSON object.")
     if _SURROGATE_ESCAPE.search(body):

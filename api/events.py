@@ -17,6 +17,7 @@ import capture
 
 from .errors import APIError, job_not_found
 from .framing import encodable, json_text, sse_text
+from .jobs import find_job
 from .markdown import render_json, render_markdown
 from .parsing import Resume, last_event_id, parse_subject
 from .runtime import Runtime, runtime
@@ -29,8 +30,8 @@ async def course_stream(request: Request) -> Response:
     rt = runtime(request)
     resume = last_event_id(request)
     if resume is not None:
-        if await rt.registry.status(resume.job_id) is None:
-            # The job is gone (expired or never existed): 204 tells the browser to stop.
+        if await find_job(request, resume.job_id) is None:
+            # The job is gone (expired, never existed, another key's): 204 tells the browser to stop.
             return Response(status_code=204)
         return await stream_job(rt, request, resume.job_id, resume, "courses")
     _refuse_other_sites(request, rt.config.cors_origins)
@@ -60,7 +61,7 @@ async def job_events(request: Request) -> Response:
     """``GET /v1/jobs/{job_id}/events``."""
     rt = runtime(request)
     job_id = request.path_params["job_id"]
-    if await rt.registry.status(job_id) is None:
+    if await find_job(request, job_id) is None:
         raise job_not_found(job_id)
     resume = last_event_id(request)
     if resume is not None and resume.job_id != job_id:
@@ -80,6 +81,11 @@ async def stream_job(rt: Runtime, request: Request, job_id: str, resume: Resume 
     info = await rt.registry.status(job_id)
     if info is None or (info.finished is not None and resume is not None and resume.seq >= info.last_seq):
         return Response(status_code=204)  # nothing left: the browser stops reconnecting
+    if resume is not None and resume.seq > info.last_seq:
+        # An id this job never sent (it has sent events up to last_seq): reading on from there
+        # would skip its terminal event and wait for ever.
+        raise APIError(400, f"Last-Event-ID is past this job's last event ({info.last_seq}).",
+                       param="Last-Event-ID")
     return rt.event_stream(
         _named_events(rt, job_id, resume, route, time.perf_counter()),
         route,

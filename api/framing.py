@@ -20,6 +20,7 @@ Deliberate choices, not to be "fixed":
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import time
@@ -34,6 +35,7 @@ __all__ = (
     "data_event",
     "encodable",
     "estimate_tokens",
+    "finite",
     "json_text",
     "replace_surrogates",
     "sse_text",
@@ -59,13 +61,34 @@ def _as_text(value: object) -> str:
 
 
 # Made once: json.dumps with options builds a new encoder on every call, and this runs per event.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_as_text)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_as_text, allow_nan=False)
 _encode_string = json.encoder.encode_basestring  # a str as JSON, C-accelerated: the text of most chunks
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity as None: JSON has no such numbers, and a client's
+    parser (JavaScript's ``JSON.parse``, Go's, jq) rejects the whole document for one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
 def json_text(value: Any) -> str:
-    """Compact JSON, safe as one line of event-stream data and encodable as UTF-8."""
-    text = _encode_string(value) if type(value) is str else _ENCODER.encode(value)
+    """Compact JSON, safe as one line of event-stream data and encodable as UTF-8; a number
+    JSON cannot hold (NaN, infinities) is written as null."""
+    if type(value) is str:
+        text = _encode_string(value)
+    else:
+        try:
+            text = _ENCODER.encode(value)
+        except ValueError as exc:
+            if "JSON compliant" not in str(exc):
+                raise  # a circular structure: see encodable()
+            text = _ENCODER.encode(finite(value))
     # A regex scan finds nothing fast; the fixes run only when there is something to fix.
     if _JSON_SPECIAL.search(text):
         text = replace_surrogates(text).translate(_JSON_LINE_BREAKS)

@@ -13,6 +13,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from pipeline import KnowledgeBase
 
+from .auth import request_key
 from .errors import APIError
 from .models import CREATED, Model, find_model
 from .runtime import runtime
@@ -86,7 +87,7 @@ async def stream_token(request: Request) -> Response:
     """``POST /v1/stream-tokens``: a short-lived token for opening event streams where no
     header can be sent (EventSource)."""
     tokens = runtime(request).tokens
-    token, expires = tokens.issue()
+    token, expires = tokens.issue(request_key(request))  # good for this key's jobs only
     return JSONResponse(
         {"token": token, "expires_at": expires, "expires_in": int(tokens.ttl)},
         headers={"Cache-Control": "no-store"},

@@ -9,12 +9,13 @@ from starlette.responses import Response
 
 import capture
 
+from .auth import owns
 from .errors import job_not_found
 from .framing import JSONText, encodable
-from .parsing import parse_job
+from .parsing import JOB_ID, parse_job
 from .runtime import runtime
 
-__all__ = ("create_job", "delete_job", "describe", "get_job")
+__all__ = ("create_job", "delete_job", "describe", "find_job", "get_job")
 
 
 def describe(job: capture.JobInfo, *, full: bool = True) -> dict[str, Any]:
@@ -41,6 +42,17 @@ def describe(job: capture.JobInfo, *, full: bool = True) -> dict[str, Any]:
     return info
 
 
+async def find_job(request: Request, job_id: str) -> capture.JobInfo | None:
+    """The job ``job_id`` as ``request`` may see it: None for an id of the wrong shape, an
+    unknown job, or another API key's job (every route that reads a job by id asks here)."""
+    if JOB_ID.fullmatch(job_id) is None:
+        return None  # never reaches the registry (in Redis, "<id>:events" is another key's name)
+    info = await runtime(request).registry.status(job_id)
+    if info is None or not owns(request, info):
+        return None
+    return info
+
+
 async def create_job(request: Request) -> Response:
     rt = runtime(request)
     job = await parse_job(request, rt.config, rt.models)
@@ -50,7 +62,7 @@ async def create_job(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     job_id = request.path_params["job_id"]
-    info = await runtime(request).registry.status(job_id)
+    info = await find_job(request, job_id)
     if info is None:
         raise job_not_found(job_id)
     return JSONText(describe(info))
@@ -60,7 +72,9 @@ async def delete_job(request: Request) -> Response:
     """Stop a job; answers its state, without its answer. A finished job is left as it was
     (and answered the same way), so ``DELETE`` can be repeated safely."""
     job_id = request.path_params["job_id"]
-    info = await runtime(request).registry.cancel(job_id)
+    info = await find_job(request, job_id)
+    if info is not None:
+        info = await runtime(request).registry.cancel(job_id)
     if info is None:
         raise job_not_found(job_id)
     return JSONText(describe(info, full=False))

@@ -25,6 +25,7 @@ import capture
 from pipeline import CourseConfig, LLMSettings, parse_ticker_input, stream_course_generation_progress, ticker
 
 from .errors import APIError
+from .framing import finite
 
 __all__ = ("CREATED", "DEFAULT_MODEL", "JobFactory", "Model", "build_models", "find_model", "load_jobs")
 
@@ -156,7 +157,8 @@ def _run_own(fn: Callable[[str], Any], text: str) -> Iterator[dict[str, Any]]:
         answer = result
     else:
         try:
-            answer = json.dumps(result, ensure_ascii=False, indent=2)
+            # A NaN becomes null, as in every other JSON this service writes: the answer parses anywhere.
+            answer = json.dumps(finite(result), ensure_ascii=False, indent=2, allow_nan=False)
         except (TypeError, ValueError):
             raise TypeError(f"the job returned a {type(result).__name__}, which is neither text nor JSON") from None
     if answer:

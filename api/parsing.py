@@ -17,7 +17,7 @@ from .config import REASONING_FIELDS, Config, ReasoningField
 from .errors import APIError
 from .models import DEFAULT_MODEL, JobFactory, Model, find_model
 
-__all__ = ("ChatRequest", "JobRequest", "Resume", "last_event_id", "parse_chat", "parse_job", "parse_subject")
+__all__ = ("JOB_ID", "ChatRequest", "JobRequest", "Resume", "last_event_id", "parse_chat", "parse_job", "parse_subject")
 
 
 def _message_text(content: Any, index: int) -> str:
@@ -166,6 +166,7 @@ class Resume:
 # ``<job>:<seq>`` for every event, ``<job>:<seq>.md`` for a ``content`` event, whose ``html``
 # companion then carries ``<job>:<seq>``: every event its own id, and a client that drops
 # between the two gets the html when it resumes.
+JOB_ID = re.compile(r"job_[0-9a-f]{1,64}")
 _EVENT_ID = re.compile(r"(job_[0-9a-f]{1,64}):(\d{1,12})(\.md)?")
 
 
@@ -176,7 +177,7 @@ def last_event_id(request: Request) -> Resume | None:
     if not raw:
         return None
     match = _EVENT_ID.fullmatch(raw.strip())
-    if match is None:
+    if match is None or (match.group(3) is not None and int(match.group(2)) < 1):  # no content event is 0
         shown = raw.strip()[:80]
         raise APIError(
             400, f"Last-Event-ID must be an event id this server sent (like 'job_3f9a…:12'), not '{shown}'.",

@@ -27,6 +27,7 @@ import capture
 from .bodies import read_json_object
 from .errors import APIError
 from .framing import JSONText, json_text
+from .jobs import find_job
 from .models import DEFAULT_MODEL, find_model
 from .parsing import _prepare as prepare_job
 from .reading import read_unless_gone
@@ -115,7 +116,7 @@ async def _job(request: Request) -> capture.JobInfo:
     """The job behind ``{response_id}``, as the jobs routes find one; 404 in OpenAI's shape."""
     response_id = request.path_params["response_id"]
     job_id = job_id_of(response_id)
-    info = await runtime(request).registry.status(job_id) if job_id is not None else None
+    info = await find_job(request, job_id) if job_id is not None else None
     if info is None:
         raise APIError(404, f"No response with id '{response_id[:80]}' (unknown, or finished long ago).",
                        param="response_id", code="not_found")

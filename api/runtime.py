@@ -20,7 +20,7 @@ from starlette.requests import Request
 import capture
 from pipeline import open_default
 
-from .auth import StreamTokens
+from .auth import StreamTokens, request_key
 from .config import Config
 from .errors import overloaded, shutting_down, store_unavailable
 from .models import JobFactory, Model, build_models
@@ -76,10 +76,12 @@ class Runtime:
             self.metrics.errors.labels("shutting_down").inc()
             raise shutting_down()
         request_id = str(getattr(request.state, "request_id", ""))
+        tags = {"request_id": request_id} if request_id else {}
+        key = request_key(request)
+        if key is not None:
+            tags["key"] = key  # the job belongs to this key: another sees 404 (see auth.owns)
         try:
-            info = await self.registry.start(
-                job, model.id, resumable=resumable, tags={"request_id": request_id} if request_id else None
-            )
+            info = await self.registry.start(job, model.id, resumable=resumable, tags=tags or None)
         except capture.Overloaded as busy:
             self.metrics.errors.labels("overloaded").inc()
             raise overloaded(busy.running, busy.waiting) from None

@@ -18,7 +18,6 @@ shows as it is. Lines printed after the answer began are not sent (as on the Ope
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -31,9 +30,11 @@ from starlette.responses import PlainTextResponse, Response
 
 import capture
 
+from .auth import request_key
 from .bodies import read_json_object
 from .errors import APIError
 from .framing import json_text
+from .jobs import find_job
 from .models import DEFAULT_MODEL, find_model
 from .parsing import _prepare as prepare_job
 from .runtime import Runtime, runtime
@@ -100,8 +101,7 @@ def _chats_of(rt: Runtime) -> OrderedDict[tuple[str, str], str]:
 
 def _chat_key(request: Request, chat_id: str) -> tuple[str, str]:
     """A chat id is the client's choice: with API keys on, one key's chat is not another's."""
-    credential = request.headers.get("authorization", "")
-    return hashlib.sha256(credential.encode()).hexdigest(), chat_id
+    return request_key(request) or "-", chat_id
 
 
 def _last_user_text(messages: Any, most: int) -> str:
@@ -156,7 +156,7 @@ async def resume_ui_chat(request: Request) -> Response:
     """``GET /api/chat/{chat_id}/stream``: the chat's running job from its start, or 204."""
     rt = runtime(request)
     job_id = _chats_of(rt).get(_chat_key(request, request.path_params["chat_id"]))
-    info = await rt.registry.status(job_id) if job_id is not None else None
+    info = await find_job(request, job_id) if job_id is not None else None
     if info is None or info.finished is not None:
         return Response(status_code=204)
     request.state.job_id = info.id

@@ -178,6 +178,12 @@ def returns_json(token: str) -> dict[str, Any]:
     return {"token": token, "letters": len(token)}
 
 
+def not_a_number(token: str) -> dict[str, Any]:
+    """An answer with a float JSON cannot hold, as a division by zero in numpy gives."""
+    print(f"dividing {token}")
+    return {"token": token, "ratio": float("nan"), "limit": float("inf")}
+
+
 def takes_nothing() -> str:
     """Not a job: it cannot take the input text."""
     return "never"
