@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,9 +28,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import capture
-from api import Application, Config, Runtime, chat, events, exception_handlers, info, jobs, middleware
-from api.config import ReasoningField
-from api.models import build_models, load_jobs
+from api import Application, Runtime, chat, events, exception_handlers, info, jobs, middleware
+from api.app_config import AppConfig, Auth, HeartbeatStyle, ReasoningField, RequestLimits, Streaming
+from api.catalogue import build_models, load_jobs
 from api.responses import cancel_response, create_response, retrieve_response
 from api.setting_checks import (
     check_api_keys,
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", allow_inf_nan=False, env_ignore_empty=True)
 
     heartbeat_interval: float = Field(10.0, ge=0, description="seconds between heartbeats; 0 turns them off")
-    heartbeat_style: Literal["chunk", "comment"] = Field(
+    heartbeat_style: HeartbeatStyle = Field(
         "chunk", description="OpenAI route: an empty-delta chunk, or an SSE comment"
     )
     reasoning_field: ReasoningField = Field(
@@ -190,10 +190,27 @@ class Settings(BaseSettings):
             fallback=self.llm_fallback,
         )
 
-    def config(self) -> Config:
-        """The settings as the value the HTTP layer is configured with."""
-        return Config(
-            limits=capture.Limits(
+    def config(self) -> AppConfig:
+        """The settings as the values the HTTP layer is configured with."""
+        return AppConfig(
+            streaming=Streaming(
+                heartbeat_interval=self.heartbeat_interval,
+                heartbeat_style=self.heartbeat_style,
+                reasoning_field=self.reasoning_field,
+                sse_retry_ms=self.sse_retry_ms,
+                send_timeout=self.send_timeout,
+                shutdown_grace_period=self.shutdown_grace_period,
+            ),
+            requests=RequestLimits(
+                max_body_bytes=self.max_body_bytes, max_input_chars=self.max_input_chars, max_messages=self.max_messages
+            ),
+            auth=Auth(
+                api_keys=parse_list(self.api_keys),
+                stream_token_ttl=self.stream_token_ttl,
+                stream_token_secret=self.stream_token_secret.encode(),
+                cors_origins=parse_list(self.cors_origins),
+            ),
+            job_limits=capture.Limits(
                 queue_size=self.job_queue_size,
                 max_event_chars=self.max_event_chars,
                 grace_period=self.job_grace_period,
@@ -205,20 +222,7 @@ class Settings(BaseSettings):
                 max_waiting=self.max_queued_jobs,
                 max_run_time=self.job_timeout,
             ),
-            heartbeat_interval=self.heartbeat_interval,
-            heartbeat_style=self.heartbeat_style,
-            reasoning_field=self.reasoning_field,
             echo_job_output=self.echo_job_output,
-            max_body_bytes=self.max_body_bytes,
-            max_input_chars=self.max_input_chars,
-            max_messages=self.max_messages,
-            sse_retry_ms=self.sse_retry_ms,
-            shutdown_grace_period=self.shutdown_grace_period,
-            send_timeout=self.send_timeout,
-            api_keys=parse_list(self.api_keys),
-            stream_token_ttl=self.stream_token_ttl,
-            stream_token_secret=self.stream_token_secret.encode(),
-            cors_origins=parse_list(self.cors_origins),
             knowledge_base=self.knowledge_base,
             llm=self.llm(),
             redis_url=self.redis_url,

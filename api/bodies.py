@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 from starlette.requests import ClientDisconnect, Request
 
-from .config import Config
+from .app_config import RequestLimits
 from .errors import APIError
 from .framing import replace_surrogates
 
@@ -73,7 +73,7 @@ def _without_surrogates(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-async def read_json_object(request: Request, config: Config) -> dict[str, Any]:
+async def read_json_object(request: Request, limits: RequestLimits) -> dict[str, Any]:
     """The body as a JSON object.
 
     Refused: a body that is not declared ``application/json`` (415: a web page can send
@@ -81,7 +81,7 @@ async def read_json_object(request: Request, config: Config) -> dict[str, Any]:
     before it is read whole), one nested too deeply to parse (400). Lone surrogates in
     its strings become U+FFFD here, so nothing past this module sees them.
     """
-    limit = config.max_body_bytes
+    limit = limits.max_body_bytes
     declared = request.headers.get("content-length")
     too_large = APIError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
     if declared is not None and declared.isdigit() and int(declared) > limit:

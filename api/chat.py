@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 import capture
 
-from .config import ReasoningField
+from .app_config import ReasoningField
 from .errors import APIError, shutting_down
 from .framing import ChunkWriter, JSONText, data_event, stream_error
 from .parsing import ChatRequest, parse_chat
@@ -108,7 +108,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 def _heartbeat(rt: Runtime, writer: ChunkWriter) -> Callable[[], ServerSentEvent]:
-    if rt.config.heartbeat_style == "comment":
+    if rt.config.streaming.heartbeat_style == "comment":
         return lambda: ServerSentEvent(comment="ping", sep="\n")
     return lambda: data_event(writer.chunk({}))
 

@@ -22,7 +22,7 @@ from .markdown import render_json, render_markdown
 from .parsing import Resume, last_event_id, parse_subject
 from .runtime import Runtime, runtime
 
-__all__ = ("course_stream", "job_events", "stream_job")
+__all__ = ("course_stream", "job_events")
 
 
 async def course_stream(request: Request) -> Response:
@@ -34,7 +34,7 @@ async def course_stream(request: Request) -> Response:
             # The job is gone (expired, never existed, another key's): 204 tells the browser to stop.
             return Response(status_code=204)
         return await stream_job(rt, request, resume.job_id, resume, "courses")
-    _refuse_other_sites(request, rt.config.cors_origins)
+    _refuse_other_sites(request, rt.config.auth.cors_origins)
     job = parse_subject(request, rt.config, rt.models)
     if request.method == "HEAD":
         return _head()  # a link checker or a proxy's probe: it must not start a job
@@ -97,7 +97,7 @@ async def _named_events(
     rt: Runtime, job_id: str, resume: Resume | None, route: str, started: float
 ) -> AsyncIterator[bytes]:
     """Named events with their ids; the first carries ``retry:`` so clients come back fast."""
-    retry: int | None = rt.config.sse_retry_ms
+    retry: int | None = rt.config.streaming.sse_retry_ms
     first = True
     skip_content = resume.seq if resume is not None and resume.html_pending else 0
 

@@ -14,8 +14,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from pipeline import KnowledgeBase
 
 from .auth import request_key
+from .catalogue import CREATED, Model, find_model
 from .errors import APIError
-from .models import CREATED, Model, find_model
 from .runtime import runtime
 
 __all__ = ("WEB", "healthz", "knowledge_base", "list_models", "metrics", "page", "retrieve_model", "stream_token")

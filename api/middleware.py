@@ -15,13 +15,13 @@ __all__ = ("middleware",)
 
 
 def middleware(rt: Runtime) -> list[Middleware]:
-    config = rt.config
+    auth = rt.config.auth
     stack = []
-    if config.cors_origins:
+    if auth.cors_origins:
         stack.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(config.cors_origins),
+                allow_origins=list(auth.cors_origins),
                 allow_credentials=False,  # keys travel in headers, never in cookies
                 allow_methods=["GET", "POST", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
@@ -30,6 +30,6 @@ def middleware(rt: Runtime) -> list[Middleware]:
             )
         )
     stack.append(Middleware(AccessLogMiddleware, metrics=rt.metrics))
-    if config.api_keys:  # without keys it would only hold a frame per open stream
-        stack.append(Middleware(APIKeyMiddleware, keys=list(config.api_keys), tokens=rt.tokens))
+    if auth.api_keys:  # without keys it would only hold a frame per open stream
+        stack.append(Middleware(APIKeyMiddleware, keys=list(auth.api_keys), tokens=rt.tokens))
     return stack

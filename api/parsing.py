@@ -12,12 +12,12 @@ from typing import Any, cast
 
 from starlette.requests import Request
 
+from .app_config import REASONING_FIELDS, AppConfig, ReasoningField
 from .bodies import read_json_object
-from .config import REASONING_FIELDS, Config, ReasoningField
+from .catalogue import DEFAULT_MODEL, JobFactory, Model, find_model
 from .errors import APIError
-from .models import DEFAULT_MODEL, JobFactory, Model, find_model
 
-__all__ = ("JOB_ID", "ChatRequest", "JobRequest", "Resume", "last_event_id", "parse_chat", "parse_job", "parse_subject")
+__all__ = ("JOB_ID", "ChatRequest", "Resume", "last_event_id", "parse_chat", "parse_job", "parse_subject")
 
 
 def _message_text(content: Any, index: int) -> str:
@@ -60,15 +60,15 @@ class ChatRequest:
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-async def parse_chat(request: Request, config: Config, models: dict[str, Model]) -> ChatRequest:
+async def parse_chat(request: Request, config: AppConfig, models: dict[str, Model]) -> ChatRequest:
     """``POST /v1/chat/completions``: the last user message is the job's input."""
-    payload = await read_json_object(request, config)
+    payload = await read_json_object(request, config.requests)
     model = find_model(models, payload.get("model"), "model")
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "'messages' must be a non-empty list of messages.", param="messages")
-    if len(messages) > config.max_messages:
-        raise APIError(400, f"Too many messages: at most {config.max_messages}.", param="messages")
+    if len(messages) > config.requests.max_messages:
+        raise APIError(400, f"Too many messages: at most {config.requests.max_messages}.", param="messages")
     text: str | None = None
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
@@ -83,10 +83,10 @@ async def parse_chat(request: Request, config: Config, models: dict[str, Model])
             text = _message_text(message.get("content"), index)
     if text is None:
         raise APIError(400, "There is no user message: the last one is the input.", param="messages")
-    if len(text) > config.max_input_chars:
+    if len(text) > config.requests.max_input_chars:
         raise APIError(
             400,
-            f"The last user message is {len(text)} characters long; the limit is {config.max_input_chars}.",
+            f"The last user message is {len(text)} characters long; the limit is {config.requests.max_input_chars}.",
             param="messages",
             code="input_too_long",
         )
@@ -108,7 +108,7 @@ async def parse_chat(request: Request, config: Config, models: dict[str, Model])
     # Not an OpenAI parameter: the openai SDK sends it with extra_body={"reasoning_field": …}.
     reasoning_field = payload.get("reasoning_field")
     if reasoning_field is None:
-        reasoning_field = config.reasoning_field
+        reasoning_field = config.streaming.reasoning_field
     elif reasoning_field not in REASONING_FIELDS:
         raise APIError(
             400,
@@ -126,25 +126,26 @@ class JobRequest:
     job: JobFactory
 
 
-async def parse_job(request: Request, config: Config, models: dict[str, Model]) -> JobRequest:
+async def parse_job(request: Request, config: AppConfig, models: dict[str, Model]) -> JobRequest:
     """``POST /v1/jobs  {"model": …, "input": …}``."""
-    payload = await read_json_object(request, config)
+    payload = await read_json_object(request, config.requests)
     model = find_model(models, payload.get("model", DEFAULT_MODEL), "model")
     text = payload.get("input")
     if not isinstance(text, str):
         raise APIError(400, "'input' must be a string (the subject, or the ticker's JSON).", param="input")
-    if len(text) > config.max_input_chars:
+    if len(text) > config.requests.max_input_chars:
         what = "The subject" if model.id.startswith("course-generator") else "'input'"  # as the page asks it
-        raise APIError(400, f"{what} is longer than {config.max_input_chars} characters.", param="input")
+        raise APIError(400, f"{what} is longer than {config.requests.max_input_chars} characters.", param="input")
     return JobRequest(model, _prepare(model, text, "input"))
 
 
-def parse_subject(request: Request, config: Config, models: dict[str, Model]) -> JobRequest:
+def parse_subject(request: Request, config: AppConfig, models: dict[str, Model]) -> JobRequest:
     """``GET /v1/courses/stream?subject=…&model=…``."""
     model = find_model(models, request.query_params.get("model", DEFAULT_MODEL), "model")
     subject = request.query_params.get("subject", "")
-    if len(subject) > config.max_input_chars:
-        raise APIError(400, f"The subject is longer than {config.max_input_chars} characters.", param="subject")
+    limit = config.requests.max_input_chars
+    if len(subject) > limit:
+        raise APIError(400, f"The subject is longer than {limit} characters.", param="subject")
     return JobRequest(model, _prepare(model, subject, "subject"))
 
 

@@ -25,10 +25,10 @@ from starlette.responses import Response
 import capture
 
 from .bodies import read_json_object
+from .catalogue import DEFAULT_MODEL, find_model
 from .errors import APIError
 from .framing import JSONText, json_text
 from .jobs import find_job
-from .models import DEFAULT_MODEL, find_model
 from .parsing import _prepare as prepare_job
 from .reading import read_unless_gone
 from .response_events import Numbered, ResponseEvents, job_id_of
@@ -89,9 +89,9 @@ def _flag(payload: dict[str, Any], name: str) -> bool:
 async def create_response(request: Request) -> Response:
     """``POST /v1/responses``. ``instructions`` is accepted and ignored: a job reads only its subject."""
     rt = runtime(request)
-    payload = await read_json_object(request, rt.config)
+    payload = await read_json_object(request, rt.config.requests)
     model = find_model(rt.models, payload.get("model", DEFAULT_MODEL), "model")
-    text = _input_text(payload.get("input"), rt.config.max_input_chars, rt.config.max_messages)
+    text = _input_text(payload.get("input"), rt.config.requests.max_input_chars, rt.config.requests.max_messages)
     stream, background = _flag(payload, "stream"), _flag(payload, "background")
     factory = prepare_job(model, text, "input")
     info = await rt.start_job(request, model, factory, resumable=True)

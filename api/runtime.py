@@ -20,10 +20,10 @@ from starlette.requests import Request
 import capture
 from pipeline import open_default
 
+from .app_config import AppConfig
 from .auth import StreamTokens, request_key
-from .config import Config
+from .catalogue import JobFactory, Model, build_models
 from .errors import overloaded, shutting_down, store_unavailable
-from .models import JobFactory, Model, build_models
 from .observability import Metrics, logfmt
 from .sse import EventStream, SendWatchdog
 from .startup import unless_stopped
@@ -46,13 +46,13 @@ class StreamState:
 
 
 class Runtime:
-    """Everything the handlers share, bound to one ``Config``."""
+    """Everything the handlers share, bound to one ``AppConfig``."""
 
-    def __init__(self, config: Config, registry: capture.JobRegistry | None = None) -> None:
+    def __init__(self, config: AppConfig, registry: capture.JobRegistry | None = None) -> None:
         self.config = config
         self.models: dict[str, Model] = build_models(config.knowledge_base, config.llm)
         self.registry: capture.JobRegistry = registry or capture.open_registry(
-            config.redis_url, config.limits, echo=config.echo_job_output, on_finish=self.job_finished
+            config.redis_url, config.job_limits, echo=config.echo_job_output, on_finish=self.job_finished
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
         # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
@@ -61,7 +61,8 @@ class Runtime:
             "Jobs that ended but whose thread still runs (they count as running)",
             registry=self.metrics.registry,
         ).set_function(lambda: float(self.registry.stuck()))
-        self.tokens = StreamTokens(config.stream_token_secret or secrets.token_bytes(32), config.stream_token_ttl)
+        auth = config.auth
+        self.tokens = StreamTokens(auth.stream_token_secret or secrets.token_bytes(32), auth.stream_token_ttl)
         self.shutting_down = False
         self.send_watchdog = SendWatchdog()
         # Set (by sse-starlette, on every open stream) when the server is told to stop.
@@ -128,12 +129,12 @@ class Runtime:
             content,
             metrics=self.metrics,
             watchdog=self.send_watchdog,
-            ping=self.config.heartbeat_interval,
+            ping=self.config.streaming.heartbeat_interval,
             ping_message_factory=heartbeat,
             sep="\n",
-            send_timeout=self.config.send_timeout or None,
+            send_timeout=self.config.streaming.send_timeout or None,
             shutdown_event=self.shutdown_event,
-            shutdown_grace_period=self.config.shutdown_grace_period,
+            shutdown_grace_period=self.config.streaming.shutdown_grace_period,
         )
 
     @contextmanager
@@ -153,7 +154,7 @@ class Runtime:
     async def startup(self) -> None:
         capture.install()
         await self.registry.open()  # raises capture.StoreUnavailable: the app does not start
-        for number, key in enumerate(self.config.api_keys, 1):
+        for number, key in enumerate(self.config.auth.api_keys, 1):
             if len(key) < _STRONG_KEY_CHARS:
                 logger.warning("API_KEYS: key %d is shorter than %d characters: easy to guess",
                                number, _STRONG_KEY_CHARS)
@@ -223,7 +224,7 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 10, 10)
 
 
-def _prepare_knowledge_base(config: Config) -> None:
+def _prepare_knowledge_base(config: AppConfig) -> None:
     kb = open_default(config.knowledge_base, progress=lambda line: logger.info("%s", line))
     try:
         logger.info("knowledge base %s: %s", kb.path, kb.describe())

@@ -32,10 +32,10 @@ import capture
 
 from .auth import request_key
 from .bodies import read_json_object
+from .catalogue import DEFAULT_MODEL, find_model
 from .errors import APIError
 from .framing import json_text
 from .jobs import find_job
-from .models import DEFAULT_MODEL, find_model
 from .parsing import _prepare as prepare_job
 from .runtime import Runtime, runtime
 
@@ -131,14 +131,14 @@ async def ui_chat(request: Request) -> Response:
     """``POST /api/chat``: ``{"id", "messages", "model"?}``; the last user message's text is the subject."""
     rt = runtime(request)
     try:
-        payload = await read_json_object(request, rt.config)
+        payload = await read_json_object(request, rt.config.requests)
         chat_id = payload.get("id")
         if chat_id is not None and (not isinstance(chat_id, str) or not 0 < len(chat_id) <= 200):
             raise APIError(400, "'id' (the chat's id) must be a string of at most 200 characters.", param="id")
         model = find_model(rt.models, payload.get("model", DEFAULT_MODEL), "model")
-        text = _last_user_text(payload.get("messages"), rt.config.max_messages)
-        if len(text) > rt.config.max_input_chars:
-            raise APIError(400, f"The subject is longer than {rt.config.max_input_chars} characters.",
+        text = _last_user_text(payload.get("messages"), rt.config.requests.max_messages)
+        if len(text) > rt.config.requests.max_input_chars:
+            raise APIError(400, f"The subject is longer than {rt.config.requests.max_input_chars} characters.",
                            param="messages")
         info = await rt.start_job(request, model, prepare_job(model, text, "messages"), resumable=True)
     except APIError as refused:

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 import capture
 import service
-from api.models import Model
+from api.catalogue import Model
 from tests.server import ServerProcess
 
 

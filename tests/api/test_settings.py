@@ -64,7 +64,7 @@ def test_building_the_app_starts_nothing(default_kb: Path) -> None:
     """No output captured, no thread, no store opened before the app starts: tests build one per case."""
     threads, stdout, stderr = threading.active_count(), sys.stdout, sys.stderr
     app = create_app(Settings(knowledge_base=default_kb, redis_url="redis://127.0.0.1:1/0"))  # nobody there
-    assert app.state.runtime.config.limits.max_run_time == 600
+    assert app.state.runtime.config.job_limits.max_run_time == 600
     assert (threading.active_count(), sys.stdout, sys.stderr) == (threads, stdout, stderr)
 
 
@@ -79,9 +79,9 @@ def test_importing_the_service_reads_no_setting(tmp_path: Path) -> None:
 
 def test_the_defaults_are_written_once_and_reach_every_layer(tmp_path: Path) -> None:
     config = Settings(knowledge_base=tmp_path / "kb.sqlite3").config()
-    assert config.limits.max_run_time == 600 and config.limits.max_running == 64
-    assert config.heartbeat_interval == 10 and config.send_timeout == 30
-    assert config.max_body_bytes == 1 << 20 and config.api_keys == ()
+    assert config.job_limits.max_run_time == 600 and config.job_limits.max_running == 64
+    assert config.streaming.heartbeat_interval == 10 and config.streaming.send_timeout == 30
+    assert config.requests.max_body_bytes == 1 << 20 and config.auth.api_keys == ()
     assert "s3cret" not in repr(Settings(knowledge_base=tmp_path / "kb", api_keys="s3cret-key").config())
 
 
@@ -304,4 +304,4 @@ def test_values_of_the_right_form_start(starts: Starts) -> None:
         "REDIS_URL": "",
     })
     config = create_app(settings).state.runtime.config
-    assert config.api_keys == ("key-one", "key-two") and len(config.cors_origins) == 4
+    assert config.auth.api_keys == ("key-one", "key-two") and len(config.auth.cors_origins) == 4

@@ -1,4 +1,4 @@
-"""The models a client can ask for, and which job serves each.
+"""The model catalogue: the models a client can ask for, and which job serves each.
 
 Besides the built-in ones, ``JOBS`` serves jobs of your own: ``name=module:callable``
 entries, each callable taking the input text and being either a generator in the job
