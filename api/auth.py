@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import capture
 
-__all__ = ("APIKeyMiddleware", "StreamTokens", "key_id", "owns", "request_key")
+__all__ = ("APIKeyMiddleware", "StreamTokens", "owns", "request_key")
 
 _PROTECTED = ("/v1/", "/api/")  # the OpenAI-compatible API, and the AI SDK's /api/chat
 # Routes a browser opens with EventSource: they accept a stream token instead of a key.

@@ -34,7 +34,6 @@ __all__ = (
     "JSONText",
     "data_event",
     "encodable",
-    "estimate_tokens",
     "finite",
     "json_text",
     "replace_surrogates",

@@ -15,7 +15,7 @@ from .framing import JSONText, encodable
 from .parsing import JOB_ID, parse_job
 from .runtime import runtime
 
-__all__ = ("create_job", "delete_job", "describe", "find_job", "get_job")
+__all__ = ("create_job", "delete_job", "find_job", "get_job")
 
 
 def describe(job: capture.JobInfo, *, full: bool = True) -> dict[str, Any]:

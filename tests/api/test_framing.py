@@ -1,4 +1,5 @@
-"""Nothing a job prints can forge an event: arbitrary text, parsed back by real SSE parsers.
+"""Text on the wire (``api.framing``): the OpenAI chunk encoding byte for byte, and nothing a job
+prints can forge an event: arbitrary text, parsed back by real SSE parsers.
 
 The text goes through the real capture path (a job printing it, the stdout proxy,
 the janus bridge) and the service's two encodings, then is parsed back with the
@@ -9,10 +10,12 @@ form feeds, U+2028 and the like), and the spec's own line splitting as browsers 
 
 from __future__ import annotations
 
+import json
 import re
 
 import anyio
 import httpx
+import pytest
 from httpx_sse import EventSource
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -97,3 +100,20 @@ def test_printed_text_arrives_whole_in_its_own_events(text: str) -> None:
     ):
         assert [name for name, _ in parsed] == ["progress"] * len(pieces), "no forged or lost events"
         assert "".join(data for _, data in parsed) == expected
+
+
+# -- the OpenAI chunk encoding, byte for byte ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["tick 1 2 abc\n", 'quotes " and \\ and \u2028 and \x85 and é and 😀', "", "a\r\nb\x00"]
+)
+@pytest.mark.parametrize("field", ["reasoning_content", "content"])
+def test_fast_delta_events_equal_the_generic_encoding(field: str, text: str) -> None:
+    writer = ChunkWriter("course-generator")
+    fast = writer.delta_event(field, text)
+    assert fast.startswith(b"data: ") and fast.endswith(b"\n\n") and fast.count(b"\n") == 2
+    assert json.loads(fast[len(b"data: ") :]) == writer.chunk({field: text})
+    generic = json.dumps(writer.chunk({field: text}), ensure_ascii=False, separators=(",", ":"))
+    generic = generic.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
+    assert fast == f"data: {generic}\n\n".encode()
