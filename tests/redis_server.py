@@ -11,7 +11,7 @@ from types import TracebackType
 
 import redis
 
-from tests.server import free_port
+from tests.server import end_process, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -47,13 +47,8 @@ class RedisProcess:
             client.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end_process(self.process, timeout=10)
 
     def __enter__(self) -> RedisProcess:
         self.start()

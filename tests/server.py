@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -39,6 +40,17 @@ def default_knowledge_base() -> Path:
     with KnowledgeBase(path) as kb:
         kb.ensure_default_corpus(progress=lambda line: None)
     return path
+
+
+def end_process(process: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop ``process`` as its own signal handling would (SIGTERM), killing it after ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:
@@ -96,13 +108,7 @@ class ServerProcess:
         raise TimeoutError("server did not start:\n" + "\n".join(self.output()))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, timeout=15)
         self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()

@@ -21,14 +21,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 @pytest.fixture(scope="module")
 def limited(default_kb: Path) -> Iterator[ServerProcess]:
-    env = {
-        "KNOWLEDGE_BASE": str(default_kb),
-        "MAX_CONCURRENT_JOBS": "2",
-        "MAX_QUEUED_JOBS": "3",
-        "JOB_TIMEOUT": "3",
-        "MAX_EVENT_CHARS": "256",
-        "HEARTBEAT_INTERVAL": "0.5",
-    }
+    env = {"KNOWLEDGE_BASE": str(default_kb), "MAX_CONCURRENT_JOBS": "2", "MAX_QUEUED_JOBS": "3", "JOB_TIMEOUT": "3",
+           "MAX_EVENT_CHARS": "256", "HEARTBEAT_INTERVAL": "0.5"}
     with ServerProcess(env) as running:
         yield running
 
