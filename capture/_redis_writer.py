@@ -37,6 +37,7 @@ from ._redis_format import (
     is_outage,
     job_key,
     lease_key,
+    lost_keys,
     terminal_json,
 )
 
@@ -104,15 +105,20 @@ class RedisWriter:
             self._wanted.clear()
             if not self._health.healthy and not self._closing:
                 continue  # the lease keeper wakes this writer when Redis answers again
+            failed = False
             try:
                 await self._flush()
             except (RedisError, OSError) as exc:
+                failed = True
                 if is_outage(exc):
                     self._health.unavailable(exc)
                 else:
                     logger.exception("redis refused a job's write")
             if self._closing:
-                return
+                if failed or not self._writes:
+                    return
+                # What was queued while the last round trip was under way (a job's end, often).
+                self._wanted.set()
 
     async def _flush(self) -> None:
         """Write what is queued, in order, in one round trip; put it back if Redis fails.
@@ -126,8 +132,8 @@ class RedisWriter:
         pipe = self._redis.pipeline(transaction=False)
         retention = str(max(1, int(self._limits.retention)))
         for kind, job_id, value in writes:
-            keys = [job_key(job_id), events_key(job_id), answer_key(job_id)]
             if kind == "event":
+                keys = [job_key(job_id), events_key(job_id), answer_key(job_id)]
                 entry, first_kept = value
                 fields = [part for pair in encode(entry.event).items() for part in pair]
                 await self._append(keys, [self.owner, entry.seq, first_kept, int(RUNNING_TTL_S), *fields],
@@ -135,8 +141,9 @@ class RedisWriter:
             else:
                 info: JobInfo = value
                 # The answer whole (a job read directly had none of its events copied).
-                await self._end(keys, [self.owner, retention, info.status, repr(info.finished or time.time()),
-                                 terminal_json(info.terminal), info.last_seq, info.answer], client=pipe)
+                await self._end(lost_keys(job_id), [
+                    self.owner, retention, info.status, repr(info.finished or time.time()),
+                    terminal_json(info.terminal), info.last_seq, info.answer, job_id], client=pipe)
         try:
             results = await pipe.execute(raise_on_error=False)
         except BaseException:
