@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup manual setup-test run test lint bench clean
+.PHONY: setup manual setup-test run worker test lint bench clean
 
 # `make run` installs only what the service needs; `make test` adds the test tools.
 setup: $(VENV)/.installed
@@ -51,6 +51,13 @@ run: setup manual
 		     "reconnect that lands on another worker loses its stream)" >&2; exit 2; fi
 	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log --workers $(WORKERS) \
 		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
+
+# A process that only runs jobs (needs REDIS_URL): web processes started with JOB_WORKERS=remote
+# enqueue jobs and serve their streams; WORKER_THREADS jobs run here at once. SIGTERM drains it.
+worker: setup manual
+	@if [ -z "$$REDIS_URL" ]; then echo "make worker: REDIS_URL must be set (the job queue lives in Redis)" >&2; \
+		exit 2; fi
+	$(PY) -m job_worker
 
 # Both servers side by side; several minutes. Writes the results into BENCHMARKS.md.
 bench: setup-test

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 import capture
 from api import Application, Runtime, chat, events, exception_handlers, info, jobs, middleware
-from api.app_config import AppConfig, Auth, HeartbeatStyle, ReasoningField, RequestLimits, Streaming
+from api.app_config import AppConfig, Auth, HeartbeatStyle, JobWorkers, ReasoningField, RequestLimits, Streaming
 from api.catalogue import build_models, load_jobs
 from api.responses import cancel_response, create_response, retrieve_response
 from api.setting_checks import (
@@ -138,6 +138,18 @@ class Settings(BaseSettings):
     )
     jobs: str = Field("", description="jobs of your own as models: comma-separated name=module:callable")
     capture_stderr: bool = Field(True, description="send what jobs write to sys.stderr to their streams")
+    job_workers: JobWorkers = Field(
+        "local",
+        description="local: each web process runs its jobs; remote (needs REDIS_URL): web processes enqueue "
+        "jobs and `make worker` processes run them",
+    )
+    worker_threads: int = Field(4, ge=1, description="worker process: jobs it runs at once")
+    job_retry: int = Field(
+        0, ge=0, le=10, description="remote workers: times a job whose worker was lost runs again from the start"
+    )
+    worker_drain_timeout: float = Field(
+        600.0, ge=0, description="worker process, on SIGTERM: seconds its running jobs get to finish"
+    )
 
     @field_validator("jobs")
     @classmethod
@@ -149,6 +161,12 @@ class Settings(BaseSettings):
     def _llm_needs_a_model(self) -> Settings:
         if self.llm_base_url and not self.llm_model:
             raise ValueError("LLM_BASE_URL is set, so LLM_MODEL must say which model to use")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_workers_need_redis(self) -> Settings:
+        if self.job_workers == "remote" and not self.redis_url:
+            raise ValueError("JOB_WORKERS=remote needs REDIS_URL: the job queue lives in Redis")
         return self
 
     @model_validator(mode="after")
@@ -221,11 +239,13 @@ class Settings(BaseSettings):
                 max_running=self.max_concurrent_jobs,
                 max_waiting=self.max_queued_jobs,
                 max_run_time=self.job_timeout,
+                retries=self.job_retry,
             ),
             echo_job_output=self.echo_job_output,
             knowledge_base=self.knowledge_base,
             llm=self.llm(),
             redis_url=self.redis_url,
+            job_workers=self.job_workers,
         )
 
 

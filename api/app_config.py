@@ -16,12 +16,24 @@ from typing import Literal, get_args
 import capture
 from pipeline import LLMSettings
 
-__all__ = ("REASONING_FIELDS", "AppConfig", "Auth", "HeartbeatStyle", "ReasoningField", "RequestLimits", "Streaming")
+__all__ = (
+    "REASONING_FIELDS",
+    "AppConfig",
+    "Auth",
+    "HeartbeatStyle",
+    "JobWorkers",
+    "ReasoningField",
+    "RequestLimits",
+    "Streaming",
+)
 
 # Where the OpenAI route puts what a job prints: the delta field DeepSeek and vLLM use,
 # the one OpenRouter and Ollama use, or "<think>…</think>" at the start of ``content``.
 ReasoningField = Literal["reasoning_content", "reasoning", "think"]
 REASONING_FIELDS: tuple[ReasoningField, ...] = get_args(ReasoningField)
+
+# Who runs jobs: each web process its own, or worker processes fed through Redis.
+JobWorkers = Literal["local", "remote"]
 
 # The OpenAI route's heartbeat: an empty-delta chunk, or an SSE comment.
 HeartbeatStyle = Literal["chunk", "comment"]
@@ -71,3 +83,4 @@ class AppConfig:
     knowledge_base: Path | None  # None: the project's data/knowledge.sqlite3
     llm: LLMSettings | None = field(repr=False)  # holds LLM_API_KEY
     redis_url: str = field(repr=False)  # empty: jobs live in this process's memory; may hold a password
+    job_workers: JobWorkers  # remote: web processes enqueue jobs, worker processes run them (needs redis_url)

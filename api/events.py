@@ -123,7 +123,9 @@ async def _named_events(
                 continue
             seq, payload = item.seq, item.event
             sse_id = f"{job_id}:{seq}"
-            if isinstance(payload, capture.ProgressUpdate):  # a new state of the line before (a \r update)
+            if isinstance(payload, capture.Restarted):  # its worker was lost: it runs again from the start
+                yield event("restarted", sse_text(payload.text), sse_id)
+            elif isinstance(payload, capture.ProgressUpdate):  # a new state of the line before (a \r update)
                 yield event("progress-update", sse_text(payload.text), sse_id)
             elif isinstance(payload, capture.Progress):
                 yield event("progress", sse_text(payload.text), sse_id)

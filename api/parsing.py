@@ -12,6 +12,8 @@ from typing import Any, cast
 
 from starlette.requests import Request
 
+import capture
+
 from .app_config import REASONING_FIELDS, AppConfig, ReasoningField
 from .bodies import read_json_object
 from .catalogue import DEFAULT_MODEL, JobFactory, Model, find_model
@@ -40,7 +42,8 @@ def _message_text(content: Any, index: int) -> str:
 
 def _prepare(model: Model, text: str, param: str) -> JobFactory:
     try:
-        return model.prepare(text)
+        # Portable: a worker process (JOB_WORKERS=remote) builds the same job from its model and input.
+        return capture.PortableJob(model.prepare(text), capture.JobSpec(model.id, text))
     except APIError as exc:
         exc.param = param
         raise

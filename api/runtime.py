@@ -52,7 +52,8 @@ class Runtime:
         self.config = config
         self.models: dict[str, Model] = build_models(config.knowledge_base, config.llm)
         self.registry: capture.JobRegistry = registry or capture.open_registry(
-            config.redis_url, config.job_limits, echo=config.echo_job_output, on_finish=self.job_finished
+            config.redis_url, config.job_limits, echo=config.echo_job_output, on_finish=self.job_finished,
+            remote_workers=config.job_workers == "remote",
         )
         self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
         # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
@@ -61,6 +62,15 @@ class Runtime:
             "Jobs that ended but whose thread still runs (they count as running)",
             registry=self.metrics.registry,
         ).set_function(lambda: float(self.registry.stuck()))
+        if isinstance(self.registry, capture.RemoteJobRegistry):
+            # Remote workers: global figures read from Redis, the same on every web process
+            # (do not sum them over processes); jobs_running and jobs_waiting are global too.
+            remote = self.registry
+            for name, doc in (("lost", "Jobs ended as worker_lost because their worker was lost"),
+                              ("retried", "Jobs run again from their start after their worker was lost")):
+                Gauge(f"course_stream_workers_jobs_{name}", f"{doc} (all workers, since Redis started)",
+                      registry=self.metrics.registry).set_function(
+                    lambda name=name: float(remote.queue_stats()[name]))  # type: ignore[misc]
         auth = config.auth
         self.tokens = StreamTokens(auth.stream_token_secret or secrets.token_bytes(32), auth.stream_token_ttl)
         self.shutting_down = False

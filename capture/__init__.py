@@ -13,7 +13,8 @@ thread, its ``Bridge`` read as an async iterator of events), the events
 (jobs that outlive a connection, with resumable logs) behind the ``JobRegistry``
 protocol, configured by one ``Limits`` value: ``open_registry`` keeps jobs in this
 process's memory (``MemoryJobRegistry``) or shares them with other processes
-through Redis Streams.
+through Redis Streams; with remote workers, web processes enqueue jobs
+(``PortableJob``: a model and its input) and ``QueueWorker`` processes run them.
 
 A print's path through the package: ``_proxy`` (which job the thread works for) →
 ``_lines`` (lines, ``\\r``, ANSI) → ``_bridge`` (batching, the janus queue, the cancel
@@ -23,9 +24,24 @@ flag) → ``_job`` (the lifecycle, sequence numbers) → ``_registry`` (where jo
 from ._async import iterate_async, run_async
 from ._backends import open_registry
 from ._bridge import Bridge, JobCancelled, check_cancelled, on_cancel, sleep
-from ._events import Complete, Content, Entry, Error, Event, Gap, JobInfo, Progress, ProgressUpdate, Terminal
+from ._events import (
+    Complete,
+    Content,
+    Entry,
+    Error,
+    Event,
+    Gap,
+    JobInfo,
+    Progress,
+    ProgressUpdate,
+    Restarted,
+    Terminal,
+)
 from ._hooks import Thread, bind, install
 from ._limits import Limits
+from ._queue_worker import QueueWorker
+from ._redis_queue import JobSpec
+from ._redis_remote import PortableJob, RemoteJobRegistry
 from ._registry import JobRegistry, MemoryJobRegistry, Overloaded, StoreUnavailable, UnknownJob
 from ._subprocess import run_process
 from ._worker import run_job
@@ -41,11 +57,16 @@ __all__ = (
     "JobCancelled",
     "JobInfo",
     "JobRegistry",
+    "JobSpec",
     "Limits",
     "MemoryJobRegistry",
     "Overloaded",
+    "PortableJob",
     "Progress",
     "ProgressUpdate",
+    "QueueWorker",
+    "RemoteJobRegistry",
+    "Restarted",
     "StoreUnavailable",
     "Terminal",
     "Thread",

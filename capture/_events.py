@@ -23,6 +23,7 @@ __all__ = (
     "JobStatus",
     "Progress",
     "ProgressUpdate",
+    "Restarted",
     "Terminal",
     "error_message",
     "status_of",
@@ -43,6 +44,16 @@ class ProgressUpdate(Progress):
     """A new state of the updating line last sent (a progress bar redrawn with ``\\r``): it replaces that line.
 
     A ``Progress`` too, so a client that does not know updates shows it as one more line.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Restarted(Progress):
+    """The worker running the job was lost and the job starts again from the beginning on another one.
+
+    What it printed before this event is superseded (the answer starts afresh); the events
+    after it are new ones, never a replay. A ``Progress`` too, so a client that does not know
+    it shows it as one more line.
     """
 
 

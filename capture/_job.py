@@ -106,6 +106,7 @@ class Job:
         on_end: Callable[[Job], None],
         on_entry: Callable[[Job, Entry], None] | None = None,
         still_wanted: Callable[[str], Awaitable[bool]] | None = None,
+        first_seq: int = 1,
     ) -> None:
         self.id = job_id
         self.model = model
@@ -122,8 +123,8 @@ class Job:
         self._ticket: Ticket = admission.reserve()  # raises Overloaded: nothing was started
         self.status: JobStatus = "running" if self._ticket.admitted else "queued"
         self._answer: list[str] = []
-        self._next_seq = 1
-        self._log = EventLog(limits.log_events, limits.log_chars) if resumable else None
+        self._next_seq = first_seq  # above 1: a worker continues a stream begun elsewhere (queued, restarted)
+        self._log = EventLog(limits.log_events, limits.log_chars, first_seq) if resumable else None
         self._cancel_reason: str | None = None  # why it was stopped from outside (cancel's reason)
         self._deadline: asyncio.TimerHandle | None = None
         self._grace: asyncio.TimerHandle | None = None

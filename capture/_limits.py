@@ -23,6 +23,7 @@ class Limits:
     max_running: int = 64  # jobs running at once
     max_waiting: int = 256  # jobs waiting for a place to run; beyond, starting one raises Overloaded
     max_run_time: float = 0.0  # seconds a job may run before it is stopped (0: no limit)
+    retries: int = 0  # with remote workers: times a job whose worker was lost runs again from the start
 
     def __post_init__(self) -> None:
         if self.queue_size < 1 or self.max_event_chars < 1 or self.max_running < 1 or self.max_waiting < 0:

@@ -31,13 +31,13 @@ class EventLog:
     __slots__ = ("_changed", "_chars", "_closed", "_entries", "_head", "_next_seq", "_reader_ids", "_readers",
                  "_room", "max_chars", "max_events")
 
-    def __init__(self, max_events: int, max_chars: int) -> None:
+    def __init__(self, max_events: int, max_chars: int, first_seq: int = 1) -> None:
         self.max_events = max_events
         self.max_chars = max_chars
         self._entries: list[Entry] = []
         self._head = 0  # index in _entries of the oldest kept entry
         self._chars = 0
-        self._next_seq = 1
+        self._next_seq = first_seq  # above 1: a job run by a worker after events written for it elsewhere
         self._closed = False
         self._changed: asyncio.Event | None = None  # readers wait on it; made when one first has to
         self._room: asyncio.Event | None = None  # the writer waits on it while the log is full

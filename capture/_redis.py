@@ -73,6 +73,7 @@ class RedisJobRegistry:
         self._writer = RedisWriter(self._redis, owner, self.limits, self, stop_job=self._stop_local)
         self._reader = RedisReader(self._redis, self._tail_redis, owner, self.limits, self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._bases: dict[str, int] = {}  # jobs taken from the queue: the seq their stream had then
 
     @property
     def owner(self) -> str:
@@ -158,6 +159,18 @@ class RedisJobRegistry:
             raise StoreUnavailable(str(exc)) from None
         return info
 
+    def run_claimed(
+        self, job_id: str, job: Callable[[], Any], model: str, *, after: int, resumable: bool, tags: dict[str, str],
+    ) -> Job:
+        """Run here a job this worker took from the queue (its hash says so already): its events
+        follow the ``after`` already in its stream (a waiting position, an earlier attempt)."""
+        self._bases[job_id] = after
+        return self.local.start_job(
+            job, model, resumable=True, tags=tags, job_id=job_id, first_seq=after + 1,
+            # Its readers are elsewhere: a job nobody reads any more is stopped as on a web process.
+            grace_period=self.limits.grace_period if resumable else 0.0,
+        )
+
     async def cancel(self, job_id: str, reason: str = "cancelled", wait: float = 2.0) -> JobInfo | None:
         if self.local.get(job_id) is not None:
             return await self.local.cancel(job_id, reason, wait)
@@ -210,9 +223,14 @@ class RedisJobRegistry:
 
     def _copy_out(self, job: Job, entry: Entry) -> None:
         """Called for each entry a resumable job here logs: queue its copy for the writer."""
-        self._writer.event(job.id, entry, job.first_kept_seq)
+        first_kept = job.first_kept_seq
+        base = self._bases.get(job.id)
+        if base is not None and first_kept <= base + 1:
+            first_kept = 1  # nothing dropped yet: what came before this run stays readable
+        self._writer.event(job.id, entry, first_kept)
 
     def _local_ended(self, info: JobInfo) -> None:
+        self._bases.pop(info.id, None)
         if self._on_finish is not None:
             self._on_finish(info)
         self._writer.end(info)
@@ -221,6 +239,10 @@ class RedisJobRegistry:
         job = self.local.get(job_id)
         if job is not None:
             job.cancel(reason)
+
+    async def check_owner(self, job_id: str, owner: str) -> int:
+        """End or requeue ``job_id`` if ``owner`` is gone (``RedisReader.check_owner``)."""
+        return await self._reader.check_owner(job_id, owner)
 
     async def _read_elsewhere(self, job_id: str) -> bool:
         """Does a process other than this one have a reader for ``job_id``?"""

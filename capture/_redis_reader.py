@@ -29,6 +29,7 @@ from ._limits import Limits
 from ._redis_format import (
     LOST_SCRIPT,
     RENEW_S,
+    RESTART_MESSAGE,
     STORE_DOWN,
     Health,
     answer_key,
@@ -38,6 +39,7 @@ from ._redis_format import (
     job_key,
     job_of_events_key,
     lease_key,
+    lost_keys,
     readers_key,
     seq_of,
     terminal_from_json,
@@ -278,7 +280,7 @@ class RedisReader:
             pipe.hmget(job_key(job_id), ["owner", "finished"])
         results = await pipe.execute()
         for job_id, (owner, finished) in zip(job_ids, results[1::2], strict=True):
-            if finished or owner is None or owner.startswith(b"lost:"):
+            if finished or not owner or owner.startswith(b"lost:"):  # (no owner yet: queued for a worker)
                 continue
             if await self._owner_gone(owner.decode()):
                 await self._worker_lost(job_id, owner.decode())
@@ -301,14 +303,24 @@ class RedisReader:
             self._lease_missing = {o: t for o, t in self._lease_missing.items() if now - t < 60}
         return now - first_seen >= RENEW_S * 1.5
 
-    async def _worker_lost(self, job_id: str, owner: str) -> None:
+    async def check_owner(self, job_id: str, owner: str) -> int:
+        """If ``owner`` is gone (see ``_owner_gone``), end or requeue ``job_id`` as ``_worker_lost`` does;
+        the seq it wrote (negative: ``restarted``), or 0 when nothing was done."""
+        if not await self._owner_gone(owner):
+            return 0
+        return await self._worker_lost(job_id, owner)
+
+    async def _worker_lost(self, job_id: str, owner: str) -> int:
         """The owner died: append the terminal ``worker_lost`` event (once, whoever gets there first)."""
         error = Error(
             "The server process running this job stopped unexpectedly; the job was lost. Please start it again.",
             kind="worker_lost",
         )
-        keys = [job_key(job_id), events_key(job_id), answer_key(job_id)]
-        seq = await self._lost(keys, [owner, max(1, int(self._limits.retention)), repr(time.time()), error.message,
-                                      terminal_json(error)])
-        if seq:
+        seq = await self._lost(lost_keys(job_id), [
+            owner, max(1, int(self._limits.retention)), repr(time.time()), error.message, terminal_json(error),
+            RESTART_MESSAGE, job_id])
+        if seq > 0:
             logger.warning("job %s: its process is gone (worker_lost)", job_id)
+        elif seq < 0:
+            logger.warning("job %s: its worker is gone; queued to run again (restarted)", job_id)
+        return int(seq)

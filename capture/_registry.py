@@ -87,6 +87,10 @@ class JobRegistry(Protocol):
     async def aclose(self) -> None: ...
 
 
+def new_job_id() -> str:
+    return f"job_{secrets.token_hex(8)}"
+
+
 async def _unknown(job_id: str) -> AsyncIterator[Entry | Gap]:
     """An iterator that raises ``UnknownJob`` when iterated, as the protocol says."""
     raise UnknownJob(job_id)
@@ -125,9 +129,15 @@ class MemoryJobRegistry:
         resumable: bool = True,
         tags: dict[str, str] | None = None,
         grace_period: float | None = None,
+        job_id: str | None = None,
+        first_seq: int = 1,
     ) -> Job:
-        """Start ``job()`` and return its in-memory handle (call from the event loop)."""
-        job_id = f"job_{secrets.token_hex(8)}"
+        """Start ``job()`` and return its in-memory handle (call from the event loop).
+
+        ``job_id`` and ``first_seq`` are a worker's: a job enqueued elsewhere keeps its id, and
+        its events follow those already in its stream.
+        """
+        job_id = job_id or new_job_id()
         if grace_period is None:
             grace_period = self.limits.grace_period if resumable else 0.0
         record = Job(
@@ -143,6 +153,7 @@ class MemoryJobRegistry:
             on_end=self._ended,
             on_entry=self._on_entry,
             still_wanted=self._still_wanted,
+            first_seq=first_seq,
         )
         self._jobs[job_id] = record
         return record

@@ -62,8 +62,10 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m uvicorn service:app`` with the given environment; its output is kept in ``lines``."""
 
-    def __init__(self, env: dict[str, str], app: str = "service:app", args: list[str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], app: str = "service:app", args: list[str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()  # a port of its own, or the one a stopped process used (a restart)
         self.url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         self._lock = threading.Lock()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("service.py", "api", "capture", "pipeline")
+PRODUCT = ("service.py", "job_worker.py", "api", "capture", "pipeline")
 HTTP = {"starlette", "sse_starlette", "uvicorn", "httptools", "prometheus_client"}
 
 # Which top-level names each part of the product may not import.
@@ -28,6 +28,7 @@ FORBIDDEN = {
     "capture": {"service", "api", "pipeline", "bench", "tests", *HTTP},
     "pipeline": {"service", "api", "bench", "tests", *HTTP},
     "service.py": {"bench", "tests"},
+    "job_worker.py": {"bench", "tests"},
 }
 
 # Each capture module, and the capture modules it may import when it runs (imports under
@@ -56,7 +57,11 @@ CAPTURE_IMPORTS: dict[str, set[str]] = {
     "_redis_writer": {"_events", "_limits", "_redis_format"},
     "_redis_reader": {"_events", "_limits", "_redis_format", "_registry"},
     "_redis": {"_events", "_job", "_limits", "_redis_format", "_redis_reader", "_redis_writer", "_registry"},
-    "_backends": {"_events", "_limits", "_redis", "_registry"},
+    "_backends": {"_events", "_limits", "_redis", "_redis_remote", "_registry"},
+    # remote workers: the queue, a web process that enqueues, a worker that runs
+    "_redis_queue": {"_events", "_limits", "_redis_format"},
+    "_redis_remote": {"_events", "_job", "_limits", "_redis_format", "_redis_queue", "_redis_reader", "_registry"},
+    "_queue_worker": {"_events", "_limits", "_redis", "_redis_format", "_redis_queue"},
 }
 CAPTURE_IMPORTS["__init__"] = set(CAPTURE_IMPORTS) - {"__init__"}
 
