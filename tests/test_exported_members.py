@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("api", "capture", "pipeline")
 MODULES_CHECKED = ("api", "capture")
-READ = ("api", "bench", "capture", "examples", "pipeline", "tests", "service.py")
+READ = ("api", "bench", "capture", "examples", "pipeline", "tests", "service.py", "job_worker.py")
 
 Uses = dict[str, set[tuple[str, str]]]
 
