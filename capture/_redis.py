@@ -141,6 +141,7 @@ class RedisJobRegistry:
             raise StoreUnavailable("redis unavailable")
         handle = self.local.start_job(job, model, resumable=resumable, tags=tags)
         info = handle.info()
+        self._writer.hold(info.id)  # (before any await: none of its events is written yet)
         try:
             pipe = self._redis.pipeline(transaction=False)
             # The lease with the job: a Redis restarted empty since the last renewal would
@@ -153,10 +154,16 @@ class RedisJobRegistry:
             pipe.expire(job_key(info.id), int(RUNNING_TTL_S))
             await pipe.execute()
         except (RedisError, OSError) as exc:
+            self._writer.release(info.id, created=False)
             handle.cancel("store_unavailable")
             if is_outage(exc):
                 self.unavailable(exc)
             raise StoreUnavailable(str(exc)) from None
+        except BaseException:
+            self._writer.release(info.id, created=False)
+            handle.cancel("cancelled")
+            raise
+        self._writer.release(info.id, created=True)
         return info
 
     def run_claimed(

@@ -68,6 +68,10 @@ class RedisWriter:
         self._end = redis.register_script(END_SCRIPT)
         self._writes: list[_Write] = []
         self._fenced: set[str] = set()  # jobs here whose stream another process ended (worker_lost)
+        # Jobs whose hash is still being created: their writes wait, or the fencing scripts would
+        # find no owner and take them for fenced (a connection retried after a restart is slower
+        # than the job's first print).
+        self._held: set[str] = set()
         self._wanted = asyncio.Event()
         self._closing = False
 
@@ -85,6 +89,19 @@ class RedisWriter:
         if info.id not in self._fenced:
             self._writes.append(("end", info.id, info))
             self._wanted.set()
+
+    def hold(self, job_id: str) -> None:
+        """Keep ``job_id``'s writes queued until ``release``: its hash is not written yet."""
+        self._held.add(job_id)
+
+    def release(self, job_id: str, *, created: bool) -> None:
+        """The job's hash is written (its writes go), or could not be (they are dropped)."""
+        self._held.discard(job_id)
+        if created:
+            self._wanted.set()
+        else:
+            self._fenced.add(job_id)
+            self._writes = [w for w in self._writes if w[1] != job_id]
 
     def _drop_oldest_progress(self) -> None:
         """Keep the queue of writes bounded: drop its oldest progress (never an end)."""
@@ -115,7 +132,8 @@ class RedisWriter:
                 else:
                     logger.exception("redis refused a job's write")
             if self._closing:
-                if failed or not self._writes:
+                # (Writes of a job still being created are not waited for: the process is going.)
+                if failed or all(w[1] in self._held for w in self._writes):
                     return
                 # What was queued while the last round trip was under way (a job's end, often).
                 self._wanted.set()
@@ -126,9 +144,10 @@ class RedisWriter:
         A write that fails midway is retried whole: an append that had gone through is
         recognised by its stream id (and appends the answer only once).
         """
-        if not self._writes:
+        writes = [w for w in self._writes if w[1] not in self._held]
+        if not writes:
             return
-        writes, self._writes = self._writes, []
+        self._writes = [w for w in self._writes if w[1] in self._held]
         pipe = self._redis.pipeline(transaction=False)
         retention = str(max(1, int(self._limits.retention)))
         for kind, job_id, value in writes:

@@ -110,6 +110,36 @@ async def test_redis_restarted_empty_is_not_mistaken_for_a_lost_owner(
     assert ticks(events) == list(range(40))
 
 
+async def test_jobs_started_as_redis_comes_back_over_dead_connections_are_not_taken_for_fenced(
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
+) -> None:
+    """A job's first print can reach Redis before its record does (the record's connection died
+    with the restart and is retried): its events wait for the record, and the job is not stopped."""
+    a, b = pair
+    async with httpx.AsyncClient(timeout=30) as http:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as burst:  # fill both processes' connection pools
+                for i in range(24):
+                    burst.start_soon(create_job, http, a.url if i % 2 else b.url, ticker(1, 0, f"w{i}"))
+            redis_server.stop()
+            redis_server.start()
+            for base in (a.url, b.url):
+                while (await http.get(f"{base}/healthz")).status_code != 200:
+                    await anyio.sleep(0.05)
+            ends: list[str] = []
+
+            async def one(base: str, i: int) -> None:
+                job = await create_job(http, base, ticker(5, 0.02, f"back{i}"))
+                got, _ = await read(http, f"{base}{job['events_url']}")
+                ends.append(got[-1].event if got[-1].event == "complete" else got[-1].data)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(30):
+                    tg.start_soon(one, a.url if i % 2 else b.url, i)
+    assert ends == ["complete"] * 30, ends
+    assert not any("ended elsewhere" in line for line in a.output() + b.output())
+
+
 async def test_a_job_ended_while_redis_refused_writes_ends_everywhere(
     pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
 ) -> None:
