@@ -42,6 +42,10 @@ clean:
 # SHUTDOWN_TIMEOUT seconds for open streams after SIGTERM/SIGINT.
 SHUTDOWN_TIMEOUT ?= 10
 
+# uvicorn's httptools protocol with HEADER_TIMEOUT and MAX_HEADER_BYTES (api/http_guard.py): served
+# without a proxy, a client that never finishes its headers is answered 408 or 431 and closed.
+HTTP_PROTOCOL ?= api.http_guard:GuardedHttpToolsProtocol
+
 # Several worker processes share their jobs through Redis: WORKERS=n needs REDIS_URL.
 WORKERS ?= 1
 
@@ -50,7 +54,7 @@ run: setup manual
 		echo "make run: WORKERS=$(WORKERS) needs REDIS_URL (without it each worker has its own jobs, and a" \
 		     "reconnect that lands on another worker loses its stream)" >&2; exit 2; fi
 	$(PY) -m uvicorn service:app --host $(HOST) --port $(PORT) --no-access-log --workers $(WORKERS) \
-		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT)
+		--timeout-graceful-shutdown $(SHUTDOWN_TIMEOUT) --http $(HTTP_PROTOCOL)
 
 # A process that only runs jobs (needs REDIS_URL): web processes started with JOB_WORKERS=remote
 # enqueue jobs and serve their streams; WORKER_THREADS jobs run here at once. SIGTERM drains it.

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import capture
-from api import Application, Runtime, chat, events, exception_handlers, info, jobs, middleware
+from api import Application, Runtime, chat, events, exception_handlers, http_guard, info, jobs, middleware
 from api.app_config import AppConfig, Auth, HeartbeatStyle, JobWorkers, ReasoningField, RequestLimits, Streaming
 from api.catalogue import build_models, load_jobs
 from api.responses import cancel_response, create_response, retrieve_response
@@ -36,6 +36,7 @@ from api.setting_checks import (
     check_api_keys,
     check_cors_origins,
     check_llm_base_url,
+    check_metrics_token,
     check_redis_url,
     check_signing_secret,
     parse_list,
@@ -49,7 +50,9 @@ from pipeline.knowledge_file import check_knowledge_base
 __all__ = ("Settings", "app", "create_app", "load_settings")
 
 # Settings whose values never appear in a message: they are, or may hold, credentials.
-_SECRET_SETTINGS = frozenset({"API_KEYS", "STREAM_TOKEN_SECRET", "LLM_API_KEY", "LLM_BASE_URL", "REDIS_URL"})
+_SECRET_SETTINGS = frozenset(
+    {"API_KEYS", "METRICS_TOKEN", "STREAM_TOKEN_SECRET", "LLM_API_KEY", "LLM_BASE_URL", "REDIS_URL"}
+)
 _OWN_LOGGERS = ("service", "api", "capture", "pipeline")  # logged at INFO (the rest at WARNING)
 _LIMITS = capture.Limits()  # the streaming core's own defaults, written once, there
 
@@ -88,6 +91,14 @@ class Settings(BaseSettings):
     )
     echo_job_output: bool = Field(False, description="copy job output to the server console, prefixed per job")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
+    body_timeout: float = Field(
+        30.0, ge=0, description="seconds a request body may take to arrive whole; beyond: 408 (0: no limit)"
+    )
+    # These two are kept by the server's protocol (``--http api.http_guard:GuardedHttpToolsProtocol``).
+    header_timeout: float = Field(
+        10.0, ge=0, description="seconds a request line and its headers may take; beyond: 408 (0: no limit)"
+    )
+    max_header_bytes: int = Field(65536, ge=1024, description="largest request line and headers; beyond: 431")
     max_input_chars: int = Field(4000, ge=1, description="longest subject or last user message")
     max_messages: int = Field(256, ge=1, description="most messages in one chat request")
     job_grace_period: float = Field(
@@ -115,6 +126,9 @@ class Settings(BaseSettings):
     )
     api_keys: Annotated[str, _when_set(check_api_keys)] = Field(
         "", description="comma-separated API keys (printable ASCII, no spaces); empty: no authentication"
+    )
+    metrics_token: Annotated[str, _when_set(check_metrics_token)] = Field(
+        "", description="token /metrics requires as 'Authorization: Bearer <token>' (empty: /metrics is open)"
     )
     stream_token_ttl: float = Field(600.0, gt=0, description="seconds a stream token stays valid")
     stream_token_secret: Annotated[str, _when_set(check_signing_secret)] = Field(
@@ -220,13 +234,19 @@ class Settings(BaseSettings):
                 shutdown_grace_period=self.shutdown_grace_period,
             ),
             requests=RequestLimits(
-                max_body_bytes=self.max_body_bytes, max_input_chars=self.max_input_chars, max_messages=self.max_messages
+                max_body_bytes=self.max_body_bytes,
+                max_input_chars=self.max_input_chars,
+                max_messages=self.max_messages,
+                body_timeout=self.body_timeout,
+                header_timeout=self.header_timeout,
+                max_header_bytes=self.max_header_bytes,
             ),
             auth=Auth(
                 api_keys=parse_list(self.api_keys),
                 stream_token_ttl=self.stream_token_ttl,
                 stream_token_secret=self.stream_token_secret.encode(),
                 cors_origins=parse_list(self.cors_origins),
+                metrics_token=self.metrics_token.encode(),
             ),
             job_limits=capture.Limits(
                 queue_size=self.job_queue_size,
@@ -266,6 +286,9 @@ def create_app(settings: Settings) -> Starlette:
                     logging.getLogger(name).setLevel(logging.INFO)
         # The pipeline's own log (which upstream failed, and where) is the operator's, not the client's.
         capture.install(stderr=settings.capture_stderr, server_loggers=("pipeline",))
+        # uvicorn makes its protocol objects itself: the guarded protocol's limits can only be set on
+        # its class, here, before the server accepts a connection (without that protocol: no effect).
+        http_guard.configure(settings.header_timeout, settings.max_header_bytes)
         await rt.startup()
         try:
             yield

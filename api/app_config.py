@@ -58,6 +58,10 @@ class RequestLimits:
     max_body_bytes: int
     max_input_chars: int
     max_messages: int
+    body_timeout: float  # seconds a request body may take to arrive whole; 0: no limit
+    # Enforced under the app, by the server's protocol (``api.http_guard``), when it is the guarded one.
+    header_timeout: float  # seconds a request line and headers may take; 0: no limit
+    max_header_bytes: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +73,7 @@ class Auth:
     stream_token_ttl: float
     stream_token_secret: bytes = field(repr=False)  # empty: random per process
     cors_origins: tuple[str, ...]
+    metrics_token: bytes = field(repr=False)  # empty: /metrics is open to anyone who can reach it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,9 +1,11 @@
 """Request bodies: JSON objects only, within the size limit, refused without resetting the client.
 
 One place reads every body: its type must be JSON (415 otherwise: a "simple" cross-site
-request cannot start jobs), its size is checked before it is read whole (413), a body
-refused early is still drained so that the client reads the answer, and lone surrogates
-become U+FFFD so that nothing downstream fails to encode.
+request cannot start jobs), its size is checked before it is read whole (413), it must
+arrive whole within ``BODY_TIMEOUT`` (408, and the connection closed: a body shorter than
+its ``Content-Length`` would otherwise hold the request for ever), a body refused early is
+still drained so that the client reads the answer, and lone surrogates become U+FFFD so
+that nothing downstream fails to encode.
 """
 
 from __future__ import annotations
@@ -100,12 +102,21 @@ async def read_json_object(request: Request, limits: RequestLimits) -> dict[str,
         )
     body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                break
+        with anyio.fail_after(limits.body_timeout or None):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    break
     except ClientDisconnect:
         raise APIError(400, "The client went away while sending the request.") from None
+    except TimeoutError:
+        # The connection is closed after the answer: what is left of the body never arrives.
+        raise APIError(
+            408,
+            f"The request body did not arrive within {limits.body_timeout:g} seconds.",
+            code="request_timeout",
+            headers={"Connection": "close"},
+        ) from None
     if len(body) > limit:
         await _discard_body(request, len(body))
         raise too_large

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sqlite3
 from pathlib import Path
@@ -42,7 +43,23 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body, content_type = runtime(request).metrics.render()
+    """Prometheus metrics; with ``METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``."""
+    rt = runtime(request)
+    token = rt.config.auth.metrics_token
+    if token:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        credential = credential.strip()
+        # Header values arrive as latin-1 text: a token is printable ASCII, anything else is not it.
+        if scheme.lower() != "bearer" or not credential.isascii() or not hmac.compare_digest(
+            credential.encode("ascii"), token
+        ):
+            raise APIError(
+                401,
+                "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.",
+                code="invalid_metrics_token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    body, content_type = rt.metrics.render()
     return Response(body, media_type=content_type)
 
 

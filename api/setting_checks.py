@@ -14,6 +14,7 @@ __all__ = (
     "check_api_keys",
     "check_cors_origins",
     "check_llm_base_url",
+    "check_metrics_token",
     "check_redis_url",
     "check_signing_secret",
     "parse_list",
@@ -145,6 +146,13 @@ def check_api_keys(value: str) -> None:
             what = "whitespace (keys are separated by commas)" if re.search(r"\s", key) else (
                 "a character other than printable ASCII")
             raise ValueError(f"key {number} of {len(keys)} holds {what}")
+
+
+def check_metrics_token(value: str) -> None:
+    """A token a header can carry, as one word after "Bearer "."""
+    if not _KEY_CHARS.fullmatch(value):
+        what = "whitespace" if re.search(r"\s", value) else "a character other than printable ASCII"
+        raise ValueError(f"holds {what}: the token is sent as 'Authorization: Bearer <token>'")
 
 
 MIN_SECRET_CHARS = 32

@@ -1,6 +1,7 @@
 """``make bench``: this service and the design it replaces, side by side, in one run.
 
-Both servers run under the same uvicorn with the same settings, each in its own
+Both servers run under the same uvicorn with the same settings (the protocol ``make run`` serves
+with, whose header guard only this service turns on), each in its own
 process, restarted for every scenario; the load client (``bench/loadgen.py``)
 shares the machine with them.  Results print as Markdown; ``--write`` also puts
 them into BENCHMARKS.md between the result markers.
@@ -27,7 +28,7 @@ import uvloop
 
 from bench import loadgen
 from bench.courses import course_rows
-from tests.server import free_port
+from tests.server import HTTP_PROTOCOL, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -62,7 +63,8 @@ def server(app: str, env: dict[str, str], workers: int = 1) -> Iterator[tuple[in
     full_env = {**os.environ, "ECHO_JOB_OUTPUT": "0", **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
-         "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--workers", str(workers)],
+         "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--workers", str(workers),
+         "--http", HTTP_PROTOCOL],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the workers stop with it
     )

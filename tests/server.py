@@ -20,7 +20,11 @@ from typing import Any
 
 import httpx
 
+from api.http_guard import GuardedHttpToolsProtocol
+
 ROOT = Path(__file__).resolve().parent.parent
+# As `make run` and the systemd units serve: uvicorn's httptools protocol with the header guard.
+HTTP_PROTOCOL = f"{GuardedHttpToolsProtocol.__module__}:{GuardedHttpToolsProtocol.__qualname__}"
 
 
 @functools.cache
@@ -60,10 +64,18 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m uvicorn service:app`` with the given environment; its output is kept in ``lines``."""
+    """``python -m uvicorn service:app`` with the given environment; its output is kept in ``lines``.
+
+    ``http``: the protocol class, as ``make run`` serves (None: uvicorn's own choice).
+    """
 
     def __init__(
-        self, env: dict[str, str], app: str = "service:app", args: list[str] | None = None, port: int | None = None
+        self,
+        env: dict[str, str],
+        app: str = "service:app",
+        args: list[str] | None = None,
+        port: int | None = None,
+        http: str | None = HTTP_PROTOCOL,
     ) -> None:
         self.port = port or free_port()  # a port of its own, or the one a stopped process used (a restart)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -75,7 +87,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             # As `make run` does: the service writes its own access log (paths without query strings).
             [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
-             "--no-access-log", *(args or [])],
+             "--no-access-log", *(["--http", http] if http else []), *(args or [])],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,
