@@ -37,6 +37,23 @@ async def test_api_keys_in_openai_conventions(make_app: MakeApp, caplog: pytest.
                                       for r in caplog.records), "keys are never logged"
 
 
+async def test_metrics_behind_its_own_token(make_app: MakeApp) -> None:
+    app = make_app(metrics_token="metrics-token-0123", api_keys="an-api-key-0123")
+    async with in_process(app) as http:
+        missing = await http.get("/metrics")
+        wrong = await http.get("/metrics", headers={"Authorization": "Bearer metrics-token-0124"})
+        an_api_key = await http.get("/metrics", headers={"Authorization": "Bearer an-api-key-0123"})
+        not_ascii = await http.get("/metrics", headers={"Authorization": "Bearer métrics-token-0123".encode()})
+        right = await http.get("/metrics", headers={"Authorization": "bearer metrics-token-0123"})
+        health = await http.get("/healthz")
+    for refused in (missing, wrong, an_api_key, not_ascii):
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.json()["error"]["code"] == "invalid_metrics_token"
+        assert "metrics-token-0123" not in refused.text
+    assert right.status_code == 200 and "course_stream_jobs_running" in right.text
+    assert health.status_code == 200, "only /metrics needs the token"
+
+
 async def test_cors_allow_list(make_app: MakeApp) -> None:
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
     async with in_process(make_app(cors_origins="https://app.example")) as http:

@@ -84,6 +84,9 @@ def test_the_defaults_are_written_once_and_reach_every_layer(tmp_path: Path) -> 
     assert config.job_limits.max_run_time == 600 and config.job_limits.max_running == 64
     assert config.streaming.heartbeat_interval == 10 and config.streaming.send_timeout == 30
     assert config.requests.max_body_bytes == 1 << 20 and config.auth.api_keys == ()
+    assert (config.requests.header_timeout, config.requests.max_header_bytes, config.requests.body_timeout) == (
+        10, 65536, 30)
+    assert config.auth.metrics_token == b"", "/metrics is open unless METRICS_TOKEN is set"
     assert "s3cret" not in repr(Settings(knowledge_base=tmp_path / "kb", api_keys="s3cret-key").config())
 
 
@@ -278,6 +281,11 @@ def test_api_keys_that_are_not_keys_stop_startup(refused: Refused, value: str, r
         ("CORS_ORIGINS", "https://App.example:443", "write 'https://app.example'"),
         ("CORS_ORIGINS", "https://app.example:port", "is not an origin"),
         ("STREAM_TOKEN_SECRET", "short", "at least 32"),
+        ("METRICS_TOKEN", "two words", "holds whitespace"),
+        ("METRICS_TOKEN", "tökén", "holds a character other than printable ASCII"),
+        ("MAX_HEADER_BYTES", "100", "Input should be greater than or equal to 1024"),
+        ("HEADER_TIMEOUT", "-1", "Input should be greater than or equal to 0"),
+        ("BODY_TIMEOUT", "-1", "Input should be greater than or equal to 0"),
         ("LLM_BASE_URL", "notaurl", "is not an http(s) URL with a host"),
         ("LLM_BASE_URL", "ftp://models.example/v1", "is not an http(s) URL with a host"),
         ("LLM_BASE_URL", "http://models.example/v1?key=s3cretpw", "/chat/completions is appended"),
