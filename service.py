@@ -288,7 +288,7 @@ def create_app(settings: Settings) -> Starlette:
         capture.install(stderr=settings.capture_stderr, server_loggers=("pipeline",))
         # uvicorn makes its protocol objects itself: the guarded protocol's limits can only be set on
         # its class, here, before the server accepts a connection (without that protocol: no effect).
-        http_guard.configure(settings.header_timeout, settings.max_header_bytes)
+        http_guard.configure(rt.config.requests.header_timeout, rt.config.requests.max_header_bytes)
         await rt.startup()
         try:
             yield

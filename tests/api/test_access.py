@@ -43,7 +43,7 @@ async def test_metrics_behind_its_own_token(make_app: MakeApp) -> None:
         missing = await http.get("/metrics")
         wrong = await http.get("/metrics", headers={"Authorization": "Bearer metrics-token-0124"})
         an_api_key = await http.get("/metrics", headers={"Authorization": "Bearer an-api-key-0123"})
-        not_ascii = await http.get("/metrics", headers={"Authorization": "Bearer métrics-token-0123".encode()})
+        not_ascii = await http.get("/metrics", headers={b"Authorization": "Bearer métrics-token-0123".encode()})
         right = await http.get("/metrics", headers={"Authorization": "bearer metrics-token-0123"})
         health = await http.get("/healthz")
     for refused in (missing, wrong, an_api_key, not_ascii):
