@@ -14,6 +14,10 @@ does them instead:
 - **Header size.** The bytes received while a request's headers are not yet complete are
   counted before they are parsed; past ``MAX_HEADER_BYTES`` the client gets ``431 Request
   Header Fields Too Large`` and nothing more is buffered.
+- **The rest of an answered request's body.** Once a request is answered, what is left of its
+  body must arrive within uvicorn's keep-alive time (``--timeout-keep-alive``, 5 s), counted from
+  the answer: uvicorn restarts no timer for it, and stops its keep-alive timer at each byte, so a
+  client trickling a body nobody reads would hold the connection for ever.
 - **Lingering close.** After either answer the connection's write side is shut and what the
   client still sends is read and thrown away for ``LINGER_SECONDS`` before it is closed: a
   client still writing its headers then reads the answer instead of a connection reset.
@@ -53,6 +57,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._headers_ended = False  # a request's headers ended during the piece being parsed
         self._lingering = False  # an answer was sent: what arrives is dropped until the close
+        self._message_done = False  # the parser has seen the whole of the latest request
+        self._requests_begun = 0
         super().connection_made(transport)
         self._arm_header_timer()
 
@@ -64,6 +70,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        timer = self.timeout_keep_alive_task
+        if timer is None or self._message_done:
+            self._receive(data)
+            return
+        # The rest of an answered request's body: uvicorn would stop the keep-alive timer here, and
+        # a trickle would hold the connection for ever. It runs on, unless a new request begins.
+        self.timeout_keep_alive_task = None
+        begun = self._requests_begun
+        self._receive(data)
+        if self._requests_begun == begun and self.timeout_keep_alive_task is None and not self._gone():
+            self.timeout_keep_alive_task = timer
+        else:
+            timer.cancel()
+
+    def _receive(self, data: bytes) -> None:
         while data and not self._lingering:
             limit = type(self).max_header_bytes
             if not self._awaiting_headers or not limit:
@@ -90,6 +111,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_headers = True
+        self._message_done = False
+        self._requests_begun += 1
         self._arm_header_timer()  # a keep-alive connection's next request gets its own time
 
     def on_headers_complete(self) -> None:
@@ -101,6 +124,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._awaiting_headers = True  # what follows is the next request
+        self._message_done = True
         super().on_message_complete()
 
     # -- the guard -----------------------------------------------------------------------------------

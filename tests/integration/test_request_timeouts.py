@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
+KEEP_ALIVE = 5.0  # uvicorn's --timeout-keep-alive, left at its default
 MARGIN = 5.0  # a busy 2-core machine: what an answer may take beyond its timeout
 PARTIAL_HEADERS = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a"  # a header line, never ended
 
@@ -150,6 +151,32 @@ def test_headers_without_end_get_431_and_memory_stays_bounded(guarded: ServerPro
     assert all(answer.startswith(b"HTTP/1.1 431 ") for answer in answers), [a[:40] for a in answers]
     assert all(closed), "each connection is closed after its answer"
     assert httpx.get(f"{guarded.url}/healthz", timeout=10).status_code == 200
+
+
+def test_the_rest_of_an_answered_requests_body_cannot_trickle_for_ever(guarded: ServerProcess) -> None:
+    """A body nobody reads, one byte at a time: the connection ends within the keep-alive time of the answer."""
+    received, closed, answered = b"", False, 0.0
+    with connect(guarded) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\nx")
+        deadline = time.monotonic() + KEEP_ALIVE + MARGIN + 5
+        while not closed and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"x")
+                sock.settimeout(0.2)
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # reset: the server closed while this client was still sending
+                closed = True
+                break
+            closed = not chunk
+            received += chunk
+            if not answered and b"\r\n\r\n" in received:
+                answered = time.monotonic()
+        ended = time.monotonic()
+    assert received.startswith(b"HTTP/1.1 200 ") and answered
+    assert closed, "the connection is still open"
+    assert KEEP_ALIVE - 0.5 <= ended - answered <= KEEP_ALIVE + MARGIN
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
