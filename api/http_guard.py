@@ -44,7 +44,8 @@ LINGER_SECONDS = 2.0  # how long a refused client's further bytes are read and d
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header timeout, a header size limit and a lingering close."""
+    """uvicorn's httptools protocol with a header timeout, a header size limit, a bound on an answered
+    request's leftover body and a lingering close."""
 
     # Set by ``configure`` at startup; until then (or for 0) the guard is off, as uvicorn alone is.
     header_timeout: ClassVar[float] = 0.0
