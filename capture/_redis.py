@@ -184,11 +184,7 @@ class RedisJobRegistry:
         info = await self.status(job_id)
         if info is None or info.finished is not None:
             return info
-        await self._redis.publish(CONTROL, json.dumps({"cancel": job_id, "reason": reason}))
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(wait):
-                async for _ in self.entries(job_id, info.last_seq):
-                    pass  # until its terminal event
+        await self._reader.cancel_elsewhere(job_id, reason, info.last_seq, wait)
         return await self.status(job_id)
 
     def cancel_all(self, reason: str = "shutdown") -> None:

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from ._events import Complete, Content, Entry, Error, Gap, JobInfo, JobStatus, Progress, status_of
 from ._limits import Limits
 from ._redis_format import (
+    CONTROL,
     LOST_SCRIPT,
     RENEW_S,
     RESTART_MESSAGE,
@@ -172,6 +173,15 @@ class RedisReader:
             terminal=terminal,
             tags=json.loads(values.get("tags") or "{}"),
         )
+
+    async def cancel_elsewhere(self, job_id: str, reason: str, after: int, wait: float) -> None:
+        """Ask the process that runs ``job_id`` to stop it (over pub/sub), then wait up to ``wait``
+        seconds for its terminal event to come through."""
+        await self._redis.publish(CONTROL, json.dumps({"cancel": job_id, "reason": reason}))
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(wait):
+                async for _ in self.entries(job_id, after):
+                    pass  # until its terminal event
 
     async def entries(self, job_id: str, after: int) -> AsyncIterator[Entry | Gap]:
         """The job's events after ``after``: what the stream holds, then its live tail; raises ``UnknownJob``."""

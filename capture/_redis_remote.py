@@ -15,8 +15,6 @@ web process and resume from their ``Last-Event-ID``; the job never notices.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import secrets
@@ -31,7 +29,7 @@ from redis.exceptions import RedisError
 from ._events import Entry, Gap, JobInfo
 from ._job import stopped_error
 from ._limits import Limits
-from ._redis_format import ADMITTED, CONNECTION, CONTROL, STATS, WAITING, is_outage
+from ._redis_format import ADMITTED, CONNECTION, STATS, WAITING, is_outage
 from ._redis_queue import CANCEL_QUEUED_SCRIPT, ENQUEUE_SCRIPT, JobSpec, cancel_queued, enqueue, ensure_group
 from ._redis_reader import RedisReader
 from ._registry import Overloaded, StoreUnavailable, new_job_id
@@ -163,11 +161,7 @@ class RemoteJobRegistry:
             if await cancel_queued(self._cancel_queued, job_id, error, self.limits.retention):
                 return await self.status(job_id)
         # A worker has it: it stops the job at its next print, and writes its end.
-        await self._redis.publish(CONTROL, json.dumps({"cancel": job_id, "reason": reason}))
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(wait):
-                async for _ in self.entries(job_id, info.last_seq):
-                    pass  # until its terminal event
+        await self._reader.cancel_elsewhere(job_id, reason, info.last_seq, wait)
         return await self.status(job_id)
 
     def cancel_all(self, reason: str = "shutdown") -> None:

@@ -14,8 +14,12 @@ import asyncio
 import contextlib
 import threading
 from types import TracebackType
+from typing import Self
 
 from tests.server import free_port
+
+# A connection's reading and writing halves, as asyncio.open_connection gives them.
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class CuttingProxy:
@@ -47,6 +51,15 @@ class CuttingProxy:
             return
         transports: set[asyncio.WriteTransport] = {client_writer.transport, upstream_writer.transport}
         self._transports |= transports
+        try:
+            await self._relay((client_reader, client_writer), (upstream_reader, upstream_writer), transports)
+        finally:
+            self._transports -= transports
+
+    async def _relay(self, client: Streams, upstream: Streams, transports: set[asyncio.WriteTransport]) -> None:
+        """Both directions of one connection; the response is cut after this connection's budget."""
+        client_reader, client_writer = client
+        upstream_reader, upstream_writer = upstream
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, budget: int | None) -> None:
             sent = 0
@@ -70,7 +83,6 @@ class CuttingProxy:
             pipe(client_reader, upstream_writer, None),
             pipe(upstream_reader, client_writer, budget),
         )
-        self._transports -= transports
 
     def drop_all(self) -> None:
         """Abort every open connection (both sides)."""
@@ -82,7 +94,7 @@ class CuttingProxy:
 
         self._loop.call_soon_threadsafe(abort)
 
-    def __enter__(self) -> CuttingProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(5)
         return self

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -63,8 +63,66 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """``python -m uvicorn service:app`` with the given environment; its output is kept in ``lines``.
+class ChildProcess:
+    """A Python process of the project started with ``args``; its output is kept in ``lines``.
+
+    Subclasses say when it is ready (``wait_ready``); ``with`` waits for that and stops it after.
+    """
+
+    stop_timeout = 15.0  # seconds SIGTERM gets before SIGKILL
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        if "KNOWLEDGE_BASE" not in env:
+            full_env["KNOWLEDGE_BASE"] = str(default_knowledge_base())
+        self.process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        end_process(self.process, timeout=self.stop_timeout)
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Self:
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(ChildProcess):
+    """``python -m uvicorn service:app`` with the given environment, on a free port.
 
     ``http``: the protocol class, as ``make run`` serves (None: uvicorn's own choice).
     """
@@ -79,34 +137,12 @@ class ServerProcess:
     ) -> None:
         self.port = port or free_port()  # a port of its own, or the one a stopped process used (a restart)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        if "KNOWLEDGE_BASE" not in env:
-            full_env["KNOWLEDGE_BASE"] = str(default_knowledge_base())
-        self.process = subprocess.Popen(
-            # As `make run` does: the service writes its own access log (paths without query strings).
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
-             "--no-access-log", *(["--http", http] if http else []), *(args or [])],
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
+        # As `make run` does: the service writes its own access log (paths without query strings).
+        super().__init__(
+            ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+             *(["--http", http] if http else []), *(args or [])],
+            env,
         )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def output(self) -> list[str]:
-        with self._lock:
-            return list(self.lines)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -120,25 +156,6 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise TimeoutError("server did not start:\n" + "\n".join(self.output()))
-
-    def stop(self) -> None:
-        end_process(self.process, timeout=15)
-        self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def __enter__(self) -> ServerProcess:
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

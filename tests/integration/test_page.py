@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Response, Route, expect, sync_playwright
 
-from tests.proxy import CuttingProxy
+from tests.proxy import CuttingProxy, Streams
 from tests.server import ROOT, ServerProcess, free_port, server_whose_knowledge_base_breaks
 
 pytestmark = pytest.mark.integration
@@ -443,14 +443,9 @@ class HoldingProxy(CuttingProxy):
     def release(self) -> None:
         self._loop.call_soon_threadsafe(self._release.set)
 
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self._upstream_port)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        transports: set[asyncio.WriteTransport] = {client_writer.transport, upstream_writer.transport}
-        self._transports |= transports
+    async def _relay(self, client: Streams, upstream: Streams, transports: set[asyncio.WriteTransport]) -> None:
+        client_reader, client_writer = client
+        upstream_reader, upstream_writer = upstream
 
         async def requests() -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -477,11 +472,6 @@ class HoldingProxy(CuttingProxy):
                 client_writer.close()
 
         await asyncio.gather(requests(), responses())
-        self._transports -= transports
-
-    def __enter__(self) -> HoldingProxy:
-        super().__enter__()
-        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

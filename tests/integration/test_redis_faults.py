@@ -15,7 +15,6 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -25,23 +24,11 @@ import redis
 from httpx_sse import ServerSentEvent
 
 from tests.helpers import ticker
-from tests.integration.test_scaling_redis import create_job, env, read, ticks
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
+from tests.shared_redis import create_job, env, read, ticks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as running:
-        yield running
-
-
-@pytest.fixture
-def pair(default_kb: Path, redis_server: RedisProcess) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        yield a, b
 
 
 def seqs(events: list[ServerSentEvent]) -> list[int]:
@@ -172,7 +159,9 @@ async def test_a_job_ended_while_redis_refused_writes_ends_everywhere(
 def test_a_reader_that_never_reads_a_chatty_remote_job_costs_bounded_memory(
     default_kb: Path, redis_server: RedisProcess
 ) -> None:
-    limits = {"SEND_TIMEOUT": "3", "JOB_LOG_EVENTS": "2000"}
+    # The job goes on printing once the slow reader is cut (a reconnect may come), however
+    # slowly a busy machine runs it.
+    limits = {"SEND_TIMEOUT": "3", "JOB_LOG_EVENTS": "2000", "JOB_GRACE_PERIOD": "120"}
     with ServerProcess(env(default_kb, redis_server, **limits)) as a, \
             ServerProcess(env(default_kb, redis_server, **limits)) as b:
         job = httpx.post(f"{a.url}/v1/jobs", json={
@@ -182,15 +171,17 @@ def test_a_reader_that_never_reads_a_chatty_remote_job_costs_bounded_memory(
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.sendall(f"GET {job['events_url']} HTTP/1.1\r\nHost: b\r\n\r\n".encode())
         peak = before
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         try:
             while time.monotonic() < deadline:
                 peak = max(peak, rss_mib(b.process.pid))
                 info = httpx.get(f"{b.url}/v1/jobs/{job['id']}", timeout=10).json()
-                if info["status"] != "running" or info["events"] > 150_000:
+                if info["status"] != "running":
                     break
                 time.sleep(0.2)
-            assert info["events"] > 20_000, "the job printed a lot while the reader did not read"
+            # 400,000 lines (about 60 MB) went by while the reader on B read nothing. (Events
+            # are not counted: lines printed faster than they are read share one event.)
+            assert info["status"] == "complete", info
         finally:
             slow.close()
             httpx.delete(f"{a.url}/v1/jobs/{job['id']}", timeout=10)

@@ -7,69 +7,20 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent, aconnect_sse
+from httpx_sse import ServerSentEvent
 
 from tests.helpers import ticker
 from tests.nginx import NginxProcess
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
+from tests.shared_redis import create_job, env, read, ticks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as running:
-        yield running
-
-
-@pytest.fixture
-def pair(default_kb: Path, redis_server: RedisProcess) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two service processes sharing ``redis_server``."""
-    with ServerProcess(env(default_kb, redis_server)) as a, ServerProcess(env(default_kb, redis_server)) as b:
-        yield a, b
-
-
-def env(kb: Path, redis: RedisProcess, **extra: str) -> dict[str, str]:
-    return {"KNOWLEDGE_BASE": str(kb), "REDIS_URL": redis.url, "HEARTBEAT_INTERVAL": "0.5",
-            "ECHO_JOB_OUTPUT": "1", "SSE_RETRY_MS": "100", **extra}
-
-
-async def create_job(http: httpx.AsyncClient, base: str, text: str, model: str = "ticker") -> dict[str, Any]:
-    response = await http.post(f"{base}/v1/jobs", json={"model": model, "input": text})
-    assert response.status_code == 201, response.text
-    job: dict[str, Any] = response.json()
-    return job
-
-
-async def read(http: httpx.AsyncClient, url: str, last_id: str | None = None,
-               limit: int | None = None) -> tuple[list[ServerSentEvent], int]:
-    """Named events (heartbeats skipped) until the terminal one, or ``limit`` events; and the status."""
-    events: list[ServerSentEvent] = []
-    headers = {"Last-Event-ID": last_id} if last_id else {}
-    async with aconnect_sse(http, "GET", url, headers=headers) as source:
-        status = source.response.status_code
-        if status != 200:
-            return events, status
-        async for event in source.aiter_sse():
-            if event.event == "message" and not event.data:
-                continue  # a heartbeat comment, dispatched by httpx-sse once an id was seen
-            events.append(event)
-            if event.event in ("complete", "error") or (limit is not None and len(events) >= limit):
-                break
-    return events, status
-
-
-def ticks(events: list[ServerSentEvent]) -> list[int]:
-    return [int(line.split()[1]) for e in events if e.event == "progress"
-            for line in e.data.splitlines() if line.startswith("tick ")]
 
 
 async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(

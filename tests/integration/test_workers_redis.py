@@ -18,20 +18,14 @@ import redis
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.helpers import ticker
-from tests.integration.test_scaling_redis import create_job, env, read, ticks
 from tests.redis_server import RedisProcess
 from tests.server import ServerProcess
+from tests.shared_redis import create_job, env, read, ticks
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 Tier = tuple[ServerProcess, ServerProcess, WorkerProcess]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with RedisProcess() as running:
-        yield running
 
 
 @contextlib.contextmanager
