@@ -16,7 +16,7 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -143,12 +143,17 @@ async def one_stream(
     deadline: float,
     stop: asyncio.Event | None = None,
     started: list[str] | None = None,
+    source: str | None = None,
 ) -> StreamResult:
-    """Run one ticker stream to its end (or the deadline, or ``stop``), recording every line's delay."""
+    """Run one ticker stream to its end (or the deadline, or ``stop``), recording every line's delay.
+
+    ``source``: the local address to connect from (each address has its own ~28,000 ports).
+    """
     result = StreamResult(token, ticks)
     protocol = _StreamProtocol(result, request_bytes(host, port, ticks, interval, token), started)
     try:
-        await asyncio.get_running_loop().create_connection(lambda: protocol, host, port)
+        await asyncio.get_running_loop().create_connection(
+            lambda: protocol, host, port, local_addr=(source, 0) if source else None)
     except OSError as exc:
         result.error = type(exc).__name__
         return result
@@ -192,14 +197,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def _ports(port: int | Sequence[int]) -> Sequence[int]:
+    return [port] if isinstance(port, int) else port
+
+
 async def concurrent_streams(
-    host: str, port: int, n: int, ticks: int, interval: float, timeout: float, label: str
+    host: str, port: int | Sequence[int], n: int, ticks: int, interval: float, timeout: float, label: str
 ) -> RunStats:
-    """N streams at once, each a ``ticks`` × ``interval`` ticker with its own token."""
+    """N streams at once, each a ``ticks`` × ``interval`` ticker with its own token.
+
+    With several ports (web processes), stream i goes to port i mod their number, as a
+    round-robin proxy in front of them would send it.
+    """
+    ports = _ports(port)
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     results = await asyncio.gather(
-        *(one_stream(host, port, ticks, interval, f"{label}{i}", deadline) for i in range(n))
+        *(one_stream(host, ports[i % len(ports)], ticks, interval, f"{label}{i}", deadline) for i in range(n))
     )
     wall = time.monotonic() - started
     delays = [d for r in results for d in r.delays_ms]
@@ -246,12 +260,15 @@ async def first_event(host: str, port: int, samples: int) -> list[float]:
 
 
 async def idle_streams(
-    host: str, port: int, n: int, heartbeat: float, hold: float, opened: asyncio.Event | None = None
+    host: str, port: int, n: int, heartbeat: float, hold: float, opened: asyncio.Event | None = None,
+    sources: Sequence[str] = (),
 ) -> tuple[int, list[float], dict[str, int]]:
     """Open ``n`` streams whose jobs stay silent and hold them for ``hold`` s once all are open.
 
     Returns the streams that were open, the heartbeats' lateness (seconds) over the
-    holding window, and the errors of streams that failed, by kind.
+    holding window, and the errors of streams that failed, by kind.  ``sources``: local
+    addresses to spread the connections over (one address has ~28,000 ports, fewer once
+    earlier runs' connections sit in TIME_WAIT).
     """
     stop = asyncio.Event()
     deadline = time.monotonic() + 3600
@@ -259,7 +276,9 @@ async def idle_streams(
     tasks = []
     for i in range(n):
         # A ticker whose second tick is an hour away: the job waits, silent, for the whole test.
-        tasks.append(asyncio.create_task(one_stream(host, port, 2, 3600.0, f"idle{i}", deadline, stop, started)))
+        source = sources[i % len(sources)] if sources else None
+        tasks.append(asyncio.create_task(
+            one_stream(host, port, 2, 3600.0, f"idle{i}", deadline, stop, started, source)))
         if i % 100 == 99:
             await asyncio.sleep(0.05)  # clients arrive over a few seconds, not in one instant
     give_up = time.monotonic() + 120

@@ -208,14 +208,24 @@ def idle_rows(env: dict[str, str], counts: dict[str, int], heartbeat: float, hol
     return rows
 
 
+def raise_file_limit(wanted: int = 65_536) -> None:
+    """20,000 idle streams need 20,000 sockets in the server and as many in the client (its children inherit it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:  # root may raise the hard limit itself
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(wanted, hard), max(wanted, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark itself")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--scaling-only", action="store_true", help="only the several-process figures, printed")
+    parser.add_argument("--tiers-only", action="store_true", help="only the worker tier's concurrency table, printed")
+    parser.add_argument("--idle-remote-only", action="store_true", help="only the remote web process's idle streams")
     args = parser.parse_args()
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 streams need 10,000 sockets
+    raise_file_limit()
 
     # Admission limits raised so that no stream waits for a worker; no run-time limit (the
     # idle streams' jobs wait for an hour).
@@ -225,8 +235,18 @@ def main() -> int:
         "MAX_QUEUED_JOBS": "1000",
         "JOB_TIMEOUT": "0",
     }
+    from bench.tiers import idle_remote_rows, tier_table
+
+    tier_sizes = (100, (1, 2)) if args.quick else (1000, (1, 2, 4))
+    idle_remote = 500 if args.quick else 20_000
     if args.scaling_only:
         print("\n".join(scaling_table(env, 100 if args.quick else 1000, ticks=20, interval=0.1)))
+        return 0
+    if args.tiers_only:
+        print("\n".join(tier_table(env, tier_sizes[0], 20, 0.1, tier_sizes[1])))
+        return 0
+    if args.idle_remote_only:
+        print("\n".join(idle_remote_rows(env, idle_remote, 2.0, 6.0 if args.quick else 12.0, workers=4)))
         return 0
     sizes = [1, 20] if args.quick else [1, 100, 500, 1000]
     lines = 5_000 if args.quick else 100_000
@@ -242,6 +262,8 @@ def main() -> int:
     out += concurrency_table(env, sizes, ticks=20, interval=0.1)
     out += ["", "### Several processes sharing Redis (`REDIS_URL`), the same load", ""]
     out += scaling_table(env, 100 if args.quick else 1000, ticks=20, interval=0.1)
+    out += ["", "### Web processes that run no job (`JOB_WORKERS=remote`) and worker processes, the same load", ""]
+    out += tier_table(env, tier_sizes[0], 20, 0.1, tier_sizes[1])
     out += ["", "### Single stream, first event, idle streams, courses", "", "| measure | result |", "| --- | --- |"]
     rows, rates = throughput_rows(env, lines)
     out += rows
@@ -251,6 +273,7 @@ def main() -> int:
     out += rows
     out.append(f"| time to first event, baseline ÷ this service | {ratio(firsts[ours], firsts[theirs], False)} |")
     out += idle_rows(env, idle, heartbeat=2.0, hold=6.0 if args.quick else 12.0)
+    out += idle_remote_rows(env, idle_remote, 2.0, 6.0 if args.quick else 12.0, workers=4)
     out += course_rows()
     text = "\n".join(out)
     print("\n" + text)
