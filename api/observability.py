@@ -13,10 +13,11 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,10 +52,33 @@ def logfmt(**fields: Any) -> str:
     return " ".join(parts)
 
 
-class Metrics:
-    """The service's metrics, in a registry of its own (one per app)."""
+class _ProcessLabelled:
+    """A registry's metrics, every sample labelled with the process that serves them."""
 
-    def __init__(self, jobs_running: Callable[[], float], jobs_waiting: Callable[[], float]) -> None:
+    def __init__(self, registry: CollectorRegistry, process: str) -> None:
+        self._registry = registry
+        self._process = process
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            labelled = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            labelled.samples = [sample._replace(labels={**sample.labels, "process": self._process})
+                                for sample in metric.samples]
+            yield labelled
+
+
+class Metrics:
+    """The service's metrics, in a registry of its own (one per app).
+
+    ``process`` (with ``REDIS_URL``, where several processes serve one service): a label
+    on every series, so that the figures of processes behind one port (``--workers``) or
+    one nginx stay apart; each process reports its own, never a sum over the host.
+    """
+
+    def __init__(
+        self, jobs_running: Callable[[], float], jobs_waiting: Callable[[], float], process: str | None = None
+    ) -> None:
+        self.process = process
         self.registry = CollectorRegistry()
         r = self.registry
         self.active_streams = Gauge(
@@ -106,7 +130,8 @@ class Metrics:
         return payload
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        source: Any = self.registry if self.process is None else _ProcessLabelled(self.registry, self.process)
+        return generate_latest(source), CONTENT_TYPE_LATEST
 
 
 class AccessLogMiddleware:

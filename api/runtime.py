@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
@@ -55,7 +57,9 @@ class Runtime:
             config.redis_url, config.job_limits, echo=config.echo_job_output, on_finish=self.job_finished,
             remote_workers=config.job_workers == "remote",
         )
-        self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting)
+        # With Redis, several processes serve the service: each one's series carry its name.
+        process = f"{socket.gethostname()}:{os.getpid()}" if config.redis_url else None
+        self.metrics = Metrics(jobs_running=self.registry.running, jobs_waiting=self.registry.waiting, process=process)
         # Jobs that ended but whose thread ignores cancellation: they keep their place until it returns.
         Gauge(
             "course_stream_jobs_stuck",
@@ -63,14 +67,7 @@ class Runtime:
             registry=self.metrics.registry,
         ).set_function(lambda: float(self.registry.stuck()))
         if isinstance(self.registry, capture.RemoteJobRegistry):
-            # Remote workers: global figures read from Redis, the same on every web process
-            # (do not sum them over processes); jobs_running and jobs_waiting are global too.
-            remote = self.registry
-            for name, doc in (("lost", "Jobs ended as worker_lost because their worker was lost"),
-                              ("retried", "Jobs run again from their start after their worker was lost")):
-                Gauge(f"course_stream_workers_jobs_{name}", f"{doc} (all workers, since Redis started)",
-                      registry=self.metrics.registry).set_function(
-                    lambda name=name: float(remote.queue_stats()[name]))  # type: ignore[misc]
+            _worker_gauges(self.registry, self.metrics.registry)
         auth = config.auth
         self.tokens = StreamTokens(auth.stream_token_secret or secrets.token_bytes(32), auth.stream_token_ttl)
         self.shutting_down = False
@@ -211,6 +208,25 @@ class Runtime:
         self.send_watchdog.close()
         self.shutting_down = True
         await self.registry.aclose()
+
+
+# The worker tier's figures, read from Redis every second: global, the same on every web
+# process (take any one; do not sum them over processes).
+_WORKER_FIGURES = (
+    ("queue_depth", "course_stream_workers_queue_depth", "Jobs enqueued that no worker has read yet"),
+    ("pending", "course_stream_workers_queue_pending",
+     "Jobs a worker has read and not finished (running, about to start, or of a lost worker)"),
+    ("lost", "course_stream_workers_jobs_lost", "Jobs ended as worker_lost because their worker was lost"),
+    ("retried", "course_stream_workers_jobs_retried", "Jobs run again from their start after their worker was lost"),
+)
+
+
+def _worker_gauges(remote: capture.RemoteJobRegistry, registry: CollectorRegistry) -> None:
+    """``jobs_running`` and ``jobs_queued`` are global here too (on all workers); these add the queue's figures."""
+    for key, name, doc in _WORKER_FIGURES:
+        counted = "" if key in ("queue_depth", "pending") else " (all workers, since Redis started)"
+        Gauge(name, doc + counted, registry=registry).set_function(
+            lambda key=key: float(remote.queue_stats()[key]))  # type: ignore[misc]
 
 
 def runtime(request: Request) -> Runtime:

@@ -262,13 +262,14 @@ async def first_event(host: str, port: int, samples: int) -> list[float]:
 async def idle_streams(
     host: str, port: int, n: int, heartbeat: float, hold: float, opened: asyncio.Event | None = None,
     sources: Sequence[str] = (),
+    arrivals_per_s: float = 2_000,
 ) -> tuple[int, list[float], dict[str, int]]:
     """Open ``n`` streams whose jobs stay silent and hold them for ``hold`` s once all are open.
 
     Returns the streams that were open, the heartbeats' lateness (seconds) over the
     holding window, and the errors of streams that failed, by kind.  ``sources``: local
     addresses to spread the connections over (one address has ~28,000 ports, fewer once
-    earlier runs' connections sit in TIME_WAIT).
+    earlier runs' connections sit in TIME_WAIT).  ``arrivals_per_s``: how fast new clients come.
     """
     stop = asyncio.Event()
     deadline = time.monotonic() + 3600
@@ -280,7 +281,7 @@ async def idle_streams(
         tasks.append(asyncio.create_task(
             one_stream(host, port, 2, 3600.0, f"idle{i}", deadline, stop, started, source)))
         if i % 100 == 99:
-            await asyncio.sleep(0.05)  # clients arrive over a few seconds, not in one instant
+            await asyncio.sleep(100 / arrivals_per_s)  # clients arrive over a few seconds, not in one instant
     give_up = time.monotonic() + 120
     while len(started) < n and time.monotonic() < give_up and not all(t.done() for t in tasks):
         await asyncio.sleep(0.1)

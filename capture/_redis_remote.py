@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from ._events import Entry, Gap, JobInfo
 from ._job import stopped_error
 from ._limits import Limits
-from ._redis_format import ADMITTED, CONNECTION, STATS, WAITING, is_outage
+from ._redis_format import ADMITTED, CONNECTION, GROUP, QUEUE, STATS, WAITING, is_outage
 from ._redis_queue import CANCEL_QUEUED_SCRIPT, ENQUEUE_SCRIPT, JobSpec, cancel_queued, enqueue, ensure_group
 from ._redis_reader import RedisReader
 from ._registry import Overloaded, StoreUnavailable, new_job_id
@@ -38,7 +38,12 @@ __all__ = ("PortableJob", "RemoteJobRegistry")
 
 logger = logging.getLogger("capture")
 
-MAX_CONNECTIONS = 16
+# A web process's connections to Redis: every stream's start takes one for a few round trips
+# (enqueue, status, catch-up). 16 let a burst of 20,000 streams wait past the pool's timeout,
+# which reads as Redis being down and ended every stream; waiting for a connection is not an
+# outage, so the wait is long (a Redis that does not answer fails its commands sooner).
+MAX_CONNECTIONS = 64
+POOL_WAIT_S = 60
 COUNTS_EVERY_S = 1.0  # how fresh the global running/waiting figures of /metrics are
 
 
@@ -59,7 +64,8 @@ class RemoteJobRegistry:
     def __init__(self, url: str, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._owner = f"web:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=5, **CONNECTION)
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+                                                        **CONNECTION)
         self._redis: Any = aioredis.Redis(connection_pool=pool)  # replies are bytes (see _redis.py)
         self._tail_redis: Any = aioredis.Redis.from_url(url, **CONNECTION)
         self._enqueue = self._redis.register_script(ENQUEUE_SCRIPT)
@@ -68,7 +74,9 @@ class RemoteJobRegistry:
         self.healthy = True
         self._admitting = True
         self._counts = (0, 0)  # (running, waiting), on all workers, as of the last refresh
-        self._stats = {"lost": 0, "retried": 0}  # on all workers since Redis started
+        # Jobs lost and retried on all workers since Redis started; the queue's entries no
+        # worker has read (depth) and those read and not yet acknowledged (pending).
+        self._stats = {"lost": 0, "retried": 0, "queue_depth": 0, "pending": 0}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -111,9 +119,19 @@ class RemoteJobRegistry:
                 pipe.zcard(ADMITTED)
                 pipe.zcard(WAITING)
                 pipe.hmget(STATS, ["lost", "retried"])
-                admitted, waiting, (lost, retried) = await pipe.execute()
+                pipe.xinfo_groups(QUEUE)
+                *replies, groups = await pipe.execute(raise_on_error=False)
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                admitted, waiting, (lost, retried) = replies
                 self._counts = (max(0, admitted - waiting), waiting)
-                self._stats = {"lost": int(lost or 0), "retried": int(retried or 0)}
+                if isinstance(groups, Exception):  # no queue: Redis was emptied (a worker makes it again)
+                    groups = []
+                group: dict[str, Any] = next((g for g in groups if g.get("name") in (GROUP, GROUP.encode())), {})
+                lag = group.get("lag")  # None when Redis cannot tell: what waits is then the jobs waiting
+                self._stats = {"lost": int(lost or 0), "retried": int(retried or 0), "pending": int(
+                    group.get("pending") or 0), "queue_depth": int(lag) if lag is not None else waiting}
                 if not self.healthy:
                     logger.warning("redis available again")
                     self.healthy = True
@@ -174,7 +192,8 @@ class RemoteJobRegistry:
         return 0
 
     def queue_stats(self) -> dict[str, int]:
-        """Jobs ended as ``worker_lost`` and jobs run again (``JOB_RETRY``), on all workers (global)."""
+        """Jobs ended as ``worker_lost`` and run again (``JOB_RETRY``), and the queue's depth and
+        pending entries: on all workers (global, refreshed every second)."""
         return dict(self._stats)
 
     def running(self) -> int:

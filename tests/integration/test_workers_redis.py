@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import redis
 from httpx_sse import ServerSentEvent, aconnect_sse
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import ticker
 from tests.redis_server import RedisProcess
@@ -60,6 +62,26 @@ def owner_pid(redis_server: RedisProcess, job_id: str) -> int:
         client.close()
     assert isinstance(owner, bytes) and owner.count(b":") == 2, owner
     return int(owner.split(b":")[1])
+
+
+Figures = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def figures(http: httpx.AsyncClient, server: ServerProcess) -> Figures:
+    """A web process's /metrics: value by (sample name, its labels but ``process``); every sample must name
+    this process."""
+    text = (await http.get(f"{server.url}/metrics")).text
+    found: Figures = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            assert sample.labels.get("process") == f"{socket.gethostname()}:{server.process.pid}", sample
+            labels = frozenset((k, v) for k, v in sample.labels.items() if k != "process")
+            found[(sample.name, labels)] = sample.value
+    return found
+
+
+def figure(found: Figures, name: str, **labels: str) -> float | None:
+    return found.get((name, frozenset(labels.items())))
 
 
 async def wait_events(http: httpx.AsyncClient, url: str, count: int) -> None:
@@ -173,12 +195,12 @@ async def test_a_worker_killed_readers_get_worker_lost_within_15_s(
                     killed = time.monotonic()
                 took = time.monotonic() - killed
                 status = (await http.get(f"{a.url}/v1/jobs/{job['id']}")).json()
-                while "course_stream_jobs_running 0.0" not in (metrics := (await http.get(f"{a.url}/metrics")).text):
+                while figure(metrics := await figures(http, a), "course_stream_jobs_running") != 0:
                     await anyio.sleep(0.1)  # its admission place is freed (the figure is a second fresh)
     assert result[-1].event == "error" and json.loads(result[-1].data)["kind"] == "worker_lost"
     assert took < 15, f"readers learnt it after {took:.1f} s"
     assert status["status"] == "failed" and status["reason"] == "worker_lost"
-    assert "course_stream_workers_jobs_lost 1.0" in metrics
+    assert figure(metrics, "course_stream_workers_jobs_lost") == 1
 
 
 async def test_with_job_retry_a_lost_job_runs_again_on_the_other_worker_readers_told_once(
@@ -200,7 +222,7 @@ async def test_with_job_retry_a_lost_job_runs_again_on_the_other_worker_readers_
                     os.kill(lost, signal.SIGKILL)
                 replay, _ = await read(http, f"{a.url}{job['events_url']}")
                 status = (await http.get(f"{a.url}/v1/jobs/{job['id']}")).json()
-                while "course_stream_workers_jobs_retried 1.0" not in (await http.get(f"{b.url}/metrics")).text:
+                while figure(await figures(http, b), "course_stream_workers_jobs_retried") != 1:
                     await anyio.sleep(0.1)
         survivor = next(w for w in pool if w.pid != lost)
     restarted = [i for i, e in enumerate(result) if e.event == "restarted"]
@@ -240,3 +262,32 @@ async def test_a_web_process_killed_mid_stream_its_reader_resumes_on_the_other_e
     assert ticks(events) == list(range(60)), "nothing lost or repeated across the web processes"
     assert seqs(events) == list(range(1, len(seqs(events)) + 1))
     assert rest[-1].event == "complete"
+
+
+async def test_metrics_are_per_web_process_and_the_workers_queue_is_read_from_redis(
+    default_kb: Path, redis_server: RedisProcess
+) -> None:
+    with tier(default_kb, redis_server, WORKER_THREADS="1") as (a, b, _):
+        async with httpx.AsyncClient(timeout=30) as http:
+            first = await create_job(http, a.url, ticker(100_000, 0.05, "first"))
+            with anyio.fail_after(30):
+                await wait_events(http, f"{b.url}/v1/jobs/{first['id']}", 1)  # the worker's one thread runs it
+                second = await create_job(http, a.url, ticker(3, 0.01, "second"))
+                while figure(busy := await figures(http, b), "course_stream_workers_queue_depth") != 1:
+                    await anyio.sleep(0.1)  # (the figures are a second fresh)
+                on_a = await figures(http, a)
+                await http.delete(f"{b.url}/v1/jobs/{first['id']}")
+                await read(http, f"{b.url}{second['events_url']}")  # the worker takes it once the first ended
+                names = ("jobs_running", "jobs_queued", "workers_queue_depth", "workers_queue_pending")
+                while True:  # both ended: nothing runs, waits or is pending
+                    idle = await figures(http, a)
+                    if all(figure(idle, f"course_stream_{name}") == 0 for name in names):
+                        break
+                    await anyio.sleep(0.1)
+    # Each process counts what it served: both jobs were created on a, none on b.
+    assert figure(on_a, "course_stream_http_requests_total", method="POST", status="201") == 2
+    assert figure(busy, "course_stream_http_requests_total", method="POST", status="201") is None
+    # The worker tier's figures are global: one job runs, one waits unread in the queue.
+    assert figure(busy, "course_stream_jobs_running") == 1 and figure(busy, "course_stream_jobs_queued") == 1
+    assert figure(busy, "course_stream_workers_queue_pending") == 1
+    assert figure(idle, "course_stream_workers_jobs_lost") == 0
