@@ -69,7 +69,7 @@ def tier(env: dict[str, str], redis: RedisProcess, web: int, workers: int, threa
                                                    "worker": [w.pid for w in pool], "redis": [redis.process.pid]})
 
 
-def _measure(ports: list[int], pids: dict[str, list[int]], n: int, ticks: int, interval: float,
+def measure(ports: list[int], pids: dict[str, list[int]], n: int, ticks: int, interval: float,
              label: str) -> tuple[loadgen.RunStats, dict[str, float]]:
     """Run the load; returns its figures and the CPU seconds each kind of process used meanwhile."""
     before = {kind: sum(cpu_seconds(pid) for pid in group) for kind, group in pids.items()}
@@ -101,7 +101,7 @@ def tier_table(env: dict[str, str], n: int, ticks: int, interval: float, worker_
 
     def alone(name: str, app: str) -> None:
         with server(app, env) as (port, pid):
-            stats, used = _measure([port], {"web": [pid]}, n, ticks, interval, f"t{len(measured)}x")
+            stats, used = measure([port], {"web": [pid]}, n, ticks, interval, f"t{len(measured)}x")
         measured.append((name, stats, used))
 
     alone("stack floor (no job threads)", "bench.floor:app")
@@ -110,7 +110,7 @@ def tier_table(env: dict[str, str], n: int, ticks: int, interval: float, worker_
         for workers in worker_counts:
             threads = -(-n // workers) + 10  # every stream's job runs at once
             with tier(env, redis, 2, workers, threads) as setup:
-                stats, used = _measure(setup.ports, setup.pids, n, ticks, interval, f"t{len(measured)}x")
+                stats, used = measure(setup.ports, setup.pids, n, ticks, interval, f"t{len(measured)}x")
             measured.append((f"2 web + {workers} worker{'s' if workers > 1 else ''}, Redis", stats, used))
     floor = measured[0][1]
     for name, stats, used in measured:

@@ -71,3 +71,15 @@ def test_concurrent_streams_each_get_exactly_their_own_lines(default_kb: Path) -
     with run.server("service:app", {"KNOWLEDGE_BASE": str(default_kb)}) as (port, _):
         stats = asyncio.run(loadgen.concurrent_streams("127.0.0.1", port, 50, 5, 0.02, 30, "many"))
     assert (stats.lines, stats.lost, stats.foreign, stats.duplicated, stats.incomplete) == (250, 0, 0, 0, 0)
+
+
+@pytest.mark.integration
+def test_the_worker_tier_serves_the_load_client_from_both_web_processes(default_kb: Path) -> None:
+    from bench import tiers
+    from tests.redis_server import RedisProcess
+
+    with RedisProcess() as redis, tiers.tier({"KNOWLEDGE_BASE": str(default_kb)}, redis, 2, 1, 20) as setup:
+        stats, used = tiers.measure(setup.ports, setup.pids, 20, 5, 0.02, "tier")
+    assert len(set(setup.ports)) == 2
+    assert (stats.lines, stats.lost, stats.foreign, stats.duplicated, stats.incomplete) == (100, 0, 0, 0, 0), stats
+    assert used["worker"] > 0 and used["web"] > 0, "the worker ran the jobs, the web processes served them"
