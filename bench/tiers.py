@@ -14,6 +14,7 @@ Two scenarios, each against setups started afresh on one machine in one run:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
@@ -134,9 +135,7 @@ def idle_remote_rows(env: dict[str, str], n: int, heartbeat: float, hold: float,
         before = rss_kib(pid)
         sampled: list[int] = []
 
-        async def measure() -> tuple[int, list[float], dict[str, int]]:
-            import asyncio
-
+        async def hold_open() -> tuple[int, list[float], dict[str, int]]:
             opened = asyncio.Event()
             # Clients arrive at 500 a second (40 s for 20,000): at 1,000-2,000 a second the listen queue
             # (somaxconn 4,096 here) overflowed while 4 workers started 20,000 job threads on the
@@ -147,7 +146,7 @@ def idle_remote_rows(env: dict[str, str], n: int, heartbeat: float, hold: float,
             sampled.append(rss_kib(pid))
             return await task
 
-        open_streams, lateness, errors = uvloop.run(measure())
+        open_streams, lateness, errors = uvloop.run(hold_open())
     per_stream = (sampled[0] - before) / max(1, open_streams)
     late = (f"late by p50 {fmt(loadgen.median(lateness), 3)} s, p99 {fmt(loadgen.percentile(lateness, 99), 3)} s"
             if lateness else f"no two heartbeats arrived within the {hold:g} s window")
