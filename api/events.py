@@ -20,7 +20,11 @@ from .framing import encodable, json_text, sse_text
 from .jobs import find_job
 from .markdown import render_json, render_markdown
 from .parsing import Resume, last_event_id, parse_subject
+from .reading import logged_entries
 from .runtime import Runtime, runtime
+
+# How long a Last-Event-ID ahead of this process's view of a running job may take to come true.
+CATCH_UP_SECONDS = 2.0
 
 __all__ = ("course_stream", "job_events")
 
@@ -81,9 +85,9 @@ async def stream_job(rt: Runtime, request: Request, job_id: str, resume: Resume 
     info = await rt.registry.status(job_id)
     if info is None or (info.finished is not None and resume is not None and resume.seq >= info.last_seq):
         return Response(status_code=204)  # nothing left: the browser stops reconnecting
-    if resume is not None and resume.seq > info.last_seq:
-        # An id this job never sent (it has sent events up to last_seq): reading on from there
-        # would skip its terminal event and wait for ever.
+    if resume is not None and resume.seq > info.last_seq and not await _reaches(rt, job_id, resume.seq, info):
+        # An id this job never sent: reading on from there would skip its terminal event and
+        # wait for ever.
         raise APIError(400, f"Last-Event-ID is past this job's last event ({info.last_seq}).",
                        param="Last-Event-ID")
     return rt.event_stream(
@@ -91,6 +95,22 @@ async def stream_job(rt: Runtime, request: Request, job_id: str, resume: Resume 
         route,
         lambda: ServerSentEvent(comment="ping", sep="\n"),
     )
+
+
+async def _reaches(rt: Runtime, job_id: str, seq: int, info: capture.JobInfo) -> bool:
+    """Does the job's stream reach ``seq`` soon? A process reading a job that runs elsewhere hears
+    of its events a moment after the job's own process sends them, so a client that read event
+    ``seq`` there and reconnects here can be a little ahead of what this process knows."""
+    if info.finished is not None:
+        return False
+    with anyio.move_on_after(CATCH_UP_SECONDS):
+        async with logged_entries(rt.registry, job_id, info.last_seq) as entries:
+            async for item in entries:
+                if (item.last if isinstance(item, capture.Gap) else item.seq) >= seq:
+                    return True
+                if isinstance(item, capture.Entry) and isinstance(item.event, (capture.Complete, capture.Error)):
+                    return False
+    return False
 
 
 async def _named_events(

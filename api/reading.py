@@ -1,7 +1,9 @@
-"""Reading a job to its end for a client that waits for one answer (``stream: false``)."""
+"""Reading a job's events outside a stream: to its end for a client that waits for one answer
+(``stream: false``), or up to a point (``logged_entries``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -10,7 +12,7 @@ from starlette.requests import Request
 
 import capture
 
-__all__ = ("read_unless_gone",)
+__all__ = ("logged_entries", "read_unless_gone")
 
 
 async def read_unless_gone(
@@ -34,3 +36,18 @@ async def read_unless_gone(
             take(item)
         tg.cancel_scope.cancel()
     return not gone
+
+
+@contextlib.asynccontextmanager
+async def logged_entries(
+    registry: capture.JobRegistry, job_id: str, after: int = 0
+) -> AsyncIterator[AsyncIterator[capture.Entry | capture.Gap]]:
+    """The job's entries after ``after``, closed when the block ends, however it ends: a reader
+    counts (and, in Redis, is followed) until its iterator is closed."""
+    entries = registry.entries(job_id, after)
+    try:
+        yield entries
+    finally:
+        close = getattr(entries, "aclose", None)
+        if close is not None:
+            await close()

@@ -30,7 +30,7 @@ from .errors import APIError
 from .framing import JSONText, json_text
 from .jobs import find_job
 from .parsing import _prepare as prepare_job
-from .reading import read_unless_gone
+from .reading import logged_entries, read_unless_gone
 from .response_events import Numbered, ResponseEvents, job_id_of
 from .runtime import Runtime, runtime
 
@@ -160,16 +160,11 @@ async def _snapshot(rt: Runtime, info: capture.JobInfo) -> ResponseEvents:
     events.opening(info.status == "queued")
     if not info.last_seq:
         return events
-    entries = rt.registry.entries(info.id)
-    try:
+    async with logged_entries(rt.registry, info.id) as entries:
         async for item in entries:
             events.feed(item)
             if (item.last if isinstance(item, capture.Gap) else item.seq) >= info.last_seq:
                 break
-    finally:
-        close = getattr(entries, "aclose", None)  # a reader counts until its iterator is closed
-        if close is not None:
-            await close()
     return events
 
 

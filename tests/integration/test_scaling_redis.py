@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import redis
 from httpx_sse import ServerSentEvent
 
 from tests.helpers import ticker
@@ -39,6 +40,30 @@ async def test_a_stream_started_on_one_process_resumes_on_another_exactly_once(
     assert ticks(first + rest) == list(range(40))
     assert rest[-1].event == "complete" and status == 204 and not after_end
     assert on_b["status"] == "complete" and on_b["events"] == seqs[-1]
+
+
+async def test_a_reconnect_ahead_of_what_the_other_process_has_heard_is_taken(
+    pair: tuple[ServerProcess, ServerProcess], redis_server: RedisProcess
+) -> None:
+    """The job's own process sends its events at once; the other hears of them once they are
+    copied through Redis. A reader that moves across in between is ahead of the other's view,
+    and must be served from where it is, not refused."""
+    a, b = pair
+    async with httpx.AsyncClient(timeout=20) as http:
+        job = await create_job(http, a.url, ticker(40, 0.05, secrets.token_hex(4)))
+        with anyio.fail_after(30):
+            first, _ = await read(http, f"{a.url}{job['events_url']}", limit=5)
+            # Writes wait for 1.5 s: what the job prints now reaches readers on its own process only.
+            redis.Redis.from_url(redis_server.url).client_pause(1500, all=False)
+            ahead, _ = await read(http, f"{a.url}{job['events_url']}", last_id=first[-1].id, limit=3)
+            known = (await http.get(f"{b.url}/v1/jobs/{job['id']}")).json()["events"]
+            rest, status = await read(http, f"{b.url}{job['events_url']}", last_id=ahead[-1].id)
+    assert known < int(ahead[-1].id.split(":")[1]), "the other process had not heard of the last event yet"
+    assert status == 200
+    events = first + ahead + rest
+    seqs = [int(e.id.split(":")[1]) for e in events if e.event != "content"]
+    assert seqs == list(range(1, len(seqs) + 1)) and rest[-1].event == "complete"
+    assert ticks(events) == list(range(40))
 
 
 async def test_the_shared_log_is_trimmed_like_the_owners_by_events_and_characters(
