@@ -57,7 +57,7 @@ SYNONYMS: dict[str, str] = {
     "magic methods": "special methods", "dunder method": "special method", "magic method": "special method",
     # Doing something with files is the subject "files" (the tutorial's "Reading and Writing Files"):
     # "read" alone names every "Read and write Sun AU files" module.
-    **{f"{verb} {article}{noun}": "files"
+    **{f"{verb} {article}{noun}": "reading and writing files"
        for verb in ("read", "reading", "write", "writing", "open", "opening", "read and write",
                     "reading and writing", "write to", "writing to")
        for article in ("", "a ", "the ", "text ", "a text ")

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._rest import parse_page
+from .rest_reader import parse_page
 from ._text import Block, sentences
 from .manual import PARTS, Manual
 
@@ -38,6 +38,12 @@ class Section:
     text: str
     blocks: list[Block] | None = None  # already cut (the manual's parser does it); else cut from ``text``
     names: str = ""  # API names the section documents ("asyncio.create_task"), indexed with its text
+    path: tuple[str, ...] = ()  # the headings above it, the page's title first (the manual's pages)
+    anchor: str = ""  # its id on the page ("arbitrary-argument-lists", "str.split")
+    terms: tuple[str, ...] = ()  # the manual's index entries that point at it
+    signature: str = ""  # an API entry's: "str.split(sep=None, maxsplit=-1)"
+    objtype: str = ""  # an API entry's: "method", "class" …
+    labels: tuple[str, ...] = ()  # the manual's labels for it (``tut-tuples``)
 
 
 @dataclass(slots=True)
@@ -66,7 +72,7 @@ def pydoc_topics() -> Iterator[Document]:
             title=first.replace('"', ""),
             kind="pydoc",
             keywords=key.replace("-", " "),
-            sections=[Section(first, text)],
+            sections=[Section(first, text, terms=(key.replace("-", " "),))],
         )
 
 
@@ -129,17 +135,22 @@ def module_from_source(name: str, source: str) -> Document | None:
             bases = ", ".join(ast.unparse(b) for b in node.bases)
             heading = f"class {name}.{node.name}({bases})" if bases else f"class {name}.{node.name}"
             if node_doc:
-                sections.append(Section(heading, node_doc))
+                sections.append(Section(heading, node_doc, names=f"{name}.{node.name}", signature=heading[6:],
+                                        objtype="class"))
             for item in node.body:
                 if (
                     isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
                     and not item.name.startswith("_")
                     and (item_doc := ast.get_docstring(item))
                 ):
-                    sections.append(Section(f"{name}.{node.name}.{_signature(item)}", item_doc))
+                    signature = f"{name}.{node.name}.{_signature(item)}"
+                    sections.append(Section(signature, item_doc, names=f"{name}.{node.name}.{item.name}",
+                                            signature=signature, objtype="method"))
         elif node_doc:
             prefix = "async " if isinstance(node, ast.AsyncFunctionDef) else ""
-            sections.append(Section(f"{prefix}{name}.{_signature(node)}", node_doc))
+            signature = f"{name}.{_signature(node)}"
+            sections.append(Section(prefix + signature, node_doc, names=f"{name}.{node.name}", signature=signature,
+                                    objtype="function"))
     return _module_document(name, doc, sections)
 
 
@@ -182,15 +193,19 @@ def module_from_import(name: str) -> Document | None:
         sig = getattr(value, "__text_signature__", None) or "(...)"
         sig = sig.replace("$module, ", "").replace("$module", "").replace("$self, ", "").replace("$self", "")
         if inspect.isclass(value):
-            sections.append(Section(f"class {name}.{attr}", value_doc))
+            sections.append(Section(f"class {name}.{attr}", value_doc, names=f"{name}.{attr}",
+                                    signature=f"{name}.{attr}", objtype="class"))
             for method_name, method in sorted(vars(value).items()):
                 if method_name.startswith("_") or not callable(method):
                     continue
                 method_doc = inspect.getdoc(method)
                 if method_doc and method_doc != value_doc:
-                    sections.append(Section(f"{name}.{attr}.{method_name}", method_doc))
+                    sections.append(Section(f"{name}.{attr}.{method_name}", method_doc,
+                                            names=f"{name}.{attr}.{method_name}",
+                                            signature=f"{name}.{attr}.{method_name}()", objtype="method"))
         else:
-            sections.append(Section(f"{name}.{attr}{sig}", value_doc))
+            sections.append(Section(f"{name}.{attr}{sig}", value_doc, names=f"{name}.{attr}",
+                                    signature=f"{name}.{attr}{sig}", objtype="function"))
     return _module_document(name, doc, sections)
 
 
@@ -257,8 +272,11 @@ def manual_page(page_id: str, source: str) -> Document | None:
             # An API entry's heading is its signature, and its body starts with it, so that
             # a passage never shows "Return a task object." without saying whose.
             blocks = [Block(section.api.signature, "literal", "signature"), *blocks]
-        names = section.api.name if section.api else ""
-        sections.append(Section(section.heading or page.title, "", blocks, names))
+        api = section.api
+        sections.append(Section(section.heading or page.title, "", blocks, api.name if api else "",
+                                path=section.path, anchor=section.anchor, terms=tuple(section.terms),
+                                signature=api.signature if api else "", objtype=api.objtype if api else "",
+                                labels=section.labels))
     if not sections:
         return None
     part = page_id.split("/")[0]

@@ -46,7 +46,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ("LEARNER_HOME", "Example", "Limits", "Run", "from_session", "prepare", "run", "shorten_paths")
+__all__ = ("LEARNER_HOME", "Example", "Limits", "Run", "from_session", "prepare", "run", "run_session",
+           "shorten_paths")
 
 
 # Where an example seems to run: its working directory and ``HOME`` as its output shows them.
@@ -286,9 +287,19 @@ def shorten_paths(text: str, working_directory: str = "") -> str:
     return text
 
 
-def run(example: Example, limits: Limits | None = None) -> Run:
-    """Run ``example`` in a separate, limited process; its real output and whether it ended well."""
-    limits = limits or Limits()
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    status: int
+    timed_out: bool
+    output: str  # paths shortened
+    errors: str  # the end of the output, where a traceback is
+    printed: frozenset[int]
+    as_repr: frozenset[int]
+    seconds: float
+
+
+def _execute(statements: tuple[tuple[str, bool], ...], limits: Limits) -> _Raw:
+    """Run statements in a separate, limited process (see the module's docstring)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="example-") as temporary:
         work = Path(temporary)
@@ -300,7 +311,7 @@ def run(example: Example, limits: Limits | None = None) -> Run:
         # One file for both streams: what a learner running the code sees in a terminal includes
         # stderr (logging's messages, warnings), and a traceback ends it when the code fails.
         with open(work / ".stdout", "w+b") as stdout, open(work / ".stdin", "w+b") as stdin:
-            stdin.write(json.dumps(example.statements).encode())
+            stdin.write(json.dumps(statements).encode())
             stdin.seek(0)
             report_read, report_write = os.pipe()
             try:
@@ -325,23 +336,71 @@ def run(example: Example, limits: Limits | None = None) -> Run:
             errors = stdout.read(limits.output_bytes).decode("utf-8", errors="replace")  # the end: a traceback
             with os.fdopen(report_read, "rb") as report:
                 reported = report.read(65536)
+        output, errors = shorten_paths(output, temporary), shorten_paths(errors, temporary)
     try:
         shown, as_repr = json.loads(reported or b"[[], []]")
         printed, reprs = frozenset(int(i) for i in shown), frozenset(int(i) for i in as_repr)
     except (ValueError, TypeError):
         printed, reprs = frozenset(), frozenset()
-    code = example.code(printed, reprs)
-    output, errors = shorten_paths(output, temporary), shorten_paths(errors, temporary)
-    seconds = time.perf_counter() - started
+    return _Raw(status, timed_out, output, errors, printed, reprs, time.perf_counter() - started)
+
+
+def _failure(raw: _Raw, limits: Limits) -> str:
+    """Why a run did not end well ("" when it did)."""
+    if raw.timed_out:
+        return f"timed out after {limits.wall_seconds:g} s"
+    if raw.status == 0:
+        return ""
+    reason = _last_error_line(raw.errors)
+    if raw.status in (-signal.SIGXCPU, -signal.SIGKILL):
+        return f"stopped: more than {limits.cpu_seconds} s of CPU time"
+    if not reason:
+        return f"killed by signal {-raw.status}" if raw.status < 0 else f"exited with status {raw.status}"
+    return reason
+
+
+def run(example: Example, limits: Limits | None = None) -> Run:
+    """Run ``example`` in a separate, limited process; its real output and whether it ended well."""
+    limits = limits or Limits()
+    raw = _execute(example.statements, limits)
+    code = example.code(raw.printed, raw.as_repr)
+    output = raw.output
     if len(output) > limits.output_bytes:
         output = output[: limits.output_bytes] + "\n… (output cut)"
-    if timed_out:
-        return Run(False, code, output, f"timed out after {limits.wall_seconds:g} s", seconds)
-    if status != 0:
-        reason = _last_error_line(errors)
-        if status in (-signal.SIGXCPU, -signal.SIGKILL):
-            reason = f"stopped: more than {limits.cpu_seconds} s of CPU time"
-        elif not reason:
-            reason = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
-        return Run(False, code, output, reason, seconds)
-    return Run(True, code, output.rstrip("\n"), "", seconds)
+    error = _failure(raw, limits)
+    return Run(not error, code, output if error else output.rstrip("\n"), error, raw.seconds)
+
+
+_MARK = "\x1eexample-boundary\x1e"
+
+
+def run_session(examples: list[Example], limits: Limits | None = None) -> list[Run | None]:
+    """Run examples one after the other in one interpreter, as the manual's session does (the second
+    uses what the first defined); each gets its own code and output.  The one that fails ends the
+    session: it gets its error, and those after it ``None``."""
+    limits = limits or Limits()
+    statements: list[tuple[str, bool]] = []
+    ranges: list[range] = []
+    for number, example in enumerate(examples):
+        if number:
+            statements.append((f"print({_MARK!r})", False))
+        first = len(statements)
+        statements += example.statements
+        ranges.append(range(first, len(statements)))
+    raw = _execute(tuple(statements), limits)
+    error = _failure(raw, limits)
+    pieces = raw.output.split(_MARK + "\n")
+    runs: list[Run | None] = []
+    for number, (example, span) in enumerate(zip(examples, ranges, strict=True)):
+        if number >= len(pieces):
+            runs.append(None)
+            continue
+        printed = frozenset(i - span.start for i in raw.printed if i in span)
+        as_repr = frozenset(i - span.start for i in raw.as_repr if i in span)
+        output = pieces[number]
+        failed = bool(error) and number == len(pieces) - 1
+        if len(output) > limits.output_bytes:
+            output = output[: limits.output_bytes] + "\n… (output cut)"
+        runs.append(Run(not failed, example.code(printed, as_repr), output.rstrip("\n"), error if failed else "",
+                        raw.seconds / len(examples)))
+    return runs

@@ -1,10 +1,9 @@
-"""CourseGeneratorAgent: writes the course in Markdown, in teaching order, from the lesson plan.
+"""CourseGeneratorAgent: writes the course in Markdown, in teaching order, from the lesson.
 
-What it is, the syntax and API, examples (each one ran: its real output is
-shown under it), pitfalls, a summary, a quiz, the sources.  Everything comes
-from the knowledge base: explanations are the sources' own words, and every
-quiz answer is either the real output of code that ran or a name and sentence
-of the same source entry, so it can be checked.
+What it is, the syntax, the sections' own paragraphs and examples (each one ran: its real output
+is shown under it, marked when it varies from run to run), the pitfalls the manual states, a
+summary, a quiz, the sources with their links.  The manual's text is quoted whole; what the
+course says itself is in the learner's language (``phrases``).
 """
 
 from __future__ import annotations
@@ -13,16 +12,13 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 
-from ._subject import read_subject
 from ._text import Block
-from .enhancer import ApiItem, CourseExample, Outline
+from .enhancer import CourseExample, LessonItem, Outline
 from .knowledge import plural
+from .phrases import phrase
 
 __all__ = ("CourseGeneratorAgent", "markdown_text")
 
-SUMMARY_POINTS = 6
-# A French request gets the English manual's course: said once, in French, before anything else.
-FRENCH_NOTE = "*Ce cours est rédigé en anglais : il est tiré du manuel officiel de Python, qui est en anglais.*"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 # Code as the sources write it: ``double`` or `single` backticks (the manual, reST in
 # docstrings), or Sphinx's text output's "quoted" single tokens (pydoc topics).
@@ -35,6 +31,20 @@ def _escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+# "(see tut-tuples)": a cross-reference whose target is a label of the manual, not a place a reader can go.
+_SEE_LABEL = re.compile(r"\s*\((?:see|cf\.)\s+⸨[^⸨⸩|]+⸩\)|\s*\((?:see|cf\.)\s+[a-z0-9]+(?:[-.][a-z0-9]+)+\)", re.I)
+# A resolved cross-reference: ⸨label|heading|url⸩ (see ``retriever``); an unresolved one shows its label.
+_REFERENCE = re.compile(r"⸨(?:[^⸨⸩|]+)\|([^⸨⸩|]+)\|([^⸨⸩|]*)⸩|⸨([^⸨⸩|]+)⸩")
+
+
+def _reference(match: re.Match[str]) -> str:
+    heading, url, label = match.group(1), match.group(2), match.group(3)
+    if label is not None:
+        return _escape(label.replace("-", " "))
+    shown = _escape(heading.replace("`", ""))
+    return f"[{shown}]({url})" if url.startswith("https://") else f"*{shown}*"
+
+
 def markdown_text(text: str) -> str:
     """Prose from a document as safe Markdown: code spans for code, emphasis kept, everything else escaped.
 
@@ -43,6 +53,7 @@ def markdown_text(text: str) -> str:
     """
     out: list[str] = []
     last = 0
+    text = _SEE_LABEL.sub("", text)
     for match in _INLINE.finditer(text):
         out.append(_escape(text[last : match.start()]))
         code = match.group("rst") or match.group("md") or match.group("quoted")
@@ -53,7 +64,19 @@ def markdown_text(text: str) -> str:
             out.append(f"{marker}{markdown_text(inner)}{marker}")
         last = match.end()
     out.append(_escape(text[last:]))
-    return "".join(out)
+    return _REFERENCE_ESCAPED.sub(_link, "".join(out))
+
+
+def _link(match: re.Match[str]) -> str:
+    reference = _REFERENCE.fullmatch(_unescape(match.group(0)))
+    return _reference(reference) if reference else match.group(0)
+
+
+_REFERENCE_ESCAPED = re.compile(r"⸨[^⸨⸩]*⸩")
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def _code_span(code: str) -> str:
@@ -103,30 +126,11 @@ def course_title(subject: str) -> str:
     return text if case_matters else text[:1].upper() + text[1:]
 
 
-def _title_case(subject: str, outline: Outline) -> str:
-    return course_title(subject)
+def _page(doc_id: str) -> str:
+    return doc_id.removeprefix("manual:")
 
 
-def _example_heading(heading: str) -> str:
-    """An example's section as a heading: an API entry as its name in code (``functools.wraps``, not
-    ``functools.wraps(wrapped, assigned=WRAPPER\\_ASSIGNMENTS, …)`` with escapes), prose as prose."""
-    entry = re.match(r"^([A-Za-z_]\w*(?:\.\w+)*)(\(.*\))?$", heading.strip())
-    if entry and ("." in entry.group(1) or entry.group(2)):
-        return _code_span(entry.group(1))
-    return markdown_text(_plain_title(heading))
-
-
-def _countable(concept: str) -> bool:
-    """A concept that takes "a": "a *key function*", "an *iterator*"; not a module (*pathlib*), an
-    activity (*sorting*, *logging*) or a name (``f-string`` does: "an *f-string*")."""
-    word = concept.split()[-1] if concept.split() else ""
-    if concept in sys.stdlib_module_names or word.endswith("ing") or not re.fullmatch(r"[a-z][a-z -]*", concept):
-        return concept.startswith("f-")
-    return True
-
-
-def _source(doc_id: str) -> str:
-    return f"(`{doc_id}`)"
+_PLURAL_SUBJECT = re.compile(r"(?:s|x|es)\b|\band\b|\bet\b|\bles\b", re.I)
 
 
 class CourseGeneratorAgent:
@@ -143,13 +147,14 @@ class CourseGeneratorAgent:
             self.say("Writing a short answer: there is no course to write.")
             yield self._refusal(outline, knowledge_base)
             return
+        fr = outline.french
         self.say("Writing the title and learning objectives.")
         yield self._opening(outline)
         parts = [
-            ("What it is", self._what_it_is),
-            ("Syntax and API", self._syntax),
-            ("Examples", self._examples),
-            ("Pitfalls", self._pitfalls),
+            (phrase("what_it_is", fr), self._what_it_is),
+            (phrase("syntax", fr), self._syntax),
+            (phrase("lesson", fr), self._lesson),
+            (phrase("pitfalls", fr), self._pitfalls),
         ]
         number = 0
         for title, render in parts:
@@ -161,181 +166,152 @@ class CourseGeneratorAgent:
             yield f"## {number}. {title}\n\n{body}\n\n"
         self.say("Writing the summary.")
         yield self._summary(outline)
-        questions = self._quiz(outline)
-        if questions:  # a quiz heading over no question would only puzzle
-            self.say(f"Writing the quiz ({plural(len(questions), 'question')}).")
-            yield self._quiz_markdown(questions)
+        if outline.quiz:  # a quiz heading over no question would only puzzle
+            self.say(f"Writing the quiz ({plural(len(outline.quiz), 'question')}).")
+            yield self._quiz_markdown(outline)
         yield self._sources(outline, knowledge_base)
 
     # -- parts -------------------------------------------------------------------
 
     def _opening(self, outline: Outline) -> str:
+        fr = outline.french
         subject = " ".join(outline.subject.split())
-        lines = [f"# {markdown_text(_title_case(subject, outline))}", ""]
-        if read_subject(subject).french:
-            lines += [FRENCH_NOTE, ""]
-        lines.append(
-            f"A short course built from {plural(len(outline.sections), 'source')} of the knowledge base: "
-            + ", ".join(f"*{markdown_text(_plain_title(s.title))}*" for s in outline.sections) + "."
-        )
+        title = course_title(subject)
+        lines = [f"# {markdown_text(title)}", ""]
+        if fr:
+            lines += [phrase("french_note", fr), ""]
+        teaching = [p for p in outline.sections if p.role == "teaching"] or outline.sections
+        names = ", ".join(f"*{markdown_text(_plain_title(p.section.name))}* (`{_page(p.doc_id)}`)" for p in teaching)
+        count = plural(len(teaching), phrase("section", fr), phrase("sections", fr))
+        lines.append(phrase("built_from", fr, n=count, names=names))
         if outline.missing:
-            lines += ["", f"> **Only part of this subject is covered.** The knowledge base explains "
-                      f"{', '.join(f'*{markdown_text(c)}*' for c in outline.covered)}, but has nothing on "
-                      f"{', '.join(f'*{markdown_text(c)}*' for c in outline.missing)}: "
-                      "that part is not in this course."]
-        lines += ["", "## Learning objectives", "", "After this course you can:", ""]
-        concepts = outline.covered or outline.terms
-        named = " and ".join(f"*{markdown_text(c)}*" for c in concepts)
-        verb, pronoun = ("is", "it") if len(concepts) == 1 else ("are", "them")
-        if len(concepts) == 1 and _countable(concepts[0]):
-            named = ("an " if concepts[0][:1].lower() in "aeio" else "a ") + named  # "what a *key function* is"
-        lines.append(f"- explain what {named} {verb} and when to use {pronoun};")
+            missing = ", ".join(f"*{markdown_text(c)}*" for c in outline.missing)
+            lines += ["", "> " + phrase("partial", fr, missing=missing)]
+        lines += ["", f"## {phrase('objectives', fr)}", "", phrase("after", fr), ""]
+        named = f"*{markdown_text(title[:1].lower() + title[1:] if title[:2].istitle() else title)}*"
+        many = bool(_PLURAL_SUBJECT.search(subject))
+        if fr:
+            lines.append(f"- expliquer {'ce que sont' if many else 'ce qu’est'} {named} et quand s’en servir ;")
+        else:
+            lines.append("- " + phrase("obj_explain", fr, named=named, verb="are" if many else "is",
+                                       pronoun="them" if many else "it"))
         if outline.api:
-            names = ", ".join(f"`{a.name}`" for a in outline.api[:4])
-            lines.append(f"- use {names};")
+            lines.append("- " + phrase("obj_use", fr, names=", ".join(f"`{a.name}`" for a in outline.api[:4])))
         if outline.examples:
-            lines.append("- read the examples and predict what they print;")
-        lines.append("- answer the quiz at the end without looking back.")
+            lines.append("- " + phrase("obj_examples", fr))
+        if outline.pitfalls:
+            lines.append("- " + phrase("obj_pitfalls", fr))
+        if outline.quiz:
+            lines.append("- " + phrase("obj_quiz", fr))
         return "\n".join(lines) + "\n\n"
 
     def _what_it_is(self, outline: Outline) -> str:
-        parts: list[str] = []
-        last_doc = ""
-        for block, doc_id in outline.explanations:
-            parts.append(self._block(block))
-            if doc_id != last_doc:
-                last_doc = doc_id
-        if parts:
-            sources = sorted({d for _, d in outline.explanations})
-            parts.append(f"*From {', '.join(f'`{d}`' for d in sources)}.*")
+        if not outline.what_it_is or outline.what_source is None:
+            return ""
+        parts = [self._block(b) for b in outline.what_it_is]
+        source = outline.what_source
+        where = "the glossary" if source.kind == "glossary" else f"*{markdown_text(_plain_title(source.name))}*"
+        if outline.french:
+            where = "du glossaire" if source.kind == "glossary" else f"de {where}"
+        parts.append(phrase("from", outline.french, source=where + f" (`{_page(source.doc_id)}`)"))
         return "\n\n".join(parts)
 
     def _syntax(self, outline: Outline) -> str:
         parts: list[str] = []
-        for grammar, doc_id in outline.grammar[:2]:
-            parts.append(f"The grammar {_source(doc_id)}:\n\n{_code_block(grammar, 'text')}")
         for api in outline.api:
-            summary = f" — {markdown_text(api.summary)}" if api.summary else ""
-            parts.append(f"- `{api.signature}`{summary} {_source(api.doc_id)}")
+            parts.append(_code_block(api.signature, "text"))
+            if api.summary:
+                parts.append(f"{markdown_text(api.summary)} (`{_page(api.doc_id)}`)")
         return "\n\n".join(parts)
 
-    def _examples(self, outline: Outline) -> str:
+    def _lesson(self, outline: Outline) -> str:
         parts: list[str] = []
-        used: set[str] = set()
-        for number, example in enumerate(outline.examples, 1):
-            heading = _example_heading(example.heading)
-            if heading in used:
-                heading += ", continued"  # two examples of one section: headings that differ
-            used.add(heading)
-            parts.append(f"### Example {number}: {heading} {_source(example.doc_id)}")
-            parts.append(_code_block(example.code, "python"))
-            # Every example kept printed something (see ContentEnhancerAgent._run_examples).
-            what = "It prints (its real output; the error is the point)" if example.shows_error else "It prints"
-            parts.append(f"{what}:\n\n{_code_block(example.output, 'text')}")
-        return "\n\n".join(parts)
+        for part in outline.sections:
+            if not part.items:
+                continue
+            heading = _code_span(part.section.api_name) if part.section.api_name else markdown_text(
+                _plain_title(part.section.name))
+            parts.append(f"### {heading} (`{_page(part.doc_id)}`)")
+            parts += [self._item(item, outline) for item in part.items]
+        if not outline.examples:
+            parts.append(f"*{phrase('too_little', outline.french)}*")
+        return "\n\n".join(p for p in parts if p)
+
+    def _item(self, item: LessonItem, outline: Outline) -> str:
+        example = item.example
+        if example is not None:
+            return self._example(example, outline.french)
+        if item.block.literal:
+            code = _code_block(item.block.text, "text")
+            shown_as_session = item.block.language in ("python", "pycon")
+            return code + (f"\n\n*{phrase('not_run', outline.french, reason=markdown_text(item.note))}*"
+                           if shown_as_session and item.note else "")
+        return self._block(item.block)
+
+    @staticmethod
+    def _example(example: CourseExample, french: bool) -> str:
+        lines = [f"**{phrase('example', french)} {example.number}.**"
+                 + (f" {phrase('continues', french, n=example.continues)}" if example.continues else "")]
+        lines.append(_code_block(example.code, "python"))
+        if not example.output.strip():
+            lines.append(phrase("prints_nothing", french))
+        else:
+            key = "prints_varies" if example.varies else "prints_error" if example.shows_error else "prints"
+            lines.append(f"{phrase(key, french)}\n\n{_code_block(example.output, 'text')}")
+        return "\n\n".join(lines)
 
     def _pitfalls(self, outline: Outline) -> str:
-        return "\n".join(f"- {markdown_text(text)} {_source(doc_id)}" for text, doc_id in outline.pitfalls)
+        parts: list[str] = []
+        for pitfall in outline.pitfalls:
+            parts.append(f"{markdown_text(pitfall.text)} (`{_page(pitfall.source.doc_id)}`)")
+            if pitfall.code:
+                parts.append(_code_block(pitfall.code, "python"))
+                parts.append("*What this code prints is a question of the quiz.*" if not outline.french else
+                             "*Ce qu'affiche ce code est une question du quiz.*")
+        return "\n\n".join(parts)
 
     @staticmethod
     def _block(block: Block) -> str:
         if block.kind == "table":
             return block.text  # already Markdown, cells escaped when parsed
         if block.kind == "literal":
-            return _code_block(block.text, block.language if block.language in ("python", "text") else "text")
+            return _code_block(block.text, "text")
         bullet = re.match(r"^(-|\d+\.)\s+", block.text)
         if bullet:
             return bullet.group(0) + markdown_text(block.text[bullet.end() :])
         return markdown_text(block.text)
 
     def _summary(self, outline: Outline) -> str:
-        lines = ["## Summary", ""]
-        # A definition is often a key point too: each sentence once.
-        points = dict.fromkeys(outline.definitions[:2] + outline.key_points)
-        for sentence, doc_id in list(points)[:SUMMARY_POINTS]:
-            lines.append(f"- {markdown_text(sentence)} {_source(doc_id)}")
+        lines = [f"## {phrase('summary', outline.french)}", ""]
+        lines += [f"- {markdown_text(point)}" for point in outline.key_points]
         if outline.examples:
-            them = "it" if len(outline.examples) == 1 else "them"
-            lines.append(f"- Every example in this course ran as shown: run {them} yourself and change {them}.")
+            lines.append(f"- {phrase('summary_examples', outline.french)}")
         if len(lines) == 2:
-            for section in outline.sections:
-                lines.append(f"- *{markdown_text(_plain_title(section.title))}* {_source(section.doc_id)}")
+            lines += [f"- *{markdown_text(_plain_title(p.section.name))}* (`{_page(p.doc_id)}`)"
+                      for p in outline.sections]
         return "\n".join(lines) + "\n\n"
 
-    def _quiz(self, outline: Outline) -> list[tuple[str, str]]:
-        """Questions a teacher would ask, each with an answer that can be checked."""
-        questions: list[tuple[str, str]] = []
-        outputs: set[str] = set()
-        for example in self._predictable(outline.examples):
-            if len(questions) == 2:
-                break
-            if example.output in outputs:
-                continue  # two questions with one answer: the second teaches nothing
-            outputs.add(example.output)
-            questions.append((
-                "What does this code print?\n\n" + _code_block(example.code, "python"),
-                "It prints:\n\n" + _code_block(example.output, "text"),
-            ))
-        for api in self._askable(outline.api)[:2]:
-            short = api.name.rsplit(".", 1)[-1]
-            summary = re.sub(rf"\b{re.escape(short)}\b", "…", api.summary)
-            questions.append((
-                f"Which function, class or method is described this way: “{markdown_text(summary)}”?",
-                f"`{api.name}` — `{api.signature}` {_source(api.doc_id)}",
-            ))
-        # "What is X?" only with a sentence that defines X itself (see ContentEnhancerAgent._definitions).
-        answered: set[str] = set()
-        if outline.definitions and outline.defined and len(questions) < 5:
-            sentence, doc_id = outline.definitions[0]
-            concept = outline.defined[0]
-            answered.add(sentence)
-            questions.append((
-                f"In one sentence: what is *{markdown_text(concept)}*?",
-                f"{markdown_text(sentence)} {_source(doc_id)}",
-            ))
-        pitfall = next(((t, d) for t, d in outline.pitfalls if not any(t in a or a in t for a in answered)), None)
-        if pitfall and len(questions) < 5:
-            text, doc_id = pitfall
-            questions.append((
-                f"What should you watch out for when using *{markdown_text((outline.covered or outline.terms)[0])}*?",
-                f"{markdown_text(text)} {_source(doc_id)}",
-            ))
-        return questions
-
     @staticmethod
-    def _predictable(examples: list[CourseExample]) -> list[CourseExample]:
-        """Examples whose output a learner can predict: short, and the same on every run."""
-        return [
-            e for e in examples
-            if e.stable and e.output and len(e.output) <= 300 and e.output.count("\n") < 8
-            and len(e.code.splitlines()) <= 15
-            and not re.search(r"0x[0-9a-f]{4,}|\d{4}-\d\d-\d\d|\d+\.\d{4,}", e.output)
-        ]
-
-    @staticmethod
-    def _askable(api: list[ApiItem]) -> list[ApiItem]:
-        return [a for a in api if 25 <= len(a.summary) <= 240]
-
-    @staticmethod
-    def _quiz_markdown(questions: list[tuple[str, str]]) -> str:
-        lines = ["## Quiz", ""]
-        for i, (question, _) in enumerate(questions, 1):
-            lines.append(f"{i}. {_indent_continuation(question)}")
-            lines.append("")
-        lines += ["### Answers", ""]
-        for i, (_, answer) in enumerate(questions, 1):
-            lines.append(f"{i}. {_indent_continuation(answer)}")
-            lines.append("")
+    def _quiz_markdown(outline: Outline) -> str:
+        fr = outline.french
+        lines = [f"## {phrase('quiz', fr)}", ""]
+        for i, (question, _) in enumerate(outline.quiz, 1):
+            lines += [f"{i}. {_indent_continuation(question)}", ""]
+        lines += [f"### {phrase('answers', fr)}", ""]
+        for i, (_, answer) in enumerate(outline.quiz, 1):
+            lines += [f"{i}. {_indent_continuation(answer)}", ""]
         return "\n".join(lines) + "\n"
 
     @staticmethod
     def _sources(outline: Outline, knowledge_base: str) -> str:
-        lines = ["## Sources", ""]
+        lines = [f"## {phrase('sources', outline.french)}", ""]
         for source in outline.sources:
-            lines.append(
-                f"- `{source['id']}`: {markdown_text(_plain_title(str(source['title'])))} "
-                f"(relevance {float(str(source['score'])):.2f})"
-            )
+            title = markdown_text(_plain_title(str(source["title"])))
+            url = str(source.get("url") or "")
+            line = f"- [{title}]({url})" if url else f"- {title} (`{source['id']}`)"
+            if url and outline.french:
+                line += f" · [{phrase('french_page', True)}]({url.replace('/3/', '/fr/3/', 1)})"
+            lines.append(line)
         lines += ["", f"*Knowledge base: {markdown_text(knowledge_base)}.*"]
         return "\n".join(lines) + "\n"
 
@@ -357,7 +333,8 @@ class CourseGeneratorAgent:
             "so there is no course to write: an invented one would not be worth reading.",
         ]
         if outline.missing:
-            lines += ["", f"Nothing in it explains: {', '.join(f'*{markdown_text(c)}*' for c in outline.missing)}."]
+            lines += ["", "No heading, index entry or API name of it speaks of: "
+                      + ", ".join(f"*{markdown_text(c)}*" for c in outline.missing) + "."]
         if outline.nearby:
             lines += ["", "The closest things it does hold:", ""]
             lines += [f"- {markdown_text(_plain_title(t))}" for t in outline.nearby[:4]]

@@ -25,6 +25,8 @@ from pathlib import Path
 from . import corpus
 from ._text import Block, normalise, split_blocks
 from .manual import Manual, installed
+from .sections import SCHEMA as SECTIONS_SCHEMA
+from .sections import SectionIndex, delete_sections, insert_sections
 
 __all__ = ("DEFAULT_PATH", "Hit", "KnowledgeBase", "Passage", "default_path")
 
@@ -76,8 +78,8 @@ _DEFAULT_KINDS = "kind IN ('pydoc', 'module', 'manual')"
 
 def _corpus_version(manual: Manual | None) -> str:
     if manual is not None:
-        return f"manual-{manual.package}-{manual.version}-v8"
-    return f"python-{platform.python_version()}-v8"
+        return f"manual-{manual.package}-{manual.version}-v9"
+    return f"python-{platform.python_version()}-v9"
 
 
 def _corpus_description(manual: Manual | None) -> str:
@@ -146,6 +148,8 @@ class KnowledgeBase:
         self._db = sqlite3.connect(self.path, timeout=120)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(SECTIONS_SCHEMA)
+        self.sections = SectionIndex(self._db)
         columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(documents)")}
         if "trusted" not in columns:  # a file written before examples were run
             self._db.execute("ALTER TABLE documents ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0")
@@ -237,6 +241,7 @@ class KnowledgeBase:
 
     def _delete_where(self, condition: str, *params: str) -> None:
         ids = f"SELECT id FROM documents WHERE {condition}"
+        delete_sections(self._db, ids, params)
         self._db.execute(
             f"DELETE FROM passage_index WHERE rowid IN (SELECT id FROM passages WHERE doc_id IN ({ids}))", params
         )
@@ -273,6 +278,7 @@ class KnowledgeBase:
                 "INSERT INTO document_index(doc_id, title, keywords, headings, body) VALUES (?, ?, ?, ?, ?)",
                 (document.id, title, keywords, normalise(" ".join(headings)), normalise(" ".join(bodies))),
             )
+            insert_sections(self._db, document)
             n_docs += 1
         return n_docs, n_passages
 

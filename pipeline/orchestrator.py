@@ -23,7 +23,7 @@ from .enhancer import ContentEnhancerAgent
 from .generator import CourseGeneratorAgent
 from .knowledge import open_default, plural
 from .llm import LLMCourseGenerator, LLMError, LLMSettings
-from .retriever import KnowledgeRetrieverAgent, nearby_subjects
+from .retriever import KnowledgeRetrieverAgent
 
 __all__ = ("CourseConfig", "stream_course_generation_progress")
 
@@ -74,14 +74,14 @@ def stream_course_generation_progress(
         corpus = kb.corpus()
         print(f"Knowledge base: {knowledge_base}")
         _phase(1, "KNOWLEDGE RETRIEVAL")
-        print("📚 Agent 1: KnowledgeRetrieverAgent — collecting what the knowledge base knows")
+        print("📚 Agent 1: KnowledgeRetrieverAgent — looking the subject up in the manual's sections")
         retrieval = KnowledgeRetrieverAgent(kb).retrieve(subject)
         timings["retrieval_ms"] = (time.perf_counter() - phase_start) * 1000
 
         _phase(2, "CONTENT ENHANCEMENT")
-        print("🔎 Agent 2: ContentEnhancerAgent — choosing explanations, running examples, organising")
+        print("🔎 Agent 2: ContentEnhancerAgent — reading the sections, running their examples")
         phase_start = time.perf_counter()
-        trusted = {d.id for d in retrieval.documents if settings.run_examples and kb.is_trusted(d.id)}
+        trusted = {s.doc_id for s in retrieval.sections if settings.run_examples and kb.is_trusted(s.doc_id)}
         outline = ContentEnhancerAgent(trusted=trusted.__contains__).enhance(retrieval)
         timings["enhancement_ms"] = (time.perf_counter() - phase_start) * 1000
 
@@ -131,11 +131,12 @@ def stream_course_generation_progress(
             # A declined subject used no source: what matched best is offered instead, as subjects
             # the user can ask for with one click.
             "sources": outline.sources if outline.known else [],
-            "nearby": [] if outline.known else nearby_subjects(outline.nearby),
+            "nearby": [] if outline.known else outline.nearby,
             "timings": timings,
             "knowledge_base": knowledge_base,
             "corpus": corpus,
             "backend": backend,
-            "examples_run": [{"source": e.doc_id, "code": e.code, "output": e.output} for e in outline.examples],
+            "examples_run": [{"source": e.doc_id, "code": e.code, "output": e.output, "varies": e.varies}
+                             for e in outline.examples],
         },
     }

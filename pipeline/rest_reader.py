@@ -1,256 +1,24 @@
-"""The Python manual's reStructuredText, read with docutils into headings, prose, code and tables.
+"""The Python manual's reStructuredText, read with docutils into sections of headings, prose, code,
+API entries and index terms.
 
-The manual is written for Sphinx, whose directives (``.. function::``) and roles
-(``:func:``) plain docutils does not know.  They are registered here with the
-meaning a reader needs: an API entry keeps its qualified name and signature
-(``asyncio.create_task(coro, *, name=None, context=None)``), a cross-reference
-becomes the code it names, a doctest stays code, and what only serves the
-HTML build (index entries, toctrees, audit events, version notes, "see also"
-link lists, footnotes) is dropped.  Nothing is included from other files and
-no raw HTML passes (``file_insertion_enabled`` and ``raw_enabled`` are off).
+Each section keeps its heading path (page title, then the headings above it), its anchor on
+docs.python.org, its blocks in order, and the ``.. index::`` terms placed in it.  Nothing is
+included from other files and no raw HTML passes (``file_insertion_enabled`` and
+``raw_enabled`` are off).  The Sphinx directives are in ``rest_directives``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import docutils.core
 import docutils.nodes as nodes
-from docutils.parsers.rst import Directive, directives, roles
 
 from ._text import Block, is_python_code
+from .rest_directives import MEMBERS, UNQUALIFIED, api_entry, glossary, index_terms, module_marker, note_block, register
 
-__all__ = ("ApiEntry", "ParsedPage", "parse_page")
-
-# -- nodes of our own ---------------------------------------------------------------
-
-
-class api_entry(nodes.Element):
-    """``.. function::`` and its kin: ``objtype``, ``signatures``, and the description as children."""
-
-
-class module_marker(nodes.Element):
-    """``.. module::`` / ``.. currentmodule::``: the module later API names belong to."""
-
-
-class glossary(nodes.Element):
-    """``.. glossary::``: each term becomes a section of its own, so that it is found by name."""
-
-
-class note_block(nodes.Element):
-    """A note, warning or CPython detail: kept, and marked, because pitfalls live there."""
-
-
-_API_TYPES = (
-    "function", "method", "class", "attribute", "data", "exception", "decorator", "decoratormethod",
-    "classmethod", "staticmethod", "coroutinemethod", "coroutinefunction", "abstractmethod",
-    "awaitablefunction", "awaitablemethod", "describe", "object", "opcode", "cmdoption", "option",
-    "envvar", "pdbcommand", "property",
-)
-_DROPPED = (
-    "index", "sectionauthor", "moduleauthor", "highlight", "toctree", "tabularcolumns", "include",
-    "audit-event", "audit-event-table", "availability", "program", "only", "testsetup", "testcleanup",
-    "literalinclude", "miscnews", "limited-api-list", "versionadded", "versionchanged", "seealso",
-    "impl-detail", "rubric", "contents", "raw", "image", "figure", "productionlist-hidden", "autoclass",
-    "autofunction", "automodule", "doctest-skip",
-)
-_UNQUALIFIED = frozenset({"cmdoption", "option", "envvar", "opcode", "pdbcommand", "describe", "object"})
-_MEMBERS = frozenset({"method", "attribute", "classmethod", "staticmethod", "coroutinemethod", "abstractmethod",
-                      "awaitablemethod", "decoratormethod", "property"})
-_CODE = ("code-block", "sourcecode", "code", "doctest", "testcode", "testoutput")
-_NOTES = ("note", "warning", "important", "caution", "attention", "danger", "tip", "hint", "deprecated",
-          "deprecated-removed")
-
-
-class _Api(Directive):
-    has_content = True
-    required_arguments = 1
-    final_argument_whitespace = True
-    option_spec: ClassVar[dict[str, Any]] = {}  # filled in to accept every option, see _AnyOptions
-
-    def run(self) -> list[nodes.Node]:
-        node = api_entry()
-        node["objtype"] = self.name.split(":")[-1]
-        node["signatures"] = [line.strip().rstrip("\\") for line in self.arguments[0].splitlines() if line.strip()]
-        self.state.nested_parse(self.content, self.content_offset, node)
-        return [node]
-
-
-class _AnyOptions(dict[str, Any]):
-    """An option spec that accepts every option (``:noindex:``, ``:synopsis:`` …) and keeps its text."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __bool__(self) -> bool:  # docutils parses options only when the spec is truthy
-        return True
-
-    def __getitem__(self, key: str) -> Any:
-        return directives.unchanged
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return directives.unchanged
-
-
-_Api.option_spec = _AnyOptions()
-
-
-class _Module(Directive):
-    has_content = True
-    required_arguments = 1
-    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
-
-    def run(self) -> list[nodes.Node]:
-        node = module_marker()
-        node["name"] = self.arguments[0].strip()
-        return [node]
-
-
-class _Drop(Directive):
-    has_content = True
-    optional_arguments = 10
-    final_argument_whitespace = True
-    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
-
-    def run(self) -> list[nodes.Node]:
-        return []
-
-
-class _Code(Directive):
-    has_content = True
-    optional_arguments = 1
-    final_argument_whitespace = True
-    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
-
-    def run(self) -> list[nodes.Node]:
-        code = "\n".join(self.content)
-        if self.name == "testoutput":
-            language = "output"
-        elif self.name in ("doctest", "testcode"):
-            language = "pycon" if code.lstrip().startswith(">>>") else "python"
-        else:
-            language = (self.arguments[0] if self.arguments else "python").strip()
-        node = nodes.literal_block(code, code)
-        node["language"] = language
-        return [node]
-
-
-class _Grammar(Directive):
-    has_content = True
-    optional_arguments = 1
-    final_argument_whitespace = True
-
-    def run(self) -> list[nodes.Node]:
-        text = "\n".join(self.content)
-        node = nodes.literal_block(text, text)
-        node["language"] = "text"
-        return [node]
-
-
-class _Glossary(Directive):
-    has_content = True
-    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
-
-    def run(self) -> list[nodes.Node]:
-        node = glossary()
-        self.state.nested_parse(self.content, self.content_offset, node)
-        return [node]
-
-
-class _Note(Directive):
-    has_content = True
-    optional_arguments = 2
-    final_argument_whitespace = True
-    option_spec: ClassVar[dict[str, Any]] = _AnyOptions()
-
-    def run(self) -> list[nodes.Node]:
-        node = note_block()
-        kind = self.name
-        if kind.startswith("deprecated"):
-            version = self.arguments[0].split()[0] if self.arguments else ""
-            node["label"] = f"Deprecated since version {version}" if version else "Deprecated"
-        else:
-            node["label"] = kind.capitalize()
-        self.state.nested_parse(self.content, self.content_offset, node)
-        return [node]
-
-
-# Roles whose text is code: shown as a code span.  ``:func:`` and ``:meth:`` get
-# "()" as Sphinx adds them; "~a.b" shows "b"; "title <target>" shows the title.
-_CODE_ROLES = frozenset(
-    "func meth class mod attr data exc const obj keyword samp file envvar option program token opcode "
-    "pdbcmd makevar mimetype kbd command code py:func py:meth py:class py:mod py:attr py:data py:exc "
-    "py:const py:obj c:func c:type c:macro c:data c:member c:expr c:struct c:var cmake".split()
-)
-_TITLE_TARGET = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.S)
-
-
-def _code_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
-               options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list[Any]]:
-    text = nodes.unescape(text)
-    match = _TITLE_TARGET.match(text)
-    if match and match.group(1):
-        shown = match.group(1)
-    else:
-        shown = text.lstrip("!")
-        if shown.startswith("~"):
-            shown = shown[1:].rsplit(".", 1)[-1]
-    kind = name.split(":")[-1]
-    if kind == "token":
-        shown = shown.rsplit(":", 1)[-1]  # "python-grammar:expression": the grammar's name is not shown
-    if kind in ("func", "meth") and not shown.endswith(")"):
-        shown += "()"
-    return [nodes.literal(shown, shown)], []
-
-
-def _text_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
-               options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list[Any]]:
-    text = nodes.unescape(text)
-    match = _TITLE_TARGET.match(text)
-    shown = match.group(1) if match and match.group(1) else text
-    if name == "abbr":
-        shown = re.sub(r"\s*\(.*\)$", "", shown)
-    if name in ("issue", "gh"):
-        shown = f"issue {shown}"
-    return [nodes.Text(shown)], []
-
-
-_ROLE = re.compile(r":([a-z]+(?::[a-z]+)?):`")
-_registered: set[str] = set()
-
-
-def _register() -> None:
-    if _registered:
-        return
-    for name in _API_TYPES:
-        directives.register_directive(name, _Api)
-        directives.register_directive(f"py:{name}", _Api)
-    directives.register_directive("module", _Module)
-    directives.register_directive("currentmodule", _Module)
-    directives.register_directive("py:module", _Module)
-    directives.register_directive("py:currentmodule", _Module)
-    for name in _DROPPED:
-        directives.register_directive(name, _Drop)
-    for name in _CODE:
-        directives.register_directive(name, _Code)
-    directives.register_directive("productionlist", _Grammar)
-    directives.register_directive("glossary", _Glossary)
-    for name in _NOTES:
-        directives.register_directive(name, _Note)
-    _registered.add("directives")
-
-
-def _register_roles(source: str) -> None:
-    """Register every role the page uses: code roles as code, the others (``ref``, ``term`` …) as text."""
-    for name in set(_ROLE.findall(source)) - _registered:
-        if name in ("pep", "rfc", "sub", "sup", "emphasis", "strong", "literal", "math"):
-            continue  # docutils' own
-        role: Any = _code_role if name in _CODE_ROLES else _text_role  # returns literal/Text nodes, not references
-        roles.register_local_role(name, role)
-        _registered.add(name)
-
+__all__ = ("ApiEntry", "PageSection", "ParsedPage", "parse_page")
 
 # -- from the document tree to blocks ---------------------------------------------------
 
@@ -267,6 +35,19 @@ class PageSection:
     heading: str
     blocks: list[Block] = field(default_factory=list)
     api: ApiEntry | None = None
+    path: tuple[str, ...] = ()  # the headings above it, the page's title first
+    anchor: str = ""  # its id on the page's HTML ("arbitrary-argument-lists", "str.split", "term-generator")
+    terms: list[str] = field(default_factory=list)  # its ``.. index::`` entries
+    labels: tuple[str, ...] = ()  # the ``.. _label:`` targets that name it (``:ref:`` points there)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    heading: str
+    path: tuple[str, ...]
+    anchor: str
+    api: ApiEntry | None = None
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -313,13 +94,31 @@ class _Walker:
         self.title = ""
         self.sections: list[PageSection] = []
         self.current = PageSection("")
+        self.headings: tuple[str, ...] = ()  # the headings of the sections being read
+        self._entries: set[int] = set()
+        self.pending: list[str] = []  # index terms met before the section they point at has started
 
-    def _start(self, heading: str, api: ApiEntry | None = None) -> None:
-        if self.current.blocks or self.current.api:
+    def _frame(self) -> _Frame:
+        return _Frame(self.current.heading, self.current.path, self.current.anchor, self.current.api,
+                      self.current.labels)
+
+    def _start(self, frame: _Frame) -> None:
+        carried: list[str] = []
+        api = self.current.api
+        if self.current.blocks or (api is not None and id(api) not in self._entries):
             self.sections.append(self.current)
-        self.current = PageSection(heading, api=api)
+            if api is not None:
+                self._entries.add(id(api))  # text after a nested entry is its own section, not the entry again
+        else:
+            carried = self.current.terms  # a section left empty: its terms are for what follows
+        self.current = PageSection(frame.heading, api=frame.api, path=frame.path, anchor=frame.anchor,
+                                   labels=frame.labels)
+        self.current.terms, self.pending = [*carried, *self.pending], []
 
     def add(self, block: Block) -> None:
+        if self.pending:
+            self.current.terms += self.pending
+            self.pending = []
         self.current.blocks.append(block)
 
     def walk(self, node: nodes.Node, depth: int = 0) -> None:
@@ -328,12 +127,20 @@ class _Walker:
             heading = _inline(title).replace(" --- ", " — ") if title is not None else ""
             if not self.title:
                 self.title = heading
-            saved = self.current.heading
-            self._start(heading)
+            saved = self._frame()
+            plain = title.astext() if title is not None else ""
+            enclosing = self.headings
+            self.headings = (*enclosing, heading)
+            labels = tuple(str(i) for i in node.get("ids", []) if str(i) != nodes.make_id(plain))
+            self._start(_Frame(heading, self.headings, nodes.make_id(plain), labels=labels))
             for child in node.children:
                 if not isinstance(child, nodes.title):
                     self.walk(child, depth + 1)
+            self.headings = enclosing
             self._start(saved)  # text after a sub-section belongs to the enclosing one again
+            return
+        if isinstance(node, index_terms):
+            self.pending += [str(t) for t in node["terms"]]
             return
         if isinstance(node, module_marker):
             self.module = str(node["name"])
@@ -343,10 +150,12 @@ class _Walker:
             self._api(node, depth)
             return
         if isinstance(node, glossary):
-            saved = self.current.heading
+            saved = self._frame()
             for item in node.findall(nodes.definition_list_item):
                 terms = [_inline(t) for t in item.findall(nodes.term)]
-                self._start(", ".join(terms))
+                first = item.next_node(nodes.term)
+                anchor = "term-" + nodes.make_id(first.astext()) if first is not None else ""
+                self._start(_Frame(", ".join(terms), (*saved.path, ", ".join(terms)), anchor))
                 definition = item.next_node(nodes.definition)
                 if definition is not None:
                     for child in definition.children:
@@ -462,8 +271,8 @@ class _Walker:
         first = qualified[0] if qualified else ""
         match = _SIG_NAME.match(first)
         name = match.group(1) if match else first
-        saved = self.current.heading
-        self._start(first, ApiEntry(name, first, objtype))
+        saved = self._frame()
+        self._start(_Frame(first, (*self.headings, name), name, ApiEntry(name, first, objtype)))
         if len(qualified) > 1:
             self.add(Block("\n".join(qualified), "literal", "text"))
         is_class = objtype in ("class", "exception")
@@ -479,11 +288,11 @@ class _Walker:
         """The signature with its name qualified as Sphinx shows it: module, then class."""
         signature = " ".join(signature.split())
         match = _SIG_NAME.match(signature)
-        if match is None or objtype in _UNQUALIFIED:
+        if match is None or objtype in UNQUALIFIED:
             return signature
         name = match.group(1)
         prefix = ""
-        if self.classes and objtype in _MEMBERS:
+        if self.classes and objtype in MEMBERS:
             owner = self.classes[-1]
             if not name.startswith(owner.rsplit(".", 1)[-1] + "."):
                 prefix = owner + "."
@@ -494,14 +303,13 @@ class _Walker:
         return signature[: match.start(1)] + prefix + signature[match.start(1) :]
 
     def finish(self) -> list[PageSection]:
-        self._start("")
+        self._start(_Frame("", (), ""))
         return self.sections
 
 
 def parse_page(source: str) -> ParsedPage:
     """One page of the manual as a title, the module it documents, and its sections of blocks."""
-    _register()
-    _register_roles(source)
+    register(source)
     tree = docutils.core.publish_doctree(
         source,
         settings_overrides={

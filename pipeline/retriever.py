@@ -1,139 +1,47 @@
-"""KnowledgeRetrieverAgent: reads the subject, judges whether the knowledge base covers it, and
-gathers the passages that explain it.
+"""KnowledgeRetrieverAgent: finds the one to three sections of the manual that teach a subject.
 
-Passages, not pages, are what is searched: a page of the manual (``library/stdtypes``)
-holds hundreds of unrelated entries, so a page's score would say little.  Each
-concept of a subject is searched on its own, so that "closures and nonlocal" is
-covered even though no passage names both, and a concept that nothing covers is
-reported as missing instead of being papered over.  Explanations are preferred
-to one-line entries: the tutorial and the HOWTOs, a module's introduction, and
-passages with code weigh more than a bare "Return a task object.".
+The unit is a section, found as the manual's own readers find it: by its index (``*args`` is the
+entry ``* (asterisk); in function calls`` of the tutorial's "Arbitrary Argument Lists"), its
+headings, its glossary and its API names (``split, join, strip`` → ``str.split`` …).  A tutorial
+or HOWTO section headed with the subject comes first, then the library or reference entry of
+the API it names.  A subject whose words no heading, index term or API name of the knowledge
+base covers is declined: the course would otherwise teach whatever a word matched.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ._subject import Subject, read_subject
-from ._text import normalise, singular
-from .knowledge import Hit, KnowledgeBase, Passage, plural
+from ._subject import read_subject
+from ._text import STOPWORDS, normalise
+from .knowledge import KnowledgeBase, plural
+from .lookup import Named, owner_of, read_names, words_of
+from .sections import ManualSection
 
-__all__ = ("KnowledgeRetrieverAgent", "PlannedQuery", "Retrieval", "ScoredDocument", "nearby_subjects", "singular")
+__all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
 
-# What a Python programmer means by a subject, in the words the documentation
-# uses.  Keys are singular; values are searched as phrases.  This is the query
-# planner's domain knowledge, not a list of answers: which passages come back
-# is still decided by the index.
-RELATED_TERMS: dict[str, tuple[str, ...]] = {
-    "generator": ("yield", "generator function", "generator iterator", "generator expression"),
-    "iterator": ("__next__", "__iter__", "iterable", "itertools"),
-    "exception": ("try", "except", "raise", "finally"),
-    "error": ("exception", "raise", "except"),
-    "with statement": ("with", "context manager", "__enter__", "contextlib"),
-    "try statement": ("try", "except", "finally", "exception"),
-    "context manager": ("with statement", "contextmanager", "__enter__", "__exit__", "contextlib"),
-    "string formatting": ("format specification", "formatted string literals", "str.format", "format"),
-    "formatting": ("format specification", "str.format"),
-    "f-string": ("formatted string literals", "f-strings", "format specification"),
-    "sorting": ("sorted", "key function", "sorting how to", "list.sort"),
-    "sort": ("sorted", "key function", "sorting how to", "list.sort"),
-    "key function": ("sorted", "key function", "functools.cmp_to_key"),
-    "descriptor": ("descriptor guide", "__get__", "__set_name__"),
-    "nonlocal": ("nonlocal statement", "enclosing scope"),
-    "comprehension": ("list comprehensions", "comprehensions"),
-    "list comprehension": ("list comprehensions", "displays for lists"),
-    "logging": ("logging howto", "getLogger", "logger"),
-    "pathlib": ("pure paths", "concrete paths", "path"),
-    "dictionary": ("dict", "mapping types", "dictionary displays", "key"),
-    "dict": ("dictionary", "mapping types"),
-    "list": ("mutable sequence", "list comprehension", "sequence types"),
-    "tuple": ("immutable sequence", "namedtuple", "sequence types"),
-    "set": ("set types", "frozenset"),
-    "string": ("str", "string methods", "text sequence"),
-    "async": ("await", "coroutine", "asyncio", "event loop"),
-    "await": ("async", "coroutine", "asyncio", "awaitable"),
-    "coroutine": ("async def", "await", "asyncio"),
-    "asyncio": ("coroutine", "event loop", "task"),
-    "thread": ("threading", "lock", "concurrent.futures", "thread pool"),
-    "threading": ("thread", "lock", "condition", "concurrent.futures"),
-    "json": ("json.dumps", "json.loads", "JSONDecoder", "JSONEncoder"),
-    "decorator": ("function definition", "functools.wraps", "wrapper"),
-    "class": ("class definition", "inheritance", "__init__", "method"),
-    "inheritance": ("class definition", "super", "method resolution order"),
-    "regular expression": ("regular expression howto", "re.compile", "re.match", "re.search"),
-    "regex": ("regular expression", "re"),
-    # Not "read" and "write": every "Read and write Sun AU files" module's title has them.
-    "file": ("reading and writing files", "file object", "open", "io"),
-    "reading": ("reading and writing files", "file object"),
-    "read": ("reading and writing files", "file object"),
-    "open": ("reading and writing files", "file object"),
-    "path": ("pathlib", "os.path"),
-    "date": ("datetime", "timedelta"),
-    "time": ("datetime", "time.time"),
-    "test": ("unittest", "doctest", "assert"),
-    "unit test": ("unittest", "TestCase", "assert"),
-    "type hint": ("typing", "annotation"),
-    "annotation": ("typing", "type hint"),
-    "lambda": ("lambda expression", "anonymous function"),
-    "import": ("import statement", "module", "package", "importlib"),
-    "module": ("import statement", "package", "importlib"),
-    "process": ("subprocess", "multiprocessing"),
-    "subprocess": ("Popen", "subprocess.run"),
-    "number": ("int", "float", "numeric types"),
-    "integer": ("int", "numeric types"),
-    "float": ("floating point", "numeric types"),
-    "function": ("function definition", "def", "call", "return"),
-    "loop": ("for statement", "while statement", "break", "continue"),
-    "for loop": ("for statement", "iterable", "break"),
-    "variable": ("assignment", "naming and binding", "scope"),
-    "scope": ("naming and binding", "global", "nonlocal"),
-    "closure": ("nonlocal", "free variable", "nested function", "enclosing function"),
-    "boolean": ("truth value", "bool", "and", "or"),
-    "slice": ("slicings", "sequence", "slice"),
-    "operator": ("operator precedence", "binary arithmetic", "comparisons"),
-    "assignment expression": ("named expression", "walrus", "namedexpr"),
-    "dataclass": ("dataclasses", "field", "__init__"),
-    "enum": ("enum", "Enum", "IntEnum"),
-    "socket": ("socket", "connection", "server"),
-    "http": ("http.client", "urllib.request", "http.server"),
-    "csv": ("csv.reader", "csv.writer", "DictReader"),
-    "sqlite": ("sqlite3", "cursor", "connection"),
-    "database": ("sqlite3", "dbm", "cursor"),
-    "random": ("random", "seed", "choice"),
-    "math": ("math", "cmath", "floating point"),
-}
-
-_PHRASE_KEYS = sorted((k for k in RELATED_TERMS if " " in k or "-" in k), key=len, reverse=True)
-
-PASSAGES_PER_QUERY = 40
-MAX_DOCUMENTS = 4
-MIN_RELATIVE_SCORE = 0.5  # a document scoring under this share of the best one is off-topic
-MAX_QUERIES = 14
-# A section headed with the concept itself ("Generators" in the tutorial and the functional HOWTO)
-# is where it is taught: it weighs more than a passage that only uses the word.
-HEADING_WEIGHT = 2.5
-HEADING_HITS = 400
-_TEACHING_PAGES = ("manual:tutorial/", "manual:howto/", "manual:reference/")
-
-
+# How much a page of each kind teaches: the tutorial and HOWTOs are written as lessons.
+KIND_PRIOR = {"tutorial": 1.6, "howto": 1.45, "reference": 1.15, "library": 1.0, "faq": 0.9, "glossary": 0.8,
+              "file": 1.2}
+# The interpreter's internals name every concept (LOAD_CLOSURE, ast.Lambda) but teach none.
+INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3", "pyclbr",
+                       "winreg", "msilib", "idle", "tkinter.ttk", "unittest.mock-examples"})
+# Library pages about the built-ins rather than one module.
+_BUILTIN_PAGES = frozenset({"stdtypes", "functions", "exceptions", "constants", "datatypes"})
+# Words of headings that say what kind of thing a section is about, not which: "Lambda Expressions".
+_GENERIC = frozenset("expression statement function object type introduction basic basics howto more "
+                     "overview tutorial".split())
+MAX_TEACHING = 2
+MAX_API = 3
+MAX_SUBSECTIONS = 2  # sub-sections read with a section that on its own is an introduction
+MAX_SIBLINGS = 8
+MIN_CODE_BLOCKS = 3  # fewer, and a section with more code is added (two examples that print, at least)
 MAX_NEARBY = 4
-# What a declined request that touches nothing the knowledge base explains is offered instead.
+SEARCH_LIMIT = 60
+_LABEL = re.compile(r"⸨([^⸨⸩|]+)⸩")
 SUGGESTED_SUBJECTS = ("generators", "decorators", "context managers", "f-strings")
-_MODULE_TITLE = re.compile(r"^`([\w.]+)` — ")
-
-
-def nearby_subjects(titles: list[str], limit: int = MAX_NEARBY) -> list[str]:
-    """Titles a declined request can offer as subjects to ask for instead: a module's page as the
-    module's name ("`decimal` — Decimal fixed point …" → "decimal"), any other as its plain title."""
-    subjects: dict[str, None] = {}
-    for title in titles:
-        module = _MODULE_TITLE.match(title)
-        plain = module.group(1) if module else " ".join(title.replace("`", "").split())
-        if plain:
-            subjects.setdefault(plain, None)
-    return list(subjects)[:limit]
 
 
 def fts_phrase(text: str) -> str:
@@ -142,248 +50,308 @@ def fts_phrase(text: str) -> str:
     return f'"{words}"' if words else ""
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedQuery:
-    text: str  # for people
-    match: str  # for FTS5
-    weight: float
-    concept: str = ""  # the concept of the subject it serves ("" for the whole subject)
-    # Keep only the hits whose heading is exactly this (normalised): the section a page names after
-    # the concept ("Generators" in the tutorial's Classes), not every heading holding the word.
-    heading: str = ""
-
-
-@dataclass(slots=True)
-class ScoredDocument:
-    id: str
-    title: str
-    score: float = 0.0
-    concepts: set[str] = field(default_factory=set)
-    passages: dict[int, tuple[Passage, float]] = field(default_factory=dict)
-
-    def ranked_passages(self) -> list[tuple[Passage, float]]:
-        return sorted(self.passages.values(), key=lambda ps: -ps[1])
+def nearby_subjects(titles: list[str], limit: int = MAX_NEARBY) -> list[str]:
+    """Names a declined request can offer as subjects to ask for instead, each once."""
+    subjects = dict.fromkeys(" ".join(t.replace("`", "").split()) for t in titles if t.strip())
+    return list(subjects)[:limit]
 
 
 @dataclass(slots=True)
 class Retrieval:
     subject: str
     terms: list[str]
-    queries: list[PlannedQuery]
-    documents: list[ScoredDocument]  # the chosen ones, best first
     known: bool
     kind: str = "subject"  # "subject" | "small_talk" | "follow_up"
-    covered: list[str] = field(default_factory=list)  # concepts the knowledge base explains
-    missing: list[str] = field(default_factory=list)  # concepts it does not
-    nearby: list[str] = field(default_factory=list)  # titles that touch the subject, for a refusal
+    french: bool = False
+    sections: list[ManualSection] = field(default_factory=list)  # in lesson order: teaching, then API entries
+    glossary: ManualSection | None = None
+    api: list[ManualSection] = field(default_factory=list)  # the entries the subject names
+    siblings: list[ManualSection] = field(default_factory=list)  # other entries of their page, for the quiz
+    features: set[str] = field(default_factory=set)  # what the subject's code shows
+    covered: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    nearby: list[str] = field(default_factory=list)
+    lookups: int = 0
 
 
-# The interpreter's internals: they name every concept (LOAD_CLOSURE, FunctionDef.decorator_list)
-# but explain none to a learner.
-INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3"})
+def _teaches(section: ManualSection) -> bool:
+    return section.page.rsplit("/", 1)[-1] not in INTERNALS and not section.heading.startswith("Source code")
 
 
-def _document_prior(doc_id: str) -> float:
-    """How much to trust a document before reading it: explanations over reference entries."""
-    kind, _, name = doc_id.partition(":")
-    if kind == "manual":
-        part, _, page = name.partition("/")
-        if page in INTERNALS:
-            return 0.5
-        if part == "library":  # a sub-module (email.generator) is rarely what a general subject means
-            return 1.0 / (1.0 + 0.35 * page.count("."))
-        return {"tutorial": 1.5, "howto": 1.4, "glossary": 1.3, "reference": 1.1}.get(part, 1.0)
-    if kind == "pydoc":
-        return 1.15
-    if kind == "module":
-        return 1.0 / (1.0 + 0.35 * name.count("."))
-    return 1.1  # the user's own documents: they added them for a reason
-
-
-def _passage_prior(passage: Passage, concept: str) -> float:
-    prior = _document_prior(passage.doc_id)
-    named = passage.heading.split("(")[0]  # an entry's name, not its parameters ("decorator_list")
-    if concept and set(normalise(concept).split()) <= set(normalise(named).split()):
-        prior *= 1.5  # a section named after the concept is where it is explained
-    is_entry = passage.body.startswith("```signature")
-    if is_entry and len(passage.body) - passage.body.find("```", 3) < 200:
-        prior *= 0.55  # a one-line entry names things but explains little
-    if "```python" in passage.body or "```pycon" in passage.body:
-        prior *= 1.2
-    if passage.doc_id.startswith("manual:library/") and passage.seq <= 2 and not is_entry:
-        prior *= 1.2  # a module's introduction
-    return prior
-
-
-def concepts_of(subject: Subject) -> list[str]:
-    """The concepts of a subject: known multi-word phrases first ("context manager"), then single terms."""
-    words = list(subject.terms)
-    joined = " " + " ".join(words) + " "
-    concepts: list[str] = []
-    for key in _PHRASE_KEYS:
-        if f" {key} " in joined:
-            concepts.append(key)
-            joined = joined.replace(f" {key} ", " ")
-    concepts += [w for w in joined.split() if w]
-    order = {c: joined.find(c) for c in concepts}
-    return sorted(dict.fromkeys(concepts), key=lambda c: order.get(c, 0))
+@dataclass(slots=True)
+class _Candidate:
+    section: ManualSection
+    score: float = 0.0
+    by_term: bool = False  # an index term of the subject's symbols points at it
+    module: bool = False  # the introduction of a module the subject names
+    parent: bool = False  # the section a named API entry is in
 
 
 class KnowledgeRetrieverAgent:
-    """Turns a subject into searches, judges coverage, and gathers the passages found."""
+    """Reads the subject, looks it up in the section index, and chooses the sections to teach it from."""
 
     name = "KnowledgeRetrieverAgent"
 
     def __init__(self, kb: KnowledgeBase, say: Callable[[str], None] = print) -> None:
         self.kb = kb
         self.say = say
-        self._size: int | None = None
+        self._lookups = 0
 
-    def plan(self, subject: Subject, concepts: list[str]) -> list[PlannedQuery]:
-        queries: list[PlannedQuery] = []
-        seen: set[str] = set()
-
-        def add(text: str, weight: float, concept: str, match: str = "") -> None:
-            match = match or fts_phrase(text)
-            if match and match.lower() not in seen:
-                seen.add(match.lower())
-                queries.append(PlannedQuery(text, match, weight, concept))
-
-        if len(subject.terms) > 1:
-            # The subject's words close together, not only as one phrase: "reading files" is the
-            # tutorial's "Reading and Writing Files".
-            words = [fts_phrase(t) for t in subject.terms]
-            add(" ".join(subject.terms), 1.0, "", f"NEAR({' '.join(w for w in words if w)}, 3)")
-        for concept in concepts:
-            add(concept, 1.0, concept)
-        for concept in concepts:
-            phrase = fts_phrase(concept)
-            if phrase and normalise(concept):
-                queries.append(PlannedQuery(f"{concept} (as a heading)", "{heading} : " + phrase, HEADING_WEIGHT,
-                                            concept, heading=normalise(concept)))
-        whole = {singular(w) for c in concepts for w in c.split()}
-        for concept in concepts:
-            for related in RELATED_TERMS.get(concept, ())[:4]:
-                # A fuller name of the whole subject ("reading and writing files" for "files", "generator
-                # function" for "generator") weighs as much as the subject's own words.
-                names_all = whole <= set(normalise(related).split())
-                add(related, 1.0 if names_all else 0.6, concept)
-        return queries[:MAX_QUERIES]
-
-    def _coverage(self, concept: str) -> int:
-        """How well the knowledge base explains a concept: 2 named in several titles or headings, or
-        named in one and discussed often; 1 named somewhere (``same_quantum`` names "quantum"); 0 not at all."""
-        phrase = fts_phrase(concept)
-        names = [phrase] + [fts_phrase(r) for r in RELATED_TERMS.get(concept, ())[:2]]
-        strong = sum(self.kb.count("{title keywords heading} : " + p, cap=5) for p in names if p)
-        # "Several" and "often" grow with the knowledge base: a handful of one's own notes is
-        # small, the manual's twelve thousand passages are not.
-        size = self._size if self._size is not None else self.kb.size()
-        self._size = size
-        several, often = min(3, 1 + size // 2000), min(8, 1 + size // 1000)
-        # In a large, structured corpus (the manual), "discussed often" counts only for a concept
-        # some title or heading names too: words that merely recur in examples ("banana" in the
-        # tutorial's lists) are not what its pages explain. A few notes of one's own have no such
-        # structure to go by.
-        named = strong > 0 or size < 2000
-        # Discussed under its name or the names it goes by ("walrus" for an assignment expression).
-        discussed = " OR ".join(dict.fromkeys(p for p in names if p))
-        if strong >= several or (named and self.kb.count(discussed, cap=often) >= often):
-            return 2
-        return 1 if strong else 0
+    def _report(self, what: str, found: int) -> None:
+        self._lookups += 1
+        self.say(f"Lookup {self._lookups}: {what} → {plural(found, 'section')}")
 
     def retrieve(self, text: str) -> Retrieval:
         subject = read_subject(text)
         if subject.kind != "subject":
             what = "small talk" if subject.kind == "small_talk" else "a follow-up to an earlier answer"
             self.say(f"{text!r} reads as {what}, not as a subject: no search.")
-            return Retrieval(text, list(subject.terms), [], [], False, subject.kind)
-        concepts = concepts_of(subject)
-        shown = ", ".join(concepts)
-        self.say(f"Subject: {text!r} → concepts: {shown}" + (" (read as French)" if subject.french else ""))
-        coverage = {c: self._coverage(c) for c in concepts}
-        covered = [c for c in concepts if coverage[c]]
-        missing = [c for c in concepts if not coverage[c]]
-        self.say(
-            f"The knowledge base covers {plural(len(covered), 'concept')} of {len(concepts)}"
-            + (f"; nothing explains: {', '.join(missing)}" if missing else "") + "."
-        )
-        queries = self.plan(subject, covered or concepts)
-        self.say(f"Planned {plural(len(queries), 'query', 'queries')}.")
-        documents: dict[str, ScoredDocument] = {}
-        tops: dict[str, float] = {}
-        for i, query in enumerate(queries, 1):
-            hits = self._search(query)
-            top = tops[query.match] = hits[0].score if hits and hits[0].score > 0 else 1.0
-            for hit in hits:
-                doc = documents.get(hit.passage.doc_id)
-                if doc is None:
-                    doc = documents[hit.passage.doc_id] = ScoredDocument(hit.passage.doc_id, hit.passage.title)
-                score = query.weight * hit.score / top * _passage_prior(hit.passage, query.concept)
-                previous = doc.passages.get(hit.passage.seq, (hit.passage, 0.0))[1]
-                doc.passages[hit.passage.seq] = (hit.passage, previous + score)
-                if query.concept:
-                    doc.concepts.add(query.concept)
-                else:
-                    doc.concepts.update(covered)
-            n_docs = len({h.passage.doc_id for h in hits})
-            self.say(f'Query {i}/{len(queries)}: "{query.text}" → {plural(len(hits), "passage")} '
-                     f"in {plural(n_docs, 'document')}")
-        for doc in documents.values():
-            scores = sorted((s for _, s in doc.passages.values()), reverse=True)
-            doc.score = scores[0] + 0.25 * sum(scores[1:4]) if scores else 0.0
-        ranked = sorted(documents.values(), key=lambda d: -d.score)
-        nearby = [d.title for d in ranked[:5]]
-        # The whole subject, each concept at least named and one well explained; or, for a subject
-        # that combines concepts, at least half of them well explained (the rest is said missing).
-        well = [c for c in concepts if coverage[c] == 2]
-        enough = (not missing and bool(well)) or (len(concepts) > 1 and len(well) * 2 >= len(concepts))
-        known = bool(ranked) and enough
+            return Retrieval(text, list(subject.terms), False, subject.kind, subject.french)
+        named = read_names(text, subject)
+        self.say(f"Subject: {text!r} → words: {', '.join(named.words) or '—'}"
+                 + (f"; symbols: {', '.join(named.concepts)}" if named.concepts else "")
+                 + (f"; names: {', '.join(named.api_words)}" if named.api_words else "")
+                 + (" (read as French)" if subject.french else ""))
+        wanted = set(named.words) | {w for c in named.concepts for w in words_of(c)}
+        api = self._api(named)
+        # What the API entries name is covered by them: the teaching section is for the rest.
+        by_api = {w for a in api for w in words_of(a.api_name)}
+        rest = wanted - by_api
+        candidates = self._candidates(named, rest, api) if rest or not api else self._parents(api)
+        teaching = self._teaching(candidates, rest or wanted, named)
+        glossary = self._glossary(subject.terms, named)
+        chosen = self._with_subsections(teaching)
+        chosen += self._more_examples(chosen, wanted)
+        chosen += [a for a in api if a.id not in {t.id for t in chosen}]
+        covered = self._covered(wanted, chosen, glossary, named)
+        missing = [w for w in named.words if w not in covered]
+        ratio = (len(named.words) - len(missing)) / max(1, len(named.words))
+        # Every word of a short subject, most of a longer one; a question names its subject in fewer
+        # of its words ("how do I …"), so half will do, as long as one is a heading's or an entry's.
+        enough = ratio >= (0.5 if len(named.words) > 1 else 1.0)
+        known = bool(chosen) and (enough or bool(named.term_patterns) or bool(api))
+        nearby = nearby_subjects([c.section.name for c in sorted(candidates.values(), key=lambda c: -c.score)])
         if not known:
-            if len(well) * 2 < len(concepts):
-                # Most of what it asks for is explained nowhere: the documents that merely share a word
-                # ("Unicode HOWTO" for tomatoes' "tips") are no nearby subject; good subjects to start with are.
-                nearby = list(SUGGESTED_SUBJECTS)
-            return Retrieval(text, list(subject.terms), queries, [], False, "subject", covered, missing, nearby)
-        chosen = self._choose(ranked, covered)
-        self._fill_in(chosen, queries, tops)
-        total = sum(len(d.passages) for d in chosen)
-        self.say(f"Kept {plural(total, 'passage')} from the {plural(len(chosen), 'best document')} "
-                 f"of {len(ranked)}: {', '.join(d.id for d in chosen)}")
-        return Retrieval(text, list(subject.terms), queries, chosen, True, "subject", covered, missing, nearby)
+            self.say("No section of the knowledge base is about " + repr(text) + ".")
+            return Retrieval(text, list(subject.terms), False, "subject", subject.french, covered=sorted(covered),
+                             missing=missing, nearby=nearby or list(SUGGESTED_SUBJECTS), lookups=self._lookups)
+        chosen = [self._resolve(s) for s in chosen]
+        glossary = self._resolve(glossary) if glossary is not None else None
+        api = [self._resolve(s) for s in api]
+        for section in chosen:
+            self.say(f"Retriever: {section.label()}")
+        if glossary is not None:
+            self.say(f"Retriever: glossary entry \"{glossary.heading}\"")
+        return Retrieval(text, list(subject.terms), True, "subject", subject.french, chosen, glossary, api,
+                         self._siblings(api, teaching), named.features | self._api_features(api),
+                         [w for w in named.words if w in covered], missing, nearby, self._lookups)
 
-    def _search(self, query: PlannedQuery, doc_ids: list[str] | None = None) -> list[Hit]:
-        """The passages ``query`` matches (in ``doc_ids`` only, when given), best first."""
-        if not query.heading:
-            return self.kb.search(query.match, PASSAGES_PER_QUERY, doc_ids=doc_ids)
-        # Many headings hold the word (email.generator): look further, keep the exact ones; and
-        # only where the manual teaches (the tutorial, the HOWTOs, the language reference): every
-        # concept is a heading in the glossary, and module pages have generic ones ("Exceptions").
-        hits = self.kb.search(query.match, HEADING_HITS, doc_ids=doc_ids)
-        return [h for h in hits if normalise(h.passage.heading) == query.heading
-                and h.passage.doc_id.startswith(_TEACHING_PAGES)][:PASSAGES_PER_QUERY]
+    # -- the lookups ------------------------------------------------------------------
 
-    def _fill_in(self, chosen: list[ScoredDocument], queries: list[PlannedQuery], tops: dict[str, float]) -> None:
-        """The chosen documents' passages that the queries match beyond the first ``PASSAGES_PER_QUERY``
-        of the whole knowledge base: a long page (contextlib) has more on the subject than the first
-        hits show, often its examples.  Scored as the first pass would have; documents keep their rank."""
-        by_id = {d.id: d for d in chosen}
-        for query in queries:
-            for hit in self._search(query, list(by_id)):
-                doc = by_id[hit.passage.doc_id]
-                if hit.passage.seq in doc.passages:
-                    continue
-                score = query.weight * hit.score / tops[query.match] * _passage_prior(hit.passage, query.concept)
-                doc.passages[hit.passage.seq] = (hit.passage, score)
+    def _candidates(self, named: Named, wanted: set[str], api: list[ManualSection]) -> dict[int, _Candidate]:
+        """Sections the subject's index terms, headings and words point at, scored."""
+        found: dict[int, _Candidate] = {}
+        for pattern in named.term_patterns:
+            hits = [s for s in self.kb.sections.with_term(pattern) if _teaches(s)]
+            self._report(f'index term "{pattern}"', len(hits))
+            for section in hits:
+                found.setdefault(section.id, _Candidate(section)).by_term = True
+        words = [w for w in dict.fromkeys([*named.words, *wanted]) if w in wanted and w not in STOPWORDS]
+        queries: list[tuple[str, str]] = []
+        if words:
+            queries += [(" ".join(fts_phrase(w) for w in words), "heading"), (" ".join(fts_phrase(w) for w in words), "")]
+        if len(words) > 1:
+            queries.append((" OR ".join(fts_phrase(w) for w in words), "heading"))
+        for match, column in queries:
+            hits = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column) if _teaches(s)]
+            what = "headings" if column else "headings, index terms and names"
+            self._report(f'{what} "{" ".join(words)}"' + (" (any word)" if " OR " in match else ""), len(hits))
+            for section, _ in hits:
+                found.setdefault(section.id, _Candidate(section))
+        for module in named.modules:
+            if any(a.api_name.startswith(module + ".") for a in api):
+                continue  # "collections.Counter": the module only says whose entry it is
+            intro = [s for s in self.kb.sections.of_page(f"manual:library/{module}")[:2] if not s.api_name][:1]
+            self._report(f"module {module}", len(intro))
+            for section in intro:
+                found.setdefault(section.id, _Candidate(section)).module = True
+        # The section a named entry belongs to ("String Methods" above ``str.split``) introduces it.
+        for entry in api:
+            for section in self.kb.sections.of_page(entry.doc_id):
+                if not section.api_name and section.path and entry.path[: len(section.path)] == section.path:
+                    found.setdefault(section.id, _Candidate(section)).parent = True
+        small = self.kb.size() < 2000  # a few notes of one's own: their running text says what they are about
+        for candidate in found.values():
+            candidate.score = self._score(candidate, wanted, small)
+        return found
+
+    def _parents(self, api: list[ManualSection]) -> dict[int, _Candidate]:
+        """The sections named entries are in, but a page's introduction: for a subject that is only API."""
+        found: dict[int, _Candidate] = {}
+        for entry in api:
+            for section in self.kb.sections.of_page(entry.doc_id):
+                if (not section.api_name and len(section.path) > 1
+                        and entry.path[: len(section.path)] == section.path):
+                    found[section.id] = _Candidate(section, 1.0, parent=True)
+        return found
 
     @staticmethod
-    def _choose(ranked: list[ScoredDocument], covered: list[str]) -> list[ScoredDocument]:
-        """The best documents, and for each concept at least one that explains it."""
-        top = ranked[0].score
-        chosen = [d for d in ranked[:MAX_DOCUMENTS] if d.score >= MIN_RELATIVE_SCORE * top]
-        for concept in covered:
-            if not any(concept in d.concepts for d in chosen):
-                best = next((d for d in ranked if concept in d.concepts), None)
-                if best is not None:
-                    chosen.append(best)
+    def _score(candidate: _Candidate, wanted: set[str], small: bool) -> float:
+        section = candidate.section
+        if section.api_name or section.kind == "glossary":
+            return 0.0  # entries are the syntax, the glossary is "what it is": not what teaches
+        heading = words_of(section.heading) - STOPWORDS
+        own = heading - _GENERIC
+        around = heading | words_of(" ".join(section.terms)) | words_of(section.title if section.kind == "file" else "")
+        if small:
+            around |= words_of(" ".join(b.text for b in section.blocks))
+        cover = len(wanted & around) / max(1, len(wanted))
+        tight = len(wanted & own) / max(1, len(own)) if own else 1.0
+        # An index entry that is the subject itself ("context manager") points where the manual explains it.
+        indexed = any(words_of(term.split(";")[0]) == wanted for term in section.terms)
+        score = (cover * (0.2 + 0.8 * tight) + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
+                 + (0.3 if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
+        score *= KIND_PRIOR.get(section.kind, 1.0)
+        if section.kind == "library" and section.page.split("/")[-1] not in _BUILTIN_PAGES and not (
+                set(re.split(r"[.-]", section.page.split("/")[-1])) & wanted):
+            score *= 0.6  # a module's page, for a subject that is not that module: its own use of the words
+        if any(b.literal for b in section.blocks):
+            score *= 1.2  # a section with code shows what it says
+        return score
+
+    def _teaching(self, candidates: dict[int, _Candidate], wanted: set[str], named: Named) -> list[ManualSection]:
+        """The best section, and a second one when the index points there too or it covers more words."""
+        ranked = sorted((c for c in candidates.values() if c.score > 0), key=lambda c: (-c.score, c.section.id))
+        if not ranked:
+            return []
+        best = ranked[0]
+        chosen = [best.section]
+        seen = words_of(best.section.heading) | words_of(" ".join(best.section.terms))
+        for candidate in ranked[1:]:
+            if len(chosen) == MAX_TEACHING:
+                break
+            adds = (wanted - seen) & (words_of(candidate.section.heading) | words_of(" ".join(candidate.section.terms)))
+            # A module's introduction after the tutorial's section on it, when the subject is the module.
+            module = candidate.module and len(named.words) == 1 and best.section.kind in ("tutorial", "howto")
+            if (candidate.by_term and best.by_term) or module or (adds and candidate.score >= 0.5 * best.score):
+                chosen.append(candidate.section)
+                seen |= words_of(candidate.section.heading)
         return chosen
+
+    def _with_subsections(self, teaching: list[ManualSection]) -> list[ManualSection]:
+        """Each section, followed by its first sub-sections when on its own it only introduces them."""
+        out: list[ManualSection] = []
+        for section in teaching:
+            out.append(section)
+            if sum(b.literal for b in section.blocks) >= 2 or section.kind == "file":
+                continue
+            room = MAX_SUBSECTIONS if section.kind in ("tutorial", "howto") else 1
+            page = self.kb.sections.of_page(section.doc_id)
+            below = {s.path: s for s in reversed(page) if s.seq > section.seq and not s.api_name
+                     and s.path[: len(section.path)] == section.path and len(s.path) == len(section.path) + 1}
+            ordered = sorted(below.values(), key=lambda s: s.seq)
+            out += [s for s in ordered[:room] if s.id not in {t.id for t in teaching}]
+        return out
+
+    def _more_examples(self, chosen: list[ManualSection], wanted: set[str]) -> list[ManualSection]:
+        """A section with code, when the chosen ones show too little: the next one of the page on the
+        same subject ("Generator Expressions" after "Generators"), else the page of a module their code
+        imports (``timeit`` for "Performance Measurement")."""
+        if not chosen or sum(b.literal for s in chosen for b in s.blocks) >= MIN_CODE_BLOCKS:
+            return []
+        last = chosen[-1]
+        ids = {s.id for s in chosen}
+        page = self.kb.sections.of_page(last.doc_id)
+        for section in page:
+            if (section.seq > last.seq and section.id not in ids and not section.api_name
+                    and words_of(section.heading) & wanted and any(b.literal for b in section.blocks)):
+                return [section]
+        code = "\n".join(b.text for s in chosen for b in s.blocks if b.literal)
+        for module in re.findall(r"^\s*(?:>>> )?(?:from|import) ([a-z_]\w*)", code, re.M):
+            intro = self.kb.sections.of_page(f"manual:library/{module}")
+            with_code = [s for s in intro[:12] if not s.api_name and any(b.literal for b in s.blocks)]
+            if with_code and with_code[0].id not in ids:
+                return with_code[:1]
+        return []
+
+    def _api(self, named: Named) -> list[ManualSection]:
+        """The API entries the subject names: ``str.split`` for "split" among "split, join, strip"."""
+        entries: dict[str, list[ManualSection]] = {}
+        for word in named.api_words:
+            found = [s for s in self.kb.sections.api(word) if _teaches(s)]
+            if found:
+                entries[word] = found
+        self._report(f"API names {', '.join(named.api_words)}", sum(map(len, entries.values()))) \
+            if named.api_words else None
+        owner = owner_of(list(entries), {w: [s.api_name for s in e] for w, e in entries.items()})
+        chosen: list[ManualSection] = []
+        for word, found in entries.items():
+            exact = [s for s in found if s.api_name == word]
+            owned = [s for s in found if owner and s.api_name == f"{owner}.{word.rsplit('.', 1)[-1]}"]
+            modules = [s for s in found if s.api_name.split(".")[0] in named.modules]
+            single = found if len(found) == 1 and ("_" in word or len(named.api_words) > 1) else []
+            pick = exact or owned or modules or single
+            chosen += pick[:1]
+        return list({s.id: s for s in chosen}.values())[:MAX_API]
+
+    def _glossary(self, terms: tuple[str, ...], named: Named) -> ManualSection | None:
+        """The glossary's entry for the subject itself, if it has one (never a nearby word's)."""
+        names = [" ".join(terms), *named.concepts, *(terms[:1] if len(terms) == 1 else [])]
+        for name in names:
+            for variant in dict.fromkeys([name, name.replace("-", " "), name + "s", name.removesuffix("s")]):
+                for section in self.kb.sections.headed(variant):
+                    if section.kind == "glossary":
+                        return self._see(section)
+        return None
+
+    def _resolve(self, section: ManualSection) -> ManualSection:
+        """The section with its cross-references (``⸨tut-tuples⸩``) as the headings they name and their links."""
+        if not any("⸨" in b.text for b in section.blocks):
+            return section
+
+        def heading(match: re.Match[str]) -> str:
+            target = self.kb.sections.labelled(match.group(1))
+            if target is None:
+                return match.group(0)
+            return f"⸨{match.group(1)}|{target.name}|{target.url()}⸩"
+
+        blocks = tuple(replace(b, text=_LABEL.sub(heading, b.text)) for b in section.blocks)
+        return replace(section, blocks=blocks)
+
+    def _see(self, entry: ManualSection) -> ManualSection:
+        """The entry a glossary entry sends to ("keyword argument": "See argument.")."""
+        text = " ".join(b.text for b in entry.blocks).strip()
+        match = re.fullmatch(r"See \*?([\w -]+?)\*?\.", text)
+        if match:
+            target = [s for s in self.kb.sections.headed(match.group(1)) if s.kind == "glossary"]
+            if target:
+                return target[0]
+        return entry
+
+    def _covered(self, wanted: set[str], chosen: list[ManualSection], glossary: ManualSection | None,
+                 named: Named) -> set[str]:
+        """The subject's words that the chosen sections' headings, index terms or names say."""
+        said: set[str] = set()
+        for section in chosen + ([glossary] if glossary else []):
+            said |= words_of(" ".join([section.heading, *section.path, *section.terms, section.api_name]))
+            if named.question or section.kind == "file":
+                said |= words_of(" ".join(b.text for b in section.blocks))
+        if any(section.terms and named.term_patterns for section in chosen):
+            said |= named.symbol_words  # ``*args`` is what the index entry of "* (asterisk)" is about
+        return {w for w in wanted if w in said}
+
+    def _siblings(self, api: list[ManualSection], teaching: list[ManualSection]) -> list[ManualSection]:
+        """Other entries of the named API's page and owner: the wrong options of "which API does this?"."""
+        out: list[ManualSection] = []
+        for entry in api:
+            owner = entry.api_name.rsplit(".", 1)[0] if "." in entry.api_name else ""
+            page = self.kb.sections.of_page(entry.doc_id)
+            same = [s for s in page if s.api_name and s.id != entry.id and s.objtype == entry.objtype
+                    and (s.api_name.rsplit(".", 1)[0] == owner if owner else "." not in s.api_name)]
+            out += [s for s in same if s.id not in {a.id for a in api}]
+        return list({s.id: s for s in out}.values())[:MAX_SIBLINGS * 3]
+
+    @staticmethod
+    def _api_features(api: list[ManualSection]) -> set[str]:
+        """An entry's name is what its example calls: ``split`` for ``str.split``."""
+        return {entry.api_name.rsplit(".", 1)[-1] for entry in api}

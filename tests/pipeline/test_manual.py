@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._rest import parse_page
+from pipeline.rest_reader import parse_page
 from pipeline.corpus import manual_page
 from pipeline.manual import _unpack, installed
 

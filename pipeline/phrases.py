@@ -1,0 +1,77 @@
+"""The words a course is written in around the manual's text: English, or French for a French subject.
+
+The manual's own text stays English (there is one manual in the knowledge base); what the course
+says itself — headings, objectives, notices, quiz questions — follows the learner's language.
+"""
+
+from __future__ import annotations
+
+__all__ = ("PHRASES", "phrase")
+
+PHRASES: dict[str, tuple[str, str]] = {
+    # key: (English, French)
+    "objectives": ("Learning objectives", "Objectifs"),
+    "after": ("After this course you can:", "À la fin de ce cours, vous saurez :"),
+    "what_it_is": ("What it is", "De quoi s'agit-il ?"),
+    "syntax": ("Syntax", "Syntaxe"),
+    "lesson": ("Lesson and examples", "Leçon et exemples"),
+    "pitfalls": ("Pitfalls", "Pièges"),
+    "summary": ("Summary", "Résumé"),
+    "quiz": ("Quiz", "Quiz"),
+    "answers": ("Answers", "Réponses"),
+    "sources": ("Sources", "Sources"),
+    "example": ("Example", "Exemple"),
+    "prints": ("It prints:", "Il affiche :"),
+    "prints_error": ("It prints (the error is the point):", "Il affiche (l'erreur est voulue) :"),
+    "prints_varies": ("It prints (this output changes from run to run: hash order, addresses or time):",
+                      "Il affiche (cette sortie change d'une exécution à l'autre : ordre de hachage, adresses "
+                      "ou heure) :"),
+    "prints_nothing": ("It prints nothing: it defines what the next examples use.",
+                       "Il n'affiche rien : il définit ce qu'utilisent les exemples suivants."),
+    "continues": ("It continues Example {n} (it uses what that one defined).",
+                  "Il poursuit l'exemple {n} (il utilise ce que celui-ci a défini)."),
+    "not_run": ("From the manual, not run here: {reason}.", "Tiré du manuel, non exécuté ici : {reason}."),
+    "built_from": ("A course built from {n} of the Python manual: {names}.",
+                   "Un cours construit à partir de {n} du manuel de Python : {names}."),
+    "section": ("section", "section"),
+    "sections": ("sections", "sections"),
+    "french_note": ("", "*Le texte du manuel est cité en anglais, sa langue d'origine ; chaque source renvoie "
+                        "aussi à sa traduction française.*"),
+    "partial": ("**Only part of this subject is covered.** The manual's headings, index and API names say "
+                "nothing of {missing}: that part is not in this course.",
+                "**Ce sujet n'est couvert qu'en partie.** Les titres, l'index et les noms d'API du manuel ne "
+                "disent rien de {missing} : cette partie n'est pas dans ce cours."),
+    "obj_explain": ("explain what {named} {verb} and when to use {pronoun};",
+                    "expliquer ce que {verb_fr} {named} et quand s'en servir ;"),
+    "obj_use": ("use {names} and read their signatures;", "utiliser {names} et lire leurs signatures ;"),
+    "obj_examples": ("predict what the examples print, and what a changed version prints;",
+                     "prévoir ce qu'affichent les exemples, et ce qu'affiche une version modifiée ;"),
+    "obj_pitfalls": ("avoid the pitfalls the manual warns about;", "éviter les pièges signalés par le manuel ;"),
+    "obj_quiz": ("answer the quiz at the end without looking back.",
+                 "répondre au quiz final sans revenir en arrière."),
+    "from": ("From {source}.", "Tiré {source}."),
+    "summary_examples": ("Every example above ran as shown: change them and run them again.",
+                         "Chaque exemple ci-dessus a été exécuté tel quel : modifiez-les et relancez-les."),
+    "q_changed": ("Example {n} is changed: {old} becomes {new}. What does it print now?",
+                  "On modifie l'exemple {n} : {old} devient {new}. Qu'affiche-t-il maintenant ?"),
+    "q_after": ("(It runs after the examples it builds on, as in the lesson.)",
+                "(Il s'exécute après les exemples dont il dépend, comme dans la leçon.)"),
+    "a_before": ("Before the change it printed:", "Avant la modification, il affichait :"),
+    "q_pitfall": ("The manual warns about this. What does this code print, and why?",
+                  "Le manuel met en garde contre ceci. Qu'affiche ce code, et pourquoi ?"),
+    "a_why": ("Why:", "Pourquoi :"),
+    "q_api": ("Which of these does the following: “{task}”?", "Lequel de ces éléments fait ceci : « {task} » ?"),
+    "pitfall_quiz": ("What this code prints is question {n} of the quiz.",
+                     "Ce qu'affiche ce code est la question {n} du quiz."),
+    "too_little": ("The manual's sections on this show no example that runs on its own: read them on their "
+                   "pages (under Sources), where their context is.",
+                   "Les sections du manuel sur ce sujet ne montrent aucun exemple exécutable seul : lisez-les sur "
+                   "leurs pages (voir Sources), dans leur contexte."),
+    "french_page": ("French translation", "traduction française"),
+}
+
+
+def phrase(key: str, french: bool = False, **values: object) -> str:
+    english, in_french = PHRASES[key]
+    text = in_french if french and in_french else english
+    return text.format(**values) if values else text

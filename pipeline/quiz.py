@@ -1,0 +1,208 @@
+"""Quiz questions that test understanding, each with an answer that was checked by running code.
+
+- Predict the output of a changed version of an example: a change that matters (other input data,
+  another argument, a flag flipped), run in the sandbox after the examples it builds on; kept only
+  when its output differs from the example's and does not vary from run to run.
+- Spot the bug the manual warns about: the code of a note or warning, its real output and why.
+- Pick the right API for a task: the entry's first sentence, its name hidden, among sibling
+  entries of the same page.
+
+Never the example itself with its answer, never a sentence to quote back.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from . import examples as runner
+from .enhancer import ApiItem, CourseExample, Outline, teaches, varies
+from .phrases import phrase
+
+__all__ = ("build_quiz", "mutations")
+
+MAX_CHANGED = 2
+MAX_RUNS = 6  # changed versions tried per course: each is a process
+MAX_OUTPUT_CHARS = 300
+MAX_CODE_LINES = 15
+OPTIONS = 4
+
+
+def _fence(code: str, language: str) -> str:
+    fence = "~~~~" if "```" in code else "```"
+    return f"{fence}{language}\n{code}\n{fence}"
+
+
+def _span(code: str, node: ast.expr) -> tuple[int, int] | None:
+    """Where a node is in ``code``, as string offsets (``ast`` counts columns in UTF-8 bytes)."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return None
+    lines = code.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(lineno: int, col: int) -> int:
+        return starts[lineno - 1] + len(lines[lineno - 1].encode()[:col].decode(errors="ignore"))
+
+    return offset(node.lineno, node.col_offset), offset(node.end_lineno, node.end_col_offset)
+
+
+def _replacement(node: ast.expr, parent: ast.AST | None) -> str | None:
+    """Another value that makes a difference: a number moved, data cut, a separator or flag changed."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            return repr(not value) if isinstance(parent, ast.keyword) else None
+        if isinstance(value, int) and value not in (0, 1):
+            return repr(value + 2 if value <= 3 else value - 2)
+        if isinstance(value, str):
+            if 0 < len(value) <= 2 and not value.isalnum():
+                return repr("-" if value.strip() != "-" else ":")
+            words = value.split()
+            if len(words) >= 2 and len(value) <= 60:
+                return repr(" ".join(words[1:]))
+        return None
+    if isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) >= 3:
+        if all(isinstance(e, ast.Constant) for e in node.elts):
+            kept = node.elts[:-1]
+            inner = ", ".join(ast.unparse(e) for e in kept)
+            return f"[{inner}]" if isinstance(node, ast.List) else f"({inner})"
+    return None
+
+
+def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
+    """Changed versions of ``code`` as (new code, old text, new text), those on a line that uses the
+    subject's own API or syntax first."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: list[tuple[int, int, str, str, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.expr) or isinstance(parents.get(node), ast.Expr) and isinstance(
+                node, ast.Constant):
+            continue  # a docstring is no data
+        if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue):
+            continue
+        new = _replacement(node, parents.get(node))
+        span = _span(code, node)
+        if new is None or span is None:
+            continue
+        old = code[span[0] : span[1]]
+        if old == new:
+            continue
+        line = code.splitlines()[node.lineno - 1]
+        rank = 0 if teaches(line.strip(), features) else 1
+        found.append((rank, span[0], code[: span[0]] + new + code[span[1] :], old, new))
+    for _, _, changed, old, new in sorted(found, key=lambda f: (f[0], f[1])):
+        yield changed, old, new
+
+
+def _askable(example: CourseExample) -> bool:
+    return (not example.varies and not example.shows_error and 0 < len(example.output) <= MAX_OUTPUT_CHARS
+            and example.output.count("\n") < 8 and len(example.code.splitlines()) <= MAX_CODE_LINES)
+
+
+def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
+    questions: list[tuple[str, str]] = []
+    runs = 0
+    for example in sorted(filter(_askable, outline.examples), key=lambda e: (not e.teaches, e.number)):
+        if len(questions) == MAX_CHANGED or runs >= MAX_RUNS:
+            break
+        for changed, old, new in mutations(example.code, outline.features):
+            if runs >= MAX_RUNS:
+                break
+            setup = [e for code in example.setup if (e := runner.prepare(code, "python")) is not None]
+            target = runner.prepare(changed, "python")
+            if target is None:
+                continue
+            runs += 1
+            result = runner.run_session([*setup, target], limits)[-1]
+            if (result is None or not result.ok or result.code != changed or result.output == example.output
+                    or not result.output.strip() or len(result.output) > MAX_OUTPUT_CHARS
+                    or varies(changed, result.output)):
+                continue
+            french = outline.french
+            question = phrase("q_changed", french, n=example.number, old=f"`{old}`", new=f"`{new}`")
+            if example.continues:
+                question += " " + phrase("q_after", french)
+            question += "\n\n" + _fence(changed, "python")
+            answer = f"{phrase('prints', french)}\n\n{_fence(result.output, 'text')}"
+            if example.output.count("\n") < 3:
+                answer += f"\n\n{phrase('a_before', french)}\n\n{_fence(example.output, 'text')}"
+            questions.append((question, answer))
+            break
+    return questions
+
+
+def _pitfall(outline: Outline) -> tuple[str, str] | None:
+    for pitfall in outline.pitfalls:
+        if pitfall.code and pitfall.output and not varies(pitfall.code, pitfall.output):
+            question = f"{phrase('q_pitfall', outline.french)}\n\n{_fence(pitfall.code, 'python')}"
+            answer = (f"{phrase('prints', outline.french)}\n\n{_fence(pitfall.output, 'text')}\n\n"
+                      f"{phrase('a_why', outline.french)} {_plain(pitfall.text)}")
+            return question, answer
+    return None
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"^\*\*[^*]+[:.]\*\*\s*", "", text)
+
+
+def _pick_api(outline: Outline) -> tuple[str, str] | None:
+    """Which entry does this? The entry's first sentence, its name hidden, among its siblings."""
+    used = " ".join(e.code for e in outline.examples)
+    targets = [a for a in outline.api + outline.siblings
+               if a.summary and re.search(rf"\b{re.escape(a.name.rsplit('.', 1)[-1])}\b", used)] or outline.api
+    for target in targets:
+        short = target.name.rsplit(".", 1)[-1]
+        task = re.split(r"(?<=\.)\s", target.summary, maxsplit=1)[0]
+        if not 20 <= len(task) <= 240 or re.search(rf"\b{re.escape(short)}\b", task):
+            continue
+        others = [s for s in outline.siblings + outline.api if s.name != target.name and s.summary
+                  and s.summary.split(".")[0] != target.summary.split(".")[0]]
+        options = sorted({target.name: target, **{o.name: o for o in _nearest(others, target)}}.values(),
+                         key=lambda a: a.name)
+        if len(options) < 3:
+            continue
+        letters = "ABCD"
+        listed = "\n".join(f"- {letters[i]}. `{o.name}`" for i, o in enumerate(options))
+        right = next(i for i, o in enumerate(options) if o.name == target.name)
+        question = f"{phrase('q_api', outline.french, task=task)}\n\n{listed}"
+        answer = f"{letters[right]}. `{target.signature}`"
+        return question, answer
+    return None
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]{3,}", text.lower()))
+
+
+def _nearest(others: list[ApiItem], target: ApiItem) -> list[ApiItem]:
+    """Three siblings a learner could mistake for it: of the same owner, their first sentences close to
+    its own, but not so close that two options would be right (``str.rsplit`` for ``str.split``)."""
+    owner = target.name.rsplit(".", 1)[0]
+    words = _words(target.summary.split(". ")[0])
+
+    def closeness(other: ApiItem) -> float:
+        theirs = _words(other.summary.split(". ")[0])
+        return len(words & theirs) / max(1, len(words | theirs))
+
+    fair = [o for o in others if closeness(o) < 0.6]
+    ranked = sorted(fair, key=lambda o: (o.name.rsplit(".", 1)[0] != owner, -closeness(o), fair.index(o)))
+    return ranked[: OPTIONS - 1]
+
+
+def build_quiz(outline: Outline, limits: runner.Limits | None = None) -> list[tuple[str, str]]:
+    """Up to five questions: changed examples to predict, a stated pitfall, the right API."""
+    questions = _changed(outline, limits or runner.Limits())
+    pitfall = _pitfall(outline)
+    if pitfall is not None:
+        questions.append(pitfall)
+    api = _pick_api(outline)
+    if api is not None:
+        questions.append(api)
+    return questions[:5]
