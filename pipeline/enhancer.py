@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import examples as runner
-from ._text import Block, sentences, stands_alone
+from ._text import Block, is_python_code, sentences, stands_alone
 from .knowledge import plural
 from .retriever import Retrieval
 from .sections import ManualSection
@@ -28,7 +29,8 @@ __all__ = ("ApiItem", "ContentEnhancerAgent", "CourseExample", "LessonItem", "Ou
 
 MAX_EXAMPLES = 4  # shown, with output: two to four, from simple to richer
 MAX_CHARS = 7000  # of prose in the lesson: a handout, not the page
-MAX_SESSION_RETRIES = 3
+MAX_SESSION_RETRIES = 5
+EXAMPLES_SECONDS = 2.0  # running examples stops once a course spent this long on them (p50 under 3 s)
 _VARYING_CODE = re.compile(r"\b(?:id|hash|random|time|now|today|uuid\d?|getpid|urandom|perf_counter|monotonic)\s*\(|"
                            r"\bset\(|\bfrozenset\(|\{[^{}:]*\}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
@@ -158,6 +160,14 @@ def _names(code: str) -> tuple[set[str], set[str]]:
     return bound, used
 
 
+def _page_module(section: ManualSection) -> str:
+    """The module a library page documents (``library/functools`` → ``functools``), "" for others."""
+    if section.kind != "library" or not section.doc_id.startswith("manual:"):
+        return ""
+    name = section.page.split("/", 1)[-1]
+    return name if re.fullmatch(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*", name) else ""
+
+
 def _reason(error: str) -> str:
     """Why a block did not run, for the learner: "it needs `page`, which the section does not define"."""
     missing = re.match(r"NameError: name '(\w+)' is not defined", error)
@@ -168,10 +178,19 @@ def _reason(error: str) -> str:
 
 def _chunks(block: Block) -> list[Block]:
     """An interactive session as the groups of statements its blank lines separate: each runs (or does
-    not) on its own, and one that needs what the page never defines (``page``) leaves the others be."""
+    not) on its own, and one that needs what the page never defines (``page``) leaves the others be.
+    A block that defines a function, then uses it in a session, is the script and then the session."""
+    if not block.literal:
+        return [block]
+    text = block.text
+    if block.language != "pycon" and not text.lstrip().startswith(">>>") and "\n>>> " in text:
+        script, _, session = text.partition("\n>>> ")
+        if is_python_code(script):
+            return [Block(script.strip("\n"), "literal", "python"), *_chunks(Block(">>> " + session, "literal",
+                                                                                   "pycon"))]
     if block.language != "pycon":
         return [block]
-    pieces = re.split(r"\n\s*\n(?=>>> )", block.text)
+    pieces = re.split(r"\n\s*\n(?=>>> )", text)
     return [Block(piece.strip("\n"), block.kind, block.language) for piece in pieces if piece.strip()]
 
 
@@ -223,6 +242,7 @@ class ContentEnhancerAgent:
         self.say = say
         self.trusted = trusted
         self.limits = limits or runner.Limits()
+        self._spent = 0.0
 
     def enhance(self, retrieval: Retrieval) -> Outline:
         outline = Outline(retrieval.subject, retrieval.terms, retrieval.known, retrieval.kind, retrieval.french,
@@ -281,15 +301,22 @@ class ContentEnhancerAgent:
         blocks = [chunk for block in part.section.blocks for chunk in _chunks(block)]
         if outline.what_source is part.section:
             blocks = blocks[len(outline.what_it_is):]
-        if part.role == "api" and blocks and blocks[0].kind == "prose":
-            blocks = blocks[1:]  # the entry's first paragraph is its summary under "Syntax"
+        if part.role == "api":
+            # The entry's other signatures and its first paragraph are under "Syntax" already.
+            if blocks and blocks[0].literal and blocks[0].language == "text" and part.section.api_name.split(".")[-1] in (
+                    blocks[0].text.split("(")[0]):
+                blocks = blocks[1:]
+            if blocks and blocks[0].kind == "prose":
+                blocks = blocks[1:]
         runnable = {i: ex for i, b in enumerate(blocks) if b.literal and self.trusted(part.doc_id)
                     and (ex := runner.prepare(b.text, b.language)) is not None}
-        runs, errors = self._session(runnable)
+        runs, errors = self._session(runnable, _page_module(part.section))
         previous = ""
         for i, block in enumerate(blocks):
             shown = sum(1 for p in outline.sections for it in p.items if it.example is not None)
-            if len(outline.examples) >= MAX_EXAMPLES or shown > MAX_EXAMPLES or budget <= 0:
+            # Past the budget, a section goes on only while the course has fewer than two examples.
+            full = budget <= 0 and (len(outline.examples) >= 2 or budget <= -2 * MAX_CHARS)
+            if len(outline.examples) >= MAX_EXAMPLES or shown > MAX_EXAMPLES or full:
                 break  # trimmed at the end: what follows is on the page, linked under Sources
             if block.kind == "note":
                 outline.pitfalls.append(self._pitfall(block, blocks[i + 1] if i + 1 < len(blocks) else None,
@@ -319,21 +346,35 @@ class ContentEnhancerAgent:
             budget -= len(block.text)
         return budget
 
-    def _session(self, runnable: dict[int, runner.Example]) -> tuple[dict[int, runner.Run], dict[int, str]]:
+    def _session(self, runnable: dict[int, runner.Example], module: str = "") -> tuple[
+            dict[int, runner.Run], dict[int, str]]:
         """Run a section's examples as the manual's session; a block that fails is left out and the rest
         run again without it (a later block may have needed only what came before the failing one)."""
         left = sorted(runnable)
         done: dict[int, runner.Run] = {}
         errors: dict[int, str] = {}
         for _ in range(MAX_SESSION_RETRIES + 1):
-            if not left:
+            if not left or self._spent > EXAMPLES_SECONDS:
+                for i in left:
+                    errors.setdefault(i, "the course's time for running examples was spent")
                 break
+            started = time.perf_counter()
             runs = dict(zip(left, runner.run_session([runnable[i] for i in left], self.limits), strict=True))
+            self._spent += time.perf_counter() - started
             failed = next((i for i in left if (r := runs[i]) is not None and not r.ok), None)
             done = {i: r for i, r in runs.items() if r is not None and r.ok}
             if failed is None:
                 break
-            errors[failed] = _reason(r.error) if (r := runs[failed]) is not None else ""
+            error = r.error if (r := runs[failed]) is not None else ""
+            missing = re.match(r"NameError: name '(\w+)' is not defined", error)
+            imports = f"from {module} import {missing.group(1)}" if missing and module else ""
+            if imports and not runnable[failed].statements[0][0].startswith(imports):
+                # A module's page uses its names unqualified (``lru_cache``): the import it leaves
+                # implicit is shown and run with the example.
+                example = runnable[failed]
+                runnable[failed] = replace(example, statements=((imports, False), *example.statements))
+                continue
+            errors[failed] = _reason(error)
             left.remove(failed)
         return done, errors
 

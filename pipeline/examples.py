@@ -11,6 +11,7 @@ What runs, and the limits (see ``Limits``):
   ordering would then differ from run to run, so a quiz's "what does this
   print?" could not be answered), in a fresh temporary directory that is its
   working directory and ``HOME``, deleted afterwards;
+- no network: connecting a socket raises ``OSError`` (an example that fetches a page is shown, not run);
 - stdin is empty; stdout and stderr go to one file in that directory (the learner sees both), capped by
   ``RLIMIT_FSIZE``; address space (``RLIMIT_AS``), CPU seconds, open files and
   core dumps are limited by the child itself before it reads the code (not in a
@@ -56,7 +57,7 @@ LEARNER_HOME = "/home/learner"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    wall_seconds: float = 3.0
+    wall_seconds: float = 2.0
     cpu_seconds: int = 2
     memory_bytes: int = 512 * 1024 * 1024
     output_bytes: int = 16 * 1024  # what is kept; the file itself is capped at 4x that
@@ -221,6 +222,11 @@ report = int(os.environ.pop("EXAMPLE_REPORT_FD"))
 sys.argv = ["example.py"]
 statements = json.loads(sys.stdin.read())
 sys.stdin = open(os.devnull)
+import socket
+def _offline(*args, **kwargs):
+    raise OSError("no network here: examples run offline")
+socket.socket.connect = socket.socket.connect_ex = _offline
+socket.getaddrinfo = socket.create_connection = _offline
 namespace = {{"__name__": "__main__", "__builtins__": __builtins__}}
 shown = []
 as_repr = []

@@ -33,6 +33,8 @@ def _escape(text: str) -> str:
 
 # "(see tut-tuples)": a cross-reference whose target is a label of the manual, not a place a reader can go.
 _SEE_LABEL = re.compile(r"\s*\((?:see|cf\.)\s+⸨[^⸨⸩|]+⸩\)|\s*\((?:see|cf\.)\s+[a-z0-9]+(?:[-.][a-z0-9]+)+\)", re.I)
+# "See faq-cache-method-calls": a pointer to a page the knowledge base does not hold.
+_SEE_UNRESOLVED = re.compile(r"\s*\b[Ss]ee (?:also )?⸨[^⸨⸩|]+⸩\.?")
 # A resolved cross-reference: ⸨label|heading|url⸩ (see ``retriever``); an unresolved one shows its label.
 _REFERENCE = re.compile(r"⸨(?:[^⸨⸩|]+)\|([^⸨⸩|]+)\|([^⸨⸩|]*)⸩|⸨([^⸨⸩|]+)⸩")
 
@@ -53,7 +55,7 @@ def markdown_text(text: str) -> str:
     """
     out: list[str] = []
     last = 0
-    text = _SEE_LABEL.sub("", text)
+    text = _SEE_UNRESOLVED.sub("", _SEE_LABEL.sub("", text))
     for match in _INLINE.finditer(text):
         out.append(_escape(text[last : match.start()]))
         code = match.group("rst") or match.group("md") or match.group("quoted")
@@ -254,7 +256,7 @@ class CourseGeneratorAgent:
                  + (f" {phrase('continues', french, n=example.continues)}" if example.continues else "")]
         lines.append(_code_block(example.code, "python"))
         if not example.output.strip():
-            lines.append(phrase("prints_nothing", french))
+            lines.append(phrase("prints_nothing", french))  # what it defines, a later example may use
         else:
             key = "prints_varies" if example.varies else "prints_error" if example.shows_error else "prints"
             lines.append(f"{phrase(key, french)}\n\n{_code_block(example.output, 'text')}")

@@ -76,6 +76,7 @@ class Named:
     concepts: list[str] = field(default_factory=list)  # concepts its symbols stand for
     features: set[str] = field(default_factory=set)  # what its code must show
     api_words: list[str] = field(default_factory=list)  # names that may be API ("split", "collections.Counter")
+    code_like: bool = False  # the subject is written as code (``lru_cache``, ``@property``, ``str.split()``)
     modules: list[str] = field(default_factory=list)  # standard-library modules it names
     symbol_words: set[str] = field(default_factory=set)  # words its symbols are made of ("arg" of ``*args``)
 
@@ -116,6 +117,7 @@ def read_names(raw: str, subject: Subject) -> Named:
         if " " in concept and concept in phrase:
             named.features |= features
     named.api_words = _api_words(raw, subject) if not question else []
+    named.code_like = bool(re.search(r"[_.@()]|\w,\s*\w", raw)) and not question
     for token in re.findall(r"[A-Za-z_][\w.]*", raw):
         top = token.split(".")[0].lower()
         # "code", "string", "time" are words first: a module only when they are the whole subject.

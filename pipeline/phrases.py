@@ -26,8 +26,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "prints_varies": ("It prints (this output changes from run to run: hash order, addresses or time):",
                       "Il affiche (cette sortie change d'une exécution à l'autre : ordre de hachage, adresses "
                       "ou heure) :"),
-    "prints_nothing": ("It prints nothing: it defines what the next examples use.",
-                       "Il n'affiche rien : il définit ce qu'utilisent les exemples suivants."),
+    "prints_nothing": ("It prints nothing: it only defines what it names.",
+                       "Il n'affiche rien : il ne fait que définir ce qu'il nomme."),
     "continues": ("It continues Example {n} (it uses what that one defined).",
                   "Il poursuit l'exemple {n} (il utilise ce que celui-ci a défini)."),
     "not_run": ("From the manual, not run here: {reason}.", "Tiré du manuel, non exécuté ici : {reason}."),

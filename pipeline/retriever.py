@@ -35,9 +35,10 @@ _GENERIC = frozenset("expression statement function object type introduction bas
                      "overview tutorial".split())
 MAX_TEACHING = 2
 MAX_API = 3
-MAX_SUBSECTIONS = 2  # sub-sections read with a section that on its own is an introduction
+MAX_SUBSECTIONS = 3  # sub-sections read with a section that on its own is an introduction
 MAX_SIBLINGS = 8
-MIN_CODE_BLOCKS = 3  # fewer, and a section with more code is added (two examples that print, at least)
+MIN_CODE_BLOCKS = 3  # code blocks a section needs before its sub-sections are left out
+MIN_SHOWN = 2  # sessions with output a course needs, else a section that has some is added
 MAX_NEARBY = 4
 SEARCH_LIMIT = 60
 _LABEL = re.compile(r"⸨([^⸨⸩|]+)⸩")
@@ -72,6 +73,17 @@ class Retrieval:
     missing: list[str] = field(default_factory=list)
     nearby: list[str] = field(default_factory=list)
     lookups: int = 0
+
+
+def _shown(section: ManualSection) -> int:
+    """How many of a section's interactive sessions show what they print (code that runs, and says what)."""
+    return sum(b.literal and b.text.lstrip().startswith(">>>") and any(
+        line.strip() and not line.startswith((">>>", "...")) for line in b.text.splitlines()) for b in section.blocks)
+
+
+def _runnable(section: ManualSection) -> int:
+    """How many of a section's code blocks look like Python that runs (a session, or a script)."""
+    return sum(b.literal and b.language in ("python", "pycon") for b in section.blocks)
 
 
 def _teaches(section: ManualSection) -> bool:
@@ -117,11 +129,12 @@ class KnowledgeRetrieverAgent:
         # What the API entries name is covered by them: the teaching section is for the rest.
         by_api = {w for a in api for w in words_of(a.api_name)}
         rest = wanted - by_api
-        candidates = self._candidates(named, rest, api) if rest or not api else self._parents(api)
+        only_api = api and not rest and named.code_like  # "lru_cache": the entry is the lesson, and its section
+        candidates = self._parents(api) if only_api else self._candidates(named, rest or wanted, api)
         teaching = self._teaching(candidates, rest or wanted, named)
         glossary = self._glossary(subject.terms, named)
         chosen = self._with_subsections(teaching)
-        chosen += self._more_examples(chosen, wanted)
+        chosen += self._more_examples(chosen, wanted, candidates)
         chosen += [a for a in api if a.id not in {t.id for t in chosen}]
         covered = self._covered(wanted, chosen, glossary, named)
         missing = [w for w in named.words if w not in covered]
@@ -239,37 +252,55 @@ class KnowledgeRetrieverAgent:
         return chosen
 
     def _with_subsections(self, teaching: list[ManualSection]) -> list[ManualSection]:
-        """Each section, followed by its first sub-sections when on its own it only introduces them."""
+        """Each section, followed by its sub-sections in order when on its own it only introduces them
+        (the Descriptor HowTo's "Primer" is one sentence: its examples are in the sub-sections)."""
         out: list[ManualSection] = []
         for section in teaching:
             out.append(section)
-            if sum(b.literal for b in section.blocks) >= 2 or section.kind == "file":
+            if _runnable(section) >= 2 or section.kind == "file":
                 continue
             room = MAX_SUBSECTIONS if section.kind in ("tutorial", "howto") else 1
-            page = self.kb.sections.of_page(section.doc_id)
-            below = {s.path: s for s in reversed(page) if s.seq > section.seq and not s.api_name
-                     and s.path[: len(section.path)] == section.path and len(s.path) == len(section.path) + 1}
-            ordered = sorted(below.values(), key=lambda s: s.seq)
-            out += [s for s in ordered[:room] if s.id not in {t.id for t in teaching}]
+            below: dict[tuple[str, ...], ManualSection] = {}
+            for s in self.kb.sections.of_page(section.doc_id):
+                if (s.seq > section.seq and not s.api_name and len(s.path) > len(section.path)
+                        and s.path[: len(section.path)] == section.path and s.id not in {t.id for t in teaching}):
+                    below.setdefault(s.path, s)
+            code = _runnable(section)
+            for s in below.values():
+                if len(out) - out.index(section) > room or code >= MIN_CODE_BLOCKS:
+                    break
+                out.append(s)
+                code += _runnable(s)
         return out
 
-    def _more_examples(self, chosen: list[ManualSection], wanted: set[str]) -> list[ManualSection]:
-        """A section with code, when the chosen ones show too little: the next one of the page on the
-        same subject ("Generator Expressions" after "Generators"), else the page of a module their code
-        imports (``timeit`` for "Performance Measurement")."""
-        if not chosen or sum(b.literal for s in chosen for b in s.blocks) >= MIN_CODE_BLOCKS:
+    def _more_examples(self, chosen: list[ManualSection], wanted: set[str],
+                       candidates: dict[int, _Candidate]) -> list[ManualSection]:
+        """A section whose code shows its output, when the chosen ones show too little of it: the next
+        one of the same page on the subject ("Generator Expressions" after "Generators"; any on a
+        module's own page), else the best one found, else the page of a module their code imports
+        (``timeit`` for "Performance Measurement")."""
+        if not chosen or sum(_shown(s) for s in chosen) >= MIN_SHOWN:
             return []
-        last = chosen[-1]
         ids = {s.id for s in chosen}
-        page = self.kb.sections.of_page(last.doc_id)
-        for section in page:
-            if (section.seq > last.seq and section.id not in ids and not section.api_name
-                    and words_of(section.heading) & wanted and any(b.literal for b in section.blocks)):
+        for last in chosen[:1]:
+            about_module = bool(set(re.split(r"[.-]", last.page.split("/")[-1])) & wanted)
+            for section in self.kb.sections.of_page(last.doc_id):
+                if (section.seq > last.seq and section.id not in ids and not section.api_name and _shown(section)
+                        and (about_module or words_of(section.heading) & wanted)):
+                    return [section]
+        ranked = sorted(candidates.values(), key=lambda c: -c.score)
+        top = ranked[0].score if ranked else 0.0
+        pages = {s.doc_id for s in chosen}
+        for candidate in ranked:
+            section = candidate.section
+            own = words_of(section.heading) - STOPWORDS - _GENERIC
+            on_subject = len(own & wanted) * 2 >= len(wanted) and (section.doc_id in pages or section.kind == "tutorial")
+            if candidate.score >= 0.4 * top > 0 and section.id not in ids and _shown(section) and on_subject:
                 return [section]
         code = "\n".join(b.text for s in chosen for b in s.blocks if b.literal)
         for module in re.findall(r"^\s*(?:>>> )?(?:from|import) ([a-z_]\w*)", code, re.M):
-            intro = self.kb.sections.of_page(f"manual:library/{module}")
-            with_code = [s for s in intro[:12] if not s.api_name and any(b.literal for b in s.blocks)]
+            page = self.kb.sections.of_page(f"manual:library/{module}")
+            with_code = [s for s in page[:12] if not s.api_name and _shown(s)]
             if with_code and with_code[0].id not in ids:
                 return with_code[:1]
         return []

@@ -166,7 +166,7 @@ class SectionIndex:
         exact = self._select("api_name = ?", (name,))
         if exact or "." in name:
             return exact
-        return self._select("api_name = ? OR api_name LIKE ?", (name, f"%.{name}"))
+        return self._select("api_name = ? OR api_name GLOB ?", (name, f"*.{name}"))  # GLOB: case matters
 
     def with_term(self, pattern: str) -> list[ManualSection]:
         """Sections an index term points at (``pattern`` as SQL LIKE, matched on each line of terms)."""
