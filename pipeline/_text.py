@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import keyword
 import re
 import textwrap
 from dataclasses import dataclass
@@ -12,15 +11,12 @@ __all__ = (
     "STOPWORDS",
     "Block",
     "is_python_code",
-    "key_terms",
     "normalise",
     "refers_elsewhere",
-    "self_contained",
     "sentences",
     "singular",
     "split_blocks",
     "stands_alone",
-    "tokens",
 )
 
 STOPWORDS = frozenset(
@@ -61,31 +57,6 @@ _INDEX_WORD = re.compile(r"[^\W_]+")
 def normalise(text: str) -> str:
     """Text as the index sees it: lower-case words in singular form, nothing else."""
     return " ".join(singular(w) for w in _INDEX_WORD.findall(text.lower()))
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case words of ``text`` (identifiers count as words)."""
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-# Python keywords are stopwords in prose but the subject itself in "the with
-# statement" or "for loops": keep one when such a word follows it.
-_KEYWORD_MARKERS = frozenset(
-    {"statement", "statements", "loop", "loops", "keyword", "keywords", "clause", "clauses",
-     "block", "blocks", "expression", "expressions", "operator", "operators"}
-)
-
-
-def key_terms(text: str) -> list[str]:
-    """The words of a subject that carry meaning, in order, without repeats."""
-    words = [w.strip("_") for w in tokens(text)]
-    seen: dict[str, None] = {}
-    for i, word in enumerate(words):
-        following = words[i + 1] if i + 1 < len(words) else ""
-        is_named_keyword = keyword.iskeyword(word) and following in _KEYWORD_MARKERS
-        if len(word) > 1 and (word not in STOPWORDS or is_named_keyword):
-            seen.setdefault(word, None)
-    return list(seen)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(`])")
@@ -272,17 +243,3 @@ def stands_alone(sentence: str) -> bool:
     an introduction to what follows ("…:")."""
     text = sentence.strip()
     return not refers_elsewhere(text) and not _leans(text) and not text.endswith(("?", ":"))
-
-
-def self_contained(paragraph: str) -> str:
-    """A paragraph without its sentences that point at text around it ("" when none is left).
-
-    An aside "(see …)" goes, its sentence stays; a sentence that only leans on the one before
-    it ("It …") stays, as long as that one stays too.
-    """
-    kept: list[str] = []
-    for sentence in sentences(_SEE_ASIDE.sub("", paragraph)):
-        if refers_elsewhere(sentence) or (not kept and (_leans(sentence) or sentence.rstrip().endswith("?"))):
-            continue
-        kept.append(sentence)
-    return " ".join(kept)

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .rest_reader import parse_page
 from ._text import Block, sentences
 from .manual import PARTS, Manual
+from .rest_reader import parse_page
 
 __all__ = (
     "SUPPORTED_SUFFIXES", "Document", "Section", "default_corpus", "load_file", "load_folder", "manual_corpus",

@@ -34,12 +34,13 @@ EXAMPLES_SECONDS = 2.0  # running examples stops once a course spent this long o
 _VARYING_CODE = re.compile(r"\b(?:id|hash|random|time|now|today|uuid\d?|getpid|urandom|perf_counter|monotonic)\s*\(|"
                            r"\bset\(|\bfrozenset\(|\{[^{}:]*\}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+_DURATION = re.compile(r"\b\d+\.\d{3,}\s*(?:s|ms|sec|seconds)\b")  # "Ran 3 tests in 0.008s"
 
 
 def varies(code: str, output: str) -> bool:
     """Whether a fresh run may print otherwise: an address, the time, randomness, or a set of strings
     (their order follows the hash seed, which changes from run to run)."""
-    if _ADDRESS.search(output):
+    if _ADDRESS.search(output) or _DURATION.search(output):
         return True
     if re.search(r"\b(?:random|time|timeit|Timer|datetime|uuid|os\.getpid|id|perf_counter)\b", code) and re.search(
             r"\d", output):
@@ -160,6 +161,13 @@ def _names(code: str) -> tuple[set[str], set[str]]:
     return bound, used
 
 
+def _signatures(block: Block, section: ManualSection) -> bool:
+    """Whether a block is the entry's signatures, one a line (``lru_cache(user_function)`` …)."""
+    short = section.api_name.rsplit(".", 1)[-1]
+    return block.literal and block.language == "text" and bool(short) and all(
+        short in line.split("(")[0] for line in block.text.splitlines())
+
+
 def _page_module(section: ManualSection) -> str:
     """The module a library page documents (``library/functools`` → ``functools``), "" for others."""
     if section.kind != "library" or not section.doc_id.startswith("manual:"):
@@ -190,8 +198,23 @@ def _chunks(block: Block) -> list[Block]:
                                                                                    "pycon"))]
     if block.language != "pycon":
         return [block]
-    pieces = re.split(r"\n\s*\n(?=>>> )", text)
-    return [Block(piece.strip("\n"), block.kind, block.language) for piece in pieces if piece.strip()]
+    pieces = [piece.strip("\n") for piece in re.split(r"\n\s*\n(?=>>> )", text) if piece.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and _only_imports(merged[-1]):
+            merged[-1] += "\n" + piece  # ">>> import asyncio" alone is no example: it is the next one's start
+        else:
+            merged.append(piece)
+    return [Block(piece, block.kind, block.language) for piece in merged]
+
+
+def _only_imports(session: str) -> bool:
+    code = "\n".join(line[4:] for line in session.splitlines() if line.startswith((">>> ", "... ")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return bool(tree.body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
 
 
 def _code_features(code: str) -> set[str]:
@@ -283,6 +306,8 @@ class ContentEnhancerAgent:
             return
         opening: list[Block] = []
         for block in first.section.blocks:
+            if block.kind == "heading" and not opening:
+                continue
             if block.kind != "prose" or len(opening) == 2 or block.text.endswith(":"):
                 break
             opening.append(block)
@@ -293,24 +318,32 @@ class ContentEnhancerAgent:
     @staticmethod
     def _api_item(section: ManualSection) -> ApiItem:
         summary = next((b.text for b in section.blocks if b.kind == "prose"), "")
-        return ApiItem(section.api_name, section.signature, summary, section.doc_id, section.url())
+        signature = section.blocks[0].text if section.blocks and _signatures(section.blocks[0], section) else (
+            section.signature)
+        return ApiItem(section.api_name, signature, summary, section.doc_id, section.url())
 
     def _read(self, part: OutlineSection, outline: Outline, budget: int) -> int:
         """The section's blocks in order (those "what it is" and the syntax show already left out), its
         code run as one session, its notes kept as pitfalls; trimmed at the end once the lesson is full."""
         blocks = [chunk for block in part.section.blocks for chunk in _chunks(block)]
         if outline.what_source is part.section:
-            blocks = blocks[len(outline.what_it_is):]
+            shown = {id(b) for b in outline.what_it_is}
+            while blocks and (id(blocks[0]) in shown or (blocks[0].kind == "heading" and shown)):
+                blocks = blocks[1:]
         if part.role == "api":
             # The entry's other signatures and its first paragraph are under "Syntax" already.
-            if blocks and blocks[0].literal and blocks[0].language == "text" and part.section.api_name.split(".")[-1] in (
-                    blocks[0].text.split("(")[0]):
+            if blocks and _signatures(blocks[0], part.section):
                 blocks = blocks[1:]
             if blocks and blocks[0].kind == "prose":
                 blocks = blocks[1:]
         runnable = {i: ex for i, b in enumerate(blocks) if b.literal and self.trusted(part.doc_id)
                     and (ex := runner.prepare(b.text, b.language)) is not None}
+        started = time.perf_counter()
         runs, errors = self._session(runnable, _page_module(part.section))
+        if runnable:
+            self.say(f'Running the examples of {"entry" if part.section.api_name else "section"} '
+                     f'"{part.section.name}": {len(runs)} of {len(runnable)} ran in '
+                     f"{(time.perf_counter() - started) * 1000:.0f} ms.")
         previous = ""
         for i, block in enumerate(blocks):
             shown = sum(1 for p in outline.sections for it in p.items if it.example is not None)
@@ -416,9 +449,9 @@ class ContentEnhancerAgent:
             if part.role != "teaching":
                 continue
             prose = [item.block.text for item in part.items if item.block.kind == "prose"]
-            first = next((s for p in prose[:2] for s in sentences(p)[:1] if _stands_alone(s)), "")
-            if first:
-                points.append(first)
+            opening = next((s for p in prose[:2] for s in sentences(p)[:1] if _stands_alone(s)), "")
+            if opening:
+                points.append(opening)
         outline.key_points = list(dict.fromkeys(points))[:6]
 
     @staticmethod

@@ -227,7 +227,11 @@ def _offline(*args, **kwargs):
     raise OSError("no network here: examples run offline")
 socket.socket.connect = socket.socket.connect_ex = _offline
 socket.getaddrinfo = socket.create_connection = _offline
-namespace = {{"__name__": "__main__", "__builtins__": __builtins__}}
+import types
+main = types.ModuleType("__main__")  # the example's own: ``unittest.main()`` finds its tests there
+main.__builtins__ = __builtins__
+sys.modules["__main__"] = main
+namespace = main.__dict__
 shown = []
 as_repr = []
 try:

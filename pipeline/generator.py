@@ -235,8 +235,10 @@ class CourseGeneratorAgent:
                 _plain_title(part.section.name))
             parts.append(f"### {heading} (`{_page(part.doc_id)}`)")
             parts += [self._item(item, outline) for item in part.items]
-        if not outline.examples:
-            parts.append(f"*{phrase('too_little', outline.french)}*")
+        if len(outline.examples) < 2:  # said, rather than a course that looks complete
+            fr = outline.french
+            count = phrase("examples_count", fr, n=1) if outline.examples else phrase("no_example", fr)
+            parts.append(f"*{phrase('too_little', fr, count=count)}*")
         return "\n\n".join(p for p in parts if p)
 
     def _item(self, item: LessonItem, outline: Outline) -> str:
@@ -256,7 +258,8 @@ class CourseGeneratorAgent:
                  + (f" {phrase('continues', french, n=example.continues)}" if example.continues else "")]
         lines.append(_code_block(example.code, "python"))
         if not example.output.strip():
-            lines.append(phrase("prints_nothing", french))  # what it defines, a later example may use
+            imports = all(re.match(r"(?:from|import)\s", line) for line in example.code.splitlines() if line.strip())
+            lines.append(phrase("prints_nothing_import" if imports else "prints_nothing", french))
         else:
             key = "prints_varies" if example.varies else "prints_error" if example.shows_error else "prints"
             lines.append(f"{phrase(key, french)}\n\n{_code_block(example.output, 'text')}")
@@ -278,6 +281,8 @@ class CourseGeneratorAgent:
             return block.text  # already Markdown, cells escaped when parsed
         if block.kind == "literal":
             return _code_block(block.text, "text")
+        if block.kind == "heading":
+            return f"**{markdown_text(block.text)}**"
         bullet = re.match(r"^(-|\d+\.)\s+", block.text)
         if bullet:
             return bullet.group(0) + markdown_text(block.text[bullet.end() :])

@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             kb.ensure_default_corpus()
         total_docs = 0
         for path in args.paths:
-            documents, passages = kb.add_documents(
+            documents, sections = kb.add_documents(
                 (replace(d, trusted=args.trust_code) for d in load_folder(path)), origin=str(path.resolve())
             )
-            print(f"{path}: {documents} documents, {passages} passages")
+            print(f"{path}: {documents} documents, {sections} sections")
             total_docs += documents
         if total_docs == 0:
             print(f"No supported files found (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}).", file=sys.stderr)

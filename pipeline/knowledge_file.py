@@ -1,6 +1,6 @@
 """Whether a path can hold the knowledge base, checked before the server starts.
 
-The knowledge base knows its own file (an SQLite database with a ``passages`` table), so the
+The knowledge base knows its own file (an SQLite database with a ``documents`` table), so the
 check lives beside it: the service's settings call it and turn its ``ValueError`` into the one
 line that names ``KNOWLEDGE_BASE``.
 """
@@ -16,7 +16,7 @@ __all__ = ("check_knowledge_base",)
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 # A table every knowledge base has: a database without it belongs to something else.
-_KNOWLEDGE_BASE_TABLE = "passages"
+_KNOWLEDGE_BASE_TABLE = "documents"
 
 
 def check_knowledge_base(path: Path) -> None:

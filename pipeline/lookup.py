@@ -53,6 +53,14 @@ CONCEPT_CODE: dict[str, frozenset[str]] = {
     }.items()
 }
 
+# The keywords and names the manual's index files a concept under ("generator": the ``yield``
+# statement's entry).  Searched in index terms only: they find sections, never cover a subject.
+INDEXED_AS: dict[str, tuple[str, ...]] = {
+    "generator": ("yield",), "loop": ("for", "while"), "formatting": ("format",), "exception": ("try", "raise"),
+    "error": ("try", "raise"), "dictionary": ("dict",), "iterator": ("iter",), "function": ("def",),
+    "class": ("class",), "import": ("import",), "module": ("import",), "conditional": ("if",),
+}
+
 # Words of a question that name no part of Python ("how do I make my code faster?"), and the
 # manual's words for what a learner asks in their own.
 _FILLERS = frozenset("code program programs script scripts thing things something get python make".split())
@@ -146,6 +154,14 @@ def owner_of(names: list[str], entries: dict[str, list[str]]) -> str:
     return ranked[0]
 
 
+def stem(word: str) -> str:
+    """A word without its verb ending, so that "formatting" meets "format" and "sorting" "sort"."""
+    for ending in ("ting", "ing", "ed", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
+
+
 def words_of(text: str) -> set[str]:
-    """A heading's or term's words, as the index sees them."""
-    return {singular(w) for w in normalise(text).split()}
+    """A heading's or term's words, as the index sees them, verb endings aside."""
+    return {stem(singular(w)) for w in normalise(text).split()}

@@ -28,6 +28,8 @@ PHRASES: dict[str, tuple[str, str]] = {
                       "ou heure) :"),
     "prints_nothing": ("It prints nothing: it only defines what it names.",
                        "Il n'affiche rien : il ne fait que définir ce qu'il nomme."),
+    "prints_nothing_import": ("It prints nothing: it imports what the examples after it use.",
+                              "Il n'affiche rien : il importe ce qu'utilisent les exemples suivants."),
     "continues": ("It continues Example {n} (it uses what that one defined).",
                   "Il poursuit l'exemple {n} (il utilise ce que celui-ci a défini)."),
     "not_run": ("From the manual, not run here: {reason}.", "Tiré du manuel, non exécuté ici : {reason}."),
@@ -63,10 +65,12 @@ PHRASES: dict[str, tuple[str, str]] = {
     "q_api": ("Which of these does the following: “{task}”?", "Lequel de ces éléments fait ceci : « {task} » ?"),
     "pitfall_quiz": ("What this code prints is question {n} of the quiz.",
                      "Ce qu'affiche ce code est la question {n} du quiz."),
-    "too_little": ("The manual's sections on this show no example that runs on its own: read them on their "
-                   "pages (under Sources), where their context is.",
-                   "Les sections du manuel sur ce sujet ne montrent aucun exemple exécutable seul : lisez-les sur "
-                   "leurs pages (voir Sources), dans leur contexte."),
+    "too_little": ("The manual's sections on this show {count} that runs on its own and prints what it does: "
+                   "the others need what their pages define around them (read them there, under Sources).",
+                   "Les sections du manuel sur ce sujet ne montrent que {count} qui s'exécute seul et affiche ce "
+                   "qu'il fait : les autres dépendent de ce que leurs pages définissent autour (voir Sources)."),
+    "examples_count": ("{n} example", "{n} exemple"),
+    "no_example": ("no example", "aucun exemple"),
     "french_page": ("French translation", "traduction française"),
 }
 

@@ -82,8 +82,8 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found: list[tuple[int, int, str, str, str]] = []
     for node in ast.walk(tree):
-        if not isinstance(node, ast.expr) or isinstance(parents.get(node), ast.Expr) and isinstance(
-                node, ast.Constant):
+        if not isinstance(node, ast.expr) or (isinstance(parents.get(node), ast.Expr) and isinstance(
+                node, ast.Constant)):
             continue  # a docstring is no data
         if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue):
             continue

@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import docutils.nodes as nodes
 from docutils.parsers.rst import Directive, directives, roles
 
-
 __all__ = ("MEMBERS", "UNQUALIFIED", "api_entry", "glossary", "index_terms", "module_marker", "note_block", "register")
 
 # -- nodes of our own ---------------------------------------------------------------

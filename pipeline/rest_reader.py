@@ -131,7 +131,8 @@ class _Walker:
             plain = title.astext() if title is not None else ""
             enclosing = self.headings
             self.headings = (*enclosing, heading)
-            labels = tuple(str(i) for i in node.get("ids", []) if str(i) != nodes.make_id(plain))
+            ids: list[str] = [str(i) for i in node["ids"]]
+            labels = tuple(i for i in ids if i != nodes.make_id(plain))
             self._start(_Frame(heading, self.headings, nodes.make_id(plain), labels=labels))
             for child in node.children:
                 if not isinstance(child, nodes.title):
@@ -153,8 +154,8 @@ class _Walker:
             saved = self._frame()
             for item in node.findall(nodes.definition_list_item):
                 terms = [_inline(t) for t in item.findall(nodes.term)]
-                first = item.next_node(nodes.term)
-                anchor = "term-" + nodes.make_id(first.astext()) if first is not None else ""
+                term = item.next_node(nodes.term)
+                anchor = "term-" + nodes.make_id(term.astext()) if term is not None else ""
                 self._start(_Frame(", ".join(terms), (*saved.path, ", ".join(terms)), anchor))
                 definition = item.next_node(nodes.definition)
                 if definition is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from ._subject import read_subject
 from ._text import STOPWORDS, normalise
 from .knowledge import KnowledgeBase, plural
-from .lookup import Named, owner_of, read_names, words_of
+from .lookup import INDEXED_AS, Named, owner_of, read_names, stem, words_of
 from .sections import ManualSection
 
 __all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
@@ -97,6 +97,7 @@ class _Candidate:
     by_term: bool = False  # an index term of the subject's symbols points at it
     module: bool = False  # the introduction of a module the subject names
     parent: bool = False  # the section a named API entry is in
+    text: float = 0.0  # how well its text matches, relative to the best match (bm25)
 
 
 class KnowledgeRetrieverAgent:
@@ -124,7 +125,7 @@ class KnowledgeRetrieverAgent:
                  + (f"; symbols: {', '.join(named.concepts)}" if named.concepts else "")
                  + (f"; names: {', '.join(named.api_words)}" if named.api_words else "")
                  + (" (read as French)" if subject.french else ""))
-        wanted = set(named.words) | {w for c in named.concepts for w in words_of(c)}
+        wanted = words_of(" ".join(named.words)) | {w for c in named.concepts for w in words_of(c)}
         api = self._api(named)
         # What the API entries name is covered by them: the teaching section is for the rest.
         by_api = {w for a in api for w in words_of(a.api_name)}
@@ -137,7 +138,7 @@ class KnowledgeRetrieverAgent:
         chosen += self._more_examples(chosen, wanted, candidates)
         chosen += [a for a in api if a.id not in {t.id for t in chosen}]
         covered = self._covered(wanted, chosen, glossary, named)
-        missing = [w for w in named.words if w not in covered]
+        missing = [w for w in named.words if stem(w) not in covered]
         ratio = (len(named.words) - len(missing)) / max(1, len(named.words))
         # Every word of a short subject, most of a longer one; a question names its subject in fewer
         # of its words ("how do I …"), so half will do, as long as one is a heading's or an entry's.
@@ -157,7 +158,7 @@ class KnowledgeRetrieverAgent:
             self.say(f"Retriever: glossary entry \"{glossary.heading}\"")
         return Retrieval(text, list(subject.terms), True, "subject", subject.french, chosen, glossary, api,
                          self._siblings(api, teaching), named.features | self._api_features(api),
-                         [w for w in named.words if w in covered], missing, nearby, self._lookups)
+                         [w for w in named.words if stem(w) in covered], missing, nearby, self._lookups)
 
     # -- the lookups ------------------------------------------------------------------
 
@@ -169,18 +170,26 @@ class KnowledgeRetrieverAgent:
             self._report(f'index term "{pattern}"', len(hits))
             for section in hits:
                 found.setdefault(section.id, _Candidate(section)).by_term = True
-        words = [w for w in dict.fromkeys([*named.words, *wanted]) if w in wanted and w not in STOPWORDS]
+        spelled = [*named.words, *(w for c in named.concepts for w in normalise(c).split())]
+        words = [w for w in dict.fromkeys(spelled) if stem(w) in wanted and w not in STOPWORDS]
         queries: list[tuple[str, str]] = []
         if words:
-            queries += [(" ".join(fts_phrase(w) for w in words), "heading"), (" ".join(fts_phrase(w) for w in words), "")]
+            every = " ".join(fts_phrase(w) for w in words)
+            queries += [(every, "heading"), (every, "")]
         if len(words) > 1:
             queries.append((" OR ".join(fts_phrase(w) for w in words), "heading"))
+        indexed = [*words, *(r for w in words for r in INDEXED_AS.get(w, ()))]
+        if indexed:
+            queries.append((" OR ".join(fts_phrase(w) for w in dict.fromkeys(indexed)), "terms"))
         for match, column in queries:
-            hits = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column) if _teaches(s)]
-            what = "headings" if column else "headings, index terms and names"
-            self._report(f'{what} "{" ".join(words)}"' + (" (any word)" if " OR " in match else ""), len(hits))
-            for section, _ in hits:
-                found.setdefault(section.id, _Candidate(section))
+            scored = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column) if _teaches(s)]
+            what = {"heading": "headings", "terms": "index terms", "": "headings, index terms and names"}[column]
+            self._report(f'{what} "{" ".join(words)}"' + (" (any word)" if " OR " in match else ""), len(scored))
+            top = scored[0][1] if scored and scored[0][1] > 0 else 1.0
+            for section, rank in scored:
+                candidate = found.setdefault(section.id, _Candidate(section))
+                if not column:
+                    candidate.text = max(candidate.text, rank / top)
         for module in named.modules:
             if any(a.api_name.startswith(module + ".") for a in api):
                 continue  # "collections.Counter": the module only says whose entry it is
@@ -213,17 +222,27 @@ class KnowledgeRetrieverAgent:
         section = candidate.section
         if section.api_name or section.kind == "glossary":
             return 0.0  # entries are the syntax, the glossary is "what it is": not what teaches
-        heading = words_of(section.heading) - STOPWORDS
+        heading = words_of(section.heading) - (STOPWORDS - wanted)  # "for" is a word of "for loops"
         own = heading - _GENERIC
         around = heading | words_of(" ".join(section.terms)) | words_of(section.title if section.kind == "file" else "")
-        if small:
+        # Text counts where headings say little: a few notes of one's own, and the documentation that ships
+        # with the interpreter (one section per topic, 'The "yield" statement' for generators).
+        by_text = small or not section.doc_id.startswith("manual:")
+        if by_text:
             around |= words_of(" ".join(b.text for b in section.blocks))
         cover = len(wanted & around) / max(1, len(wanted))
         tight = len(wanted & own) / max(1, len(own)) if own else 1.0
         # An index entry that is the subject itself ("context manager") points where the manual explains it.
-        indexed = any(words_of(term.split(";")[0]) == wanted for term in section.terms)
-        score = (cover * (0.2 + 0.8 * tight) + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
+        indexed = any(words_of(term.split(";")[0]) == wanted for term in section.terms) or any(
+            words_of(term.split(";")[0]) <= {r for w in wanted for r in INDEXED_AS.get(w, ())} for term in section.terms)
+        # A few notes of one's own are about what their text says, whatever their (often file) names.
+        fit = cover * cover * (0.5 + 0.5 * tight) if small else cover * (0.2 + 0.8 * tight)
+        score = (fit + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
                  + (0.3 if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
+        if by_text:
+            score += candidate.text
+            if section.kind == "library":  # a sub-module (email.generator) is rarely what a subject means
+                score /= 1.0 + 0.35 * section.doc_id.count(".")
         score *= KIND_PRIOR.get(section.kind, 1.0)
         if section.kind == "library" and section.page.split("/")[-1] not in _BUILTIN_PAGES and not (
                 set(re.split(r"[.-]", section.page.split("/")[-1])) & wanted):
@@ -294,7 +313,8 @@ class KnowledgeRetrieverAgent:
         for candidate in ranked:
             section = candidate.section
             own = words_of(section.heading) - STOPWORDS - _GENERIC
-            on_subject = len(own & wanted) * 2 >= len(wanted) and (section.doc_id in pages or section.kind == "tutorial")
+            near = section.doc_id in pages or section.kind == "tutorial"
+            on_subject = len(own & wanted) * 2 >= len(wanted) and near
             if candidate.score >= 0.4 * top > 0 and section.id not in ids and _shown(section) and on_subject:
                 return [section]
         code = "\n".join(b.text for s in chosen for b in s.blocks if b.literal)
@@ -365,7 +385,7 @@ class KnowledgeRetrieverAgent:
         said: set[str] = set()
         for section in chosen + ([glossary] if glossary else []):
             said |= words_of(" ".join([section.heading, *section.path, *section.terms, section.api_name]))
-            if named.question or section.kind == "file":
+            if named.question or not section.doc_id.startswith("manual:"):
                 said |= words_of(" ".join(b.text for b in section.blocks))
         if any(section.terms and named.term_patterns for section in chosen):
             said |= named.symbol_words  # ``*args`` is what the index entry of "* (asterisk)" is about

@@ -106,7 +106,8 @@ def insert_sections(db: sqlite3.Connection, document: Document) -> int:
     for seq, section in enumerate(document.sections):
         raw = section.blocks if section.blocks is not None else split_blocks(section.text)
         # The signature is kept apart: the manual's reader put it first among the entry's blocks.
-        blocks = [b for b in raw if b.language != "signature"]
+        blocks = [b for b in raw if b.language != "signature"
+                  and not (b.kind == "heading" and b.text.strip() == section.heading.strip())]
         if not blocks and not section.signature:
             continue
         path = section.path or (document.title, section.heading)
@@ -119,7 +120,8 @@ def insert_sections(db: sqlite3.Connection, document: Document) -> int:
         names = f"{section.names} {section.names.rsplit('.', 1)[-1]}" if section.names else ""
         db.execute(
             "INSERT INTO section_index(rowid, heading, terms, names, context, body) VALUES (?, ?, ?, ?, ?, ?)",
-            (cursor.lastrowid, normalise(section.heading if not section.names else ""), normalise(" ".join(section.terms)),
+            (cursor.lastrowid, normalise(section.heading if not section.names else ""),
+             normalise(" ".join(section.terms)),
              normalise(names), normalise(" ".join([*path[:-1], document.keywords])),
              normalise(" ".join(b.text for b in blocks))),
         )

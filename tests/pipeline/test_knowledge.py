@@ -70,16 +70,16 @@ def test_each_file_type_is_ingested_with_a_path_based_id(kb: KnowledgeBase) -> N
 
 
 def test_code_blocks_survive_ingest_intact(kb: KnowledgeBase) -> None:
-    bodies = "\n".join(p.body for p in kb.passages("file:baking/sourdough.md"))
+    bodies = "\n".join(b.text for s in kb.sections.of_page("file:baking/sourdough.md") for b in s.blocks)
     assert "def feed(starter, flour):\n\n    return starter + 2 * flour  # water weighs as much as the flour" in bodies
-    html = "\n".join(p.body for p in kb.passages("file:baking/kneading.html"))
+    html = "\n".join(b.text for s in kb.sections.of_page("file:baking/kneading.html") for b in s.blocks)
     assert "knead(dough, minutes=10)\nrest(dough)" in html
     assert "the gluten network" in html
     assert "alert" not in html  # scripts are not documentation
 
 
-def test_rst_sections_become_passages(kb: KnowledgeBase) -> None:
-    headings = [p.heading for p in kb.passages("file:baking/ovens.rst")]
+def test_rst_sections_become_sections(kb: KnowledgeBase) -> None:
+    headings = [s.heading for s in kb.sections.of_page("file:baking/ovens.rst")]
     assert headings == ["Ovens", "Steam"]
 
 
@@ -95,7 +95,7 @@ def test_rst_sections_become_passages(kb: KnowledgeBase) -> None:
 def test_retrieval_ranks_the_right_document_first(kb: KnowledgeBase, subject: str, expected: str) -> None:
     retrieval = KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve(subject)
     assert retrieval.known
-    assert retrieval.documents[0].id == expected
+    assert retrieval.sections[0].doc_id == expected
 
 
 def test_a_subject_the_corpus_does_not_cover_is_unknown(kb: KnowledgeBase) -> None:
@@ -103,19 +103,20 @@ def test_a_subject_the_corpus_does_not_cover_is_unknown(kb: KnowledgeBase) -> No
     assert not retrieval.known
 
 
-def test_the_retriever_reports_its_queries(kb: KnowledgeBase) -> None:
+def test_the_retriever_reports_its_lookups_and_the_sections_it_chose(kb: KnowledgeBase) -> None:
     lines: list[str] = []
     KnowledgeRetrieverAgent(kb, say=lines.append).retrieve("sourdough starter")
-    queries = [line for line in lines if line.startswith("Query ")]
-    assert len(queries) >= 2
-    assert queries[0].startswith(f'Query 1/{len(queries)}: "sourdough starter" → ')
+    lookups = [line for line in lines if line.startswith("Lookup ")]
+    assert len(lookups) >= 2
+    assert lookups[0].startswith('Lookup 1: headings "sourdough starter" → ')
+    assert 'Retriever: section "Feeding the starter" (file:baking/sourdough.md)' in lines
 
 
 def test_ingesting_again_replaces_a_document(kb: KnowledgeBase, corpus_dir: Path) -> None:
     (corpus_dir / "notes.txt").write_text("Retarding slows fermentation in the fridge.\n", encoding="utf-8")
     kb.add_documents(load_folder(corpus_dir), origin=str(corpus_dir))
     assert kb.counts() == {"file": 4}
-    assert "Retarding" in kb.passages("file:baking/notes.txt")[0].body
+    assert "Retarding" in kb.sections.of_page("file:baking/notes.txt")[0].blocks[0].text
     assert not KnowledgeRetrieverAgent(kb, say=lambda line: None).retrieve("proofing").known
 
 
