@@ -327,8 +327,8 @@ class ContentEnhancerAgent:
         code run as one session, its notes kept as pitfalls; trimmed at the end once the lesson is full."""
         blocks = [chunk for block in part.section.blocks for chunk in _chunks(block)]
         if outline.what_source is part.section:
-            shown = {id(b) for b in outline.what_it_is}
-            while blocks and (id(blocks[0]) in shown or (blocks[0].kind == "heading" and shown)):
+            opened = {id(b) for b in outline.what_it_is}
+            while blocks and (id(blocks[0]) in opened or (blocks[0].kind == "heading" and opened)):
                 blocks = blocks[1:]
         if part.role == "api":
             # The entry's other signatures and its first paragraph are under "Syntax" already.

@@ -233,8 +233,9 @@ class KnowledgeRetrieverAgent:
         cover = len(wanted & around) / max(1, len(wanted))
         tight = len(wanted & own) / max(1, len(own)) if own else 1.0
         # An index entry that is the subject itself ("context manager") points where the manual explains it.
-        indexed = any(words_of(term.split(";")[0]) == wanted for term in section.terms) or any(
-            words_of(term.split(";")[0]) <= {r for w in wanted for r in INDEXED_AS.get(w, ())} for term in section.terms)
+        filed_as = {r for w in wanted for r in INDEXED_AS.get(w, ())}
+        entries = [words_of(term.split(";")[0]) for term in section.terms]
+        indexed = any(e == wanted or (filed_as and e <= filed_as) for e in entries)
         # A few notes of one's own are about what their text says, whatever their (often file) names.
         fit = cover * cover * (0.5 + 0.5 * tight) if small else cover * (0.2 + 0.8 * tight)
         score = (fit + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.rest_reader import parse_page
 from pipeline.corpus import manual_page
 from pipeline.manual import _unpack, installed
+from pipeline.rest_reader import parse_page
 
 PAGE = """
 :mod:`shelf` --- Keep things
