@@ -12,42 +12,25 @@ left for its link.
 
 from __future__ import annotations
 
-import ast
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import examples as runner
-from ._text import Block, is_python_code, sentences, stands_alone
+from ._text import Block, sentences, stands_alone
 from .knowledge import plural
 from .retriever import Retrieval
 from .sections import ManualSection
+from .snippets import chunks, names, reason, teaches, why_varies
 
 __all__ = ("ApiItem", "ContentEnhancerAgent", "CourseExample", "LessonItem", "Outline", "OutlineSection",
-           "Pitfall", "varies")
+           "Pitfall")
 
 MAX_EXAMPLES = 4  # shown, with output: two to four, from simple to richer
 MAX_CHARS = 7000  # of prose in the lesson: a handout, not the page
 MAX_SESSION_RETRIES = 5
 EXAMPLES_SECONDS = 2.0  # running examples stops once a course spent this long on them (p50 under 3 s)
-_VARYING_CODE = re.compile(r"\b(?:id|hash|random|time|now|today|uuid\d?|getpid|urandom|perf_counter|monotonic)\s*\(|"
-                           r"\bset\(|\bfrozenset\(|\{[^{}:]*\}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
-_DURATION = re.compile(r"\b\d+\.\d{3,}\s*(?:s|ms|sec|seconds)\b")  # "Ran 3 tests in 0.008s"
-
-
-def varies(code: str, output: str) -> bool:
-    """Whether a fresh run may print otherwise: an address, the time, randomness, or a set of strings
-    (their order follows the hash seed, which changes from run to run)."""
-    if _ADDRESS.search(output) or _DURATION.search(output):
-        return True
-    if re.search(r"\b(?:random|time|timeit|Timer|datetime|uuid|os\.getpid|id|perf_counter)\b", code) and re.search(
-            r"\d", output):
-        return True
-    return bool(_VARYING_CODE.search(code)) and bool(re.search(r"\{[^{}]*['\"][^{}]*\}|frozenset\(", output))
-
-
 @dataclass(frozen=True, slots=True)
 class CourseExample:
     doc_id: str
@@ -56,7 +39,7 @@ class CourseExample:
     output: str  # its real output
     shows_error: bool
     milliseconds: float
-    varies: bool = False  # the output may differ on a learner's run (hash order, addresses, time)
+    varies: str = ""  # why the output may differ on a learner's run: "order" (hash), "address", "time"
     number: int = 0
     continues: int = 0  # the number of the example whose names it uses (0: it stands alone)
     setup: tuple[str, ...] = ()  # the code of the examples it builds on, for re-running a changed version
@@ -143,24 +126,6 @@ def _stands_alone(sentence: str) -> bool:
     return stands_alone(sentence) and not _LEANS.match(sentence) and len(sentence) <= 300
 
 
-def _names(code: str) -> tuple[set[str], set[str]]:
-    """The names code binds at its top level, and those it reads."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set(), set()
-    bound: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
-            bound |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return bound, used
-
-
 def _signatures(block: Block, section: ManualSection) -> bool:
     """Whether a block is the entry's signatures, one a line (``lru_cache(user_function)`` …)."""
     short = section.api_name.rsplit(".", 1)[-1]
@@ -174,85 +139,6 @@ def _page_module(section: ManualSection) -> str:
         return ""
     name = section.page.split("/", 1)[-1]
     return name if re.fullmatch(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*", name) else ""
-
-
-def _reason(error: str) -> str:
-    """Why a block did not run, for the learner: "it needs `page`, which the section does not define"."""
-    missing = re.match(r"NameError: name '(\w+)' is not defined", error)
-    if missing:
-        return f"it needs `{missing.group(1)}`, which the section does not define"
-    return error.rstrip(".")
-
-
-def _chunks(block: Block) -> list[Block]:
-    """An interactive session as the groups of statements its blank lines separate: each runs (or does
-    not) on its own, and one that needs what the page never defines (``page``) leaves the others be.
-    A block that defines a function, then uses it in a session, is the script and then the session."""
-    if not block.literal:
-        return [block]
-    text = block.text
-    if block.language != "pycon" and not text.lstrip().startswith(">>>") and "\n>>> " in text:
-        script, _, session = text.partition("\n>>> ")
-        if is_python_code(script):
-            return [Block(script.strip("\n"), "literal", "python"), *_chunks(Block(">>> " + session, "literal",
-                                                                                   "pycon"))]
-    if block.language != "pycon":
-        return [block]
-    pieces = [piece.strip("\n") for piece in re.split(r"\n\s*\n(?=>>> )", text) if piece.strip()]
-    merged: list[str] = []
-    for piece in pieces:
-        if merged and _only_imports(merged[-1]):
-            merged[-1] += "\n" + piece  # ">>> import asyncio" alone is no example: it is the next one's start
-        else:
-            merged.append(piece)
-    return [Block(piece, block.kind, block.language) for piece in merged]
-
-
-def _only_imports(session: str) -> bool:
-    code = "\n".join(line[4:] for line in session.splitlines() if line.startswith((">>> ", "... ")))
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return False
-    return bool(tree.body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
-
-
-def _code_features(code: str) -> set[str]:
-    """What code uses, in the words of ``lookup.CONCEPT_CODE``: node types, names, "*" and "**"."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        found.add(type(node).__name__)
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(node.name)
-            found |= {"decorator"} if node.decorator_list else set()
-            if isinstance(node, ast.ClassDef) and node.bases:
-                found.add("inheritance")
-        elif isinstance(node, ast.arguments):
-            found |= ({"*"} if node.vararg else set()) | ({"**"} if node.kwarg else set())
-        elif isinstance(node, ast.Starred):
-            found.add("*")
-        elif isinstance(node, ast.keyword):
-            found.add("**" if node.arg is None else f"{node.arg}=")
-        elif isinstance(node, (ast.arg, ast.AnnAssign)) and getattr(node, "annotation", None) is not None:
-            found.add("annotation")
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            found |= {f"module:{a.name.split('.')[0]}" for a in node.names}
-            if isinstance(node, ast.ImportFrom) and node.module:
-                found |= {node.module.split(".")[0], *(a.name for a in node.names)}
-    return found
-
-
-def teaches(code: str, features: set[str]) -> bool:
-    """Whether code shows the subject: uses one of its features (any code does when none is known)."""
-    return not features or bool(_code_features(code) & features)
 
 
 class ContentEnhancerAgent:
@@ -325,7 +211,7 @@ class ContentEnhancerAgent:
     def _read(self, part: OutlineSection, outline: Outline, budget: int) -> int:
         """The section's blocks in order (those "what it is" and the syntax show already left out), its
         code run as one session, its notes kept as pitfalls; trimmed at the end once the lesson is full."""
-        blocks = [chunk for block in part.section.blocks for chunk in _chunks(block)]
+        blocks = [chunk for block in part.section.blocks for chunk in chunks(block)]
         if outline.what_source is part.section:
             opened = {id(b) for b in outline.what_it_is}
             while blocks and (id(blocks[0]) in opened or (blocks[0].kind == "heading" and opened)):
@@ -363,7 +249,7 @@ class ContentEnhancerAgent:
             if block.literal and run is not None and run.ok:
                 example = CourseExample(part.doc_id, part.section.name, run.code, run.output,
                                         runnable[i].shows_error, run.seconds * 1000,
-                                        varies(run.code, run.output),
+                                        why_varies(run.code, run.output),
                                         setup=tuple(runs[j].code for j in sorted(runs) if j < i and runs[j].ok),
                                         teaches=teaches(run.code, outline.features))
                 part.items.append(LessonItem(block, example))
@@ -407,7 +293,7 @@ class ContentEnhancerAgent:
                 example = runnable[failed]
                 runnable[failed] = replace(example, statements=((imports, False), *example.statements))
                 continue
-            errors[failed] = _reason(error)
+            errors[failed] = reason(error)
             left.remove(failed)
         return done, errors
 
@@ -429,7 +315,7 @@ class ContentEnhancerAgent:
                 if example is None:
                     continue
                 number = len(numbered) + 1
-                bound, used = _names(example.code)
+                bound, used = names(example.code)
                 continues = max((k for k, names in defined if names & (used - bound)), default=0)
                 example = replace(example, number=number, continues=continues)
                 part.items[n] = LessonItem(item.block, example)
@@ -441,6 +327,11 @@ class ContentEnhancerAgent:
     def _key_points(outline: Outline) -> None:
         """The summary: each API entry's first sentence, each section's first sentence that stands alone."""
         points: list[str] = []
+        source = outline.what_source
+        if source is not None and source.kind == "glossary" and outline.what_it_is:
+            first = sentences(outline.what_it_is[0].text)[:1]
+            if first:
+                points.append(f"**{source.heading}**: {first[0]}")
         for api in outline.api:
             first = sentences(api.summary)[:1]
             if first:

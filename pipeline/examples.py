@@ -76,10 +76,23 @@ class Example:
         """The example as a script: ``print(expr)`` for the session's expressions whose value was shown,
         ``print(repr(expr))`` for those whose ``repr`` (what the interpreter shows) is not their ``str``."""
         return "\n".join(
-            (f"print(repr({source.strip()}))" if i in as_repr else f"print({source.strip()})") if i in printed
+            (f"print(repr({_one(source)}))" if i in as_repr else f"print({_one(source)})") if i in printed
             else source
             for i, (source, _) in enumerate(self.statements)
         )
+
+
+def _one(expression: str) -> str:
+    """An expression as one argument: ``x.r, x.i`` is a tuple, and ``print(x.r, x.i)`` would print
+    ``3.0 -4.5``, not the ``(3.0, -4.5)`` the session showed."""
+    text = expression.strip()
+    try:
+        call = ast.parse(f"print({text})", mode="eval").body
+    except SyntaxError:
+        return f"({text})"  # a bare generator expression, a starred tuple: one argument once parenthesised
+    if isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords:
+        return text
+    return f"({text})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,7 +261,7 @@ class CourseGeneratorAgent:
             imports = all(re.match(r"(?:from|import)\s", line) for line in example.code.splitlines() if line.strip())
             lines.append(phrase("prints_nothing_import" if imports else "prints_nothing", french))
         else:
-            key = "prints_varies" if example.varies else "prints_error" if example.shows_error else "prints"
+            key = f"prints_{example.varies}" if example.varies else "prints_error" if example.shows_error else "prints"
             lines.append(f"{phrase(key, french)}\n\n{_code_block(example.output, 'text')}")
         return "\n\n".join(lines)
 

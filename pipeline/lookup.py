@@ -58,7 +58,7 @@ CONCEPT_CODE: dict[str, frozenset[str]] = {
 INDEXED_AS: dict[str, tuple[str, ...]] = {
     "generator": ("yield",), "loop": ("for", "while"), "formatting": ("format",), "exception": ("try", "raise"),
     "error": ("try", "raise"), "dictionary": ("dict",), "iterator": ("iter",), "function": ("def",),
-    "class": ("class",), "import": ("import",), "module": ("import",), "conditional": ("if",),
+    "module": ("import",), "conditional": ("if",),
 }
 
 # Words of a question that name no part of Python ("how do I make my code faster?"), and the

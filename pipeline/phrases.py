@@ -23,9 +23,16 @@ PHRASES: dict[str, tuple[str, str]] = {
     "example": ("Example", "Exemple"),
     "prints": ("It prints:", "Il affiche :"),
     "prints_error": ("It prints (the error is the point):", "Il affiche (l'erreur est voulue) :"),
-    "prints_varies": ("It prints (this output changes from run to run: hash order, addresses or time):",
-                      "Il affiche (cette sortie change d'une exécution à l'autre : ordre de hachage, adresses "
-                      "ou heure) :"),
+    "prints_order": ("It prints (the order of a set's strings follows their hashes, which change from run to "
+                     "run: yours may differ):",
+                     "Il affiche (l'ordre des chaînes d'un ensemble suit leur hachage, qui change d'une exécution "
+                     "à l'autre : le vôtre peut différer) :"),
+    "prints_address": ("It prints (addresses in memory change from run to run: yours will differ):",
+                       "Il affiche (les adresses en mémoire changent d'une exécution à l'autre : les vôtres "
+                       "différeront) :"),
+    "prints_time": ("It prints (times and random values change from run to run: yours will differ):",
+                    "Il affiche (durées, dates et valeurs aléatoires changent d'une exécution à l'autre : les "
+                    "vôtres différeront) :"),
     "prints_nothing": ("It prints nothing: it only defines what it names.",
                        "Il n'affiche rien : il ne fait que définir ce qu'il nomme."),
     "prints_nothing_import": ("It prints nothing: it imports what the examples after it use.",

@@ -17,8 +17,9 @@ import re
 from collections.abc import Iterator
 
 from . import examples as runner
-from .enhancer import ApiItem, CourseExample, Outline, teaches, varies
+from .enhancer import ApiItem, CourseExample, Outline
 from .phrases import phrase
+from .snippets import teaches, varies
 
 __all__ = ("build_quiz", "mutations")
 
@@ -50,9 +51,12 @@ def _span(code: str, node: ast.expr) -> tuple[int, int] | None:
 
 
 def _replacement(node: ast.expr, parent: ast.AST | None) -> str | None:
-    """Another value that makes a difference: a number moved, data cut, a separator or flag changed."""
+    """Another value that makes a difference: a number moved, data cut, a separator or flag changed,
+    another item picked (``pair[1]`` → ``pair[0]``)."""
     if isinstance(node, ast.Constant):
         value = node.value
+        if isinstance(parent, ast.Subscript) and type(value) is int and value in (0, 1):
+            return repr(1 - value)
         if isinstance(value, bool):
             return repr(not value) if isinstance(parent, ast.keyword) else None
         if isinstance(value, int) and value not in (0, 1):
@@ -160,8 +164,11 @@ def _pick_api(outline: Outline) -> tuple[str, str] | None:
     for target in targets:
         short = target.name.rsplit(".", 1)[-1]
         task = re.split(r"(?<=\.)\s", target.summary, maxsplit=1)[0]
-        if not 20 <= len(task) <= 240 or re.search(rf"\b{re.escape(short)}\b", task):
+        named = re.compile(rf"`?\b{re.escape(short)}\b(?:\(\))?`?")
+        if (not 20 <= len(task) <= 240 or len(named.findall(task)) > 2
+                or re.match(r"(?:Note|See|This|It|These|The above)\b", task)):
             continue
+        task = named.sub("…", task)  # the name would give the answer away
         others = [s for s in outline.siblings + outline.api if s.name != target.name and s.summary
                   and s.summary.split(".")[0] != target.summary.split(".")[0]]
         options = sorted({target.name: target, **{o.name: o for o in _nearest(others, target)}}.values(),

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ._subject import read_subject
-from ._text import STOPWORDS, normalise
+from ._text import STOPWORDS, normalise, singular
 from .knowledge import KnowledgeBase, plural
 from .lookup import INDEXED_AS, Named, owner_of, read_names, stem, words_of
 from .sections import ManualSection
@@ -81,6 +81,16 @@ def _shown(section: ManualSection) -> int:
         line.strip() and not line.startswith((">>>", "...")) for line in b.text.splitlines()) for b in section.blocks)
 
 
+def _fullest(entries: list[ManualSection]) -> list[ManualSection]:
+    """The entry of a name that says most (``set`` in Built-in Types, not its stub in Built-in Functions),
+    from its start: the text after its methods is a section of the same name too."""
+    by_page: dict[str, list[ManualSection]] = {}
+    for entry in entries:
+        by_page.setdefault(entry.doc_id, []).append(entry)
+    ranked = sorted(by_page.values(), key=lambda same: -sum(len(s.blocks) for s in same))
+    return [min(same, key=lambda s: s.seq) for same in ranked]
+
+
 def _runnable(section: ManualSection) -> int:
     """How many of a section's code blocks look like Python that runs (a session, or a script)."""
     return sum(b.literal and b.language in ("python", "pycon") for b in section.blocks)
@@ -135,8 +145,9 @@ class KnowledgeRetrieverAgent:
         teaching = self._teaching(candidates, rest or wanted, named)
         glossary = self._glossary(subject.terms, named)
         chosen = self._with_subsections(teaching)
-        chosen += self._more_examples(chosen, wanted, candidates)
         chosen += [a for a in api if a.id not in {t.id for t in chosen}]
+        more = self._more_examples(chosen, wanted, candidates)
+        chosen = [*[s for s in chosen if not s.api_name], *more, *[s for s in chosen if s.api_name]]
         covered = self._covered(wanted, chosen, glossary, named)
         missing = [w for w in named.words if stem(w) not in covered]
         ratio = (len(named.words) - len(missing)) / max(1, len(named.words))
@@ -176,19 +187,25 @@ class KnowledgeRetrieverAgent:
         if words:
             every = " ".join(fts_phrase(w) for w in words)
             queries += [(every, "heading"), (every, "")]
-        if len(words) > 1:
-            queries.append((" OR ".join(fts_phrase(w) for w in words), "heading"))
+        if words:
+            any_word = " OR ".join(fts_phrase(w) for w in words)
+            if len(words) > 1:
+                queries.append((any_word, "heading"))
+            # Where the manual teaches: among the hundreds of headings holding one word ("class").
+            queries.append((f'{{heading}} : ({any_word}) AND {{context}} : ("tutorial" OR "howto")', "lessons"))
         indexed = [*words, *(r for w in words for r in INDEXED_AS.get(w, ()))]
         if indexed:
             queries.append((" OR ".join(fts_phrase(w) for w in dict.fromkeys(indexed)), "terms"))
         for match, column in queries:
-            scored = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column) if _teaches(s)]
-            what = {"heading": "headings", "terms": "index terms", "": "headings, index terms and names"}[column]
+            scored = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column.replace("lessons", ""))
+                      if _teaches(s)]
+            what = {"heading": "headings", "terms": "index terms", "": "headings, index terms and names",
+                    "lessons": "the tutorial's and HOWTOs' headings"}[column]
             self._report(f'{what} "{" ".join(words)}"' + (" (any word)" if " OR " in match else ""), len(scored))
             top = scored[0][1] if scored and scored[0][1] > 0 else 1.0
             for section, rank in scored:
                 candidate = found.setdefault(section.id, _Candidate(section))
-                if not column:
+                if column == "":
                     candidate.text = max(candidate.text, rank / top)
         for module in named.modules:
             if any(a.api_name.startswith(module + ".") for a in api):
@@ -329,7 +346,8 @@ class KnowledgeRetrieverAgent:
     def _api(self, named: Named) -> list[ManualSection]:
         """The API entries the subject names: ``str.split`` for "split" among "split, join, strip"."""
         entries: dict[str, list[ManualSection]] = {}
-        for word in named.api_words:
+        for written in named.api_words:
+            word = written if self.kb.sections.api(written) else singular(written)  # "sets": ``set``
             found = [s for s in self.kb.sections.api(word) if _teaches(s)]
             if found:
                 entries[word] = found
@@ -338,7 +356,7 @@ class KnowledgeRetrieverAgent:
         owner = owner_of(list(entries), {w: [s.api_name for s in e] for w, e in entries.items()})
         chosen: list[ManualSection] = []
         for word, found in entries.items():
-            exact = [s for s in found if s.api_name == word]
+            exact = _fullest([s for s in found if s.api_name == word])
             owned = [s for s in found if owner and s.api_name == f"{owner}.{word.rsplit('.', 1)[-1]}"]
             modules = [s for s in found if s.api_name.split(".")[0] in named.modules]
             single = found if len(found) == 1 and ("_" in word or len(named.api_words) > 1) else []
@@ -397,7 +415,7 @@ class KnowledgeRetrieverAgent:
         out: list[ManualSection] = []
         for entry in api:
             owner = entry.api_name.rsplit(".", 1)[0] if "." in entry.api_name else ""
-            page = self.kb.sections.of_page(entry.doc_id)
+            page = self.kb.sections.entries_of(entry.doc_id)
             same = [s for s in page if s.api_name and s.id != entry.id and s.objtype == entry.objtype
                     and (s.api_name.rsplit(".", 1)[0] == owner if owner else "." not in s.api_name)]
             out += [s for s in same if s.id not in {a.id for a in api}]

@@ -174,6 +174,10 @@ class SectionIndex:
         """Sections an index term points at (``pattern`` as SQL LIKE, matched on each line of terms)."""
         return self._select("('\n' || terms || '\n') LIKE ?", (f"%\n{pattern}\n%",))
 
+    def entries_of(self, doc_id: str) -> list[ManualSection]:
+        """A page's API entries, in order."""
+        return self._select("doc_id = ? AND api_name != ''", (doc_id,), limit=5000)
+
     def of_page(self, doc_id: str) -> list[ManualSection]:
         return self._select("doc_id = ?", (doc_id,), limit=5000)
 

@@ -47,7 +47,7 @@ REFUSED = {
 # An example as a course shows it: its code, then what it prints (or that it prints nothing).
 _EXAMPLE = re.compile(r"```python\n(.*?)\n```\n\n(?:(?:It prints|Il affiche)[^\n]*:\n\n```text\n(.*?)\n```|"
                       r"It prints nothing|Il n'affiche rien)", re.S)
-_VARIES = re.compile(r"changes from run to run|change d'une exécution à l'autre")
+_VARIES = re.compile(r"from run to run|d'une exécution à l'autre")
 _TOO_LITTLE = re.compile(r"that runs on its own and prints what it does|qui s'exécute seul et affiche")
 
 
