@@ -3,7 +3,8 @@
     python -m bench.courses
 
 Indexes the corpus into a temporary knowledge base (timed: what the first start
-costs), then writes each course three times and reports p50 and max.  A course's
+costs), then writes a course on each subject of ``bench/subjects_tuning.txt`` three times
+and reports p50 and max.  A course's
 time is real work: retrieval, running its examples in separate processes, and
 writing; ``make bench`` puts these rows into BENCHMARKS.md.
 """
@@ -17,12 +18,10 @@ import time
 from pathlib import Path
 
 from bench import loadgen
+from bench.course_samples import read_subjects
 
-SUBJECTS = (
-    "sorting with key functions", "f-strings", "context managers", "generators", "list comprehensions",
-    "closures and nonlocal", "descriptors", "decorators", "exceptions", "asyncio coroutines and tasks",
-    "pathlib", "regular expressions", "logging", "json", "dataclasses", "les générateurs",
-)
+# The subjects courses are tuned on (the holdout list is for raters only).
+SUBJECTS = tuple(read_subjects(Path(__file__).resolve().parent / "subjects_tuning.txt"))
 ROUNDS = 3
 
 
