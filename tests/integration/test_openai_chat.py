@@ -69,7 +69,7 @@ async def test_streams_a_course_reasoning_then_content_then_a_clean_end(server: 
     assert kinds.index("reasoning") < kinds.index("content")
     assert "PHASE 1: KNOWLEDGE RETRIEVAL" in "".join(reasoning)
     assert "".join(content).startswith("# json\n")
-    assert "manual:library/json" in "".join(content)
+    assert "https://docs.python.org/3/library/json.html" in "".join(content), "the course links its sources"
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].choices[0].delta.content is None
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.knowledge import KnowledgeBase
-from pipeline.retriever import KnowledgeRetrieverAgent, Retrieval
 from pipeline.rest_reader import parse_page
+from pipeline.retriever import KnowledgeRetrieverAgent, Retrieval
 
 PAGE = """
 More on Defining Functions
