@@ -28,6 +28,7 @@ KIND_PRIOR = {"tutorial": 1.6, "howto": 1.45, "reference": 1.15, "library": 1.0,
 # The interpreter's internals name every concept (LOAD_CLOSURE, ast.Lambda) but teach none.
 INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3", "pyclbr",
                        "winreg", "msilib", "idle", "tkinter.ttk", "unittest.mock-examples"})
+_LESSON_ORDER = {"tutorial": 0, "howto": 1, "file": 2, "reference": 3, "library": 4}
 # Library pages about the built-ins rather than one module.
 _BUILTIN_PAGES = frozenset({"stdtypes", "functions", "exceptions", "constants", "datatypes"})
 # Words of headings that say what kind of thing a section is about, not which: "Lambda Expressions".
@@ -105,7 +106,7 @@ class _Candidate:
     section: ManualSection
     score: float = 0.0
     by_term: bool = False  # an index term of the subject's symbols points at it
-    module: bool = False  # the introduction of a module the subject names
+    module: float = 0.0  # the introduction of a module the subject names: how much that says
     parent: bool = False  # the section a named API entry is in
     text: float = 0.0  # how well its text matches, relative to the best match (bm25)
 
@@ -213,7 +214,8 @@ class KnowledgeRetrieverAgent:
             intro = [s for s in self.kb.sections.of_page(f"manual:library/{module}")[:2] if not s.api_name][:1]
             self._report(f"module {module}", len(intro))
             for section in intro:
-                found.setdefault(section.id, _Candidate(section)).module = True
+                # "json" is the module; in "asyncio coroutines and tasks" it only says where to look.
+                found.setdefault(section.id, _Candidate(section)).module = 0.8 if len(wanted) == 1 else 0.3
         # The section a named entry belongs to ("String Methods" above ``str.split``) introduces it.
         for entry in api:
             for section in self.kb.sections.of_page(entry.doc_id):
@@ -256,13 +258,14 @@ class KnowledgeRetrieverAgent:
         # A few notes of one's own are about what their text says, whatever their (often file) names.
         fit = cover * cover * (0.5 + 0.5 * tight) if small else cover * (0.2 + 0.8 * tight)
         score = (fit + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
-                 + (0.3 if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
+                 + (candidate.module if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
         if by_text:
             score += candidate.text
             if section.kind == "library":  # a sub-module (email.generator) is rarely what a subject means
                 score /= 1.0 + 0.35 * section.doc_id.count(".")
         score *= KIND_PRIOR.get(section.kind, 1.0)
-        if section.kind == "library" and section.page.split("/")[-1] not in _BUILTIN_PAGES and not (
+        page = section.page.split("/")[-1]
+        if section.kind == "library" and not wanted <= heading and page not in _BUILTIN_PAGES and not (
                 set(re.split(r"[.-]", section.page.split("/")[-1])) & wanted):
             score *= 0.6  # a module's page, for a subject that is not that module: its own use of the words
         if any(b.literal for b in section.blocks):
@@ -282,11 +285,15 @@ class KnowledgeRetrieverAgent:
                 break
             adds = (wanted - seen) & (words_of(candidate.section.heading) | words_of(" ".join(candidate.section.terms)))
             # A module's introduction after the tutorial's section on it, when the subject is the module.
-            module = candidate.module and len(named.words) == 1 and best.section.kind in ("tutorial", "howto")
+            # A module alone ("json"): its introduction and the tutorial's or a HOWTO's section on it.
+            pair = {bool(candidate.module), bool(best.module)} == {True, False} and (
+                candidate.module or candidate.section.kind in ("tutorial", "howto"))
+            module = len(named.words) == 1 and pair
             if (candidate.by_term and best.by_term) or module or (adds and candidate.score >= 0.5 * best.score):
                 chosen.append(candidate.section)
                 seen |= words_of(candidate.section.heading)
-        return chosen
+        # The lesson's order: the tutorial's or a HOWTO's section first, then the reference's.
+        return sorted(chosen, key=lambda s: _LESSON_ORDER.get(s.kind, len(_LESSON_ORDER)))
 
     def _with_subsections(self, teaching: list[ManualSection]) -> list[ManualSection]:
         """Each section, followed by its sub-sections in order when on its own it only introduces them
@@ -306,6 +313,8 @@ class KnowledgeRetrieverAgent:
             for s in below.values():
                 if len(out) - out.index(section) > room or code >= MIN_CODE_BLOCKS:
                     break
+                if section.kind == "library" and not _runnable(s):
+                    continue  # "Relevant PEPs", "Logger Objects": a reference page's parts, not its lesson
                 out.append(s)
                 code += _runnable(s)
         return out
@@ -332,9 +341,13 @@ class KnowledgeRetrieverAgent:
             section = candidate.section
             own = words_of(section.heading) - STOPWORDS - _GENERIC
             near = section.doc_id in pages or section.kind == "tutorial"
-            on_subject = len(own & wanted) * 2 >= len(wanted) and near
+            # Headed with the whole subject on any page, or with half of it next to what was chosen.
+            lesson = section.kind in ("tutorial", "howto") or bool(set(re.split(r"[.-]", section.page)) & wanted)
+            on_subject = (wanted <= own and lesson) or (len(own & wanted) * 2 >= len(wanted) and near)
             if candidate.score >= 0.4 * top > 0 and section.id not in ids and _shown(section) and on_subject:
                 return [section]
+        if chosen[0].kind != "tutorial":
+            return []  # a tutorial's section shows a module at work (``timeit``); a library page is one
         code = "\n".join(b.text for s in chosen for b in s.blocks if b.literal)
         for module in re.findall(r"^\s*(?:>>> )?(?:from|import) ([a-z_]\w*)", code, re.M):
             page = self.kb.sections.of_page(f"manual:library/{module}")
