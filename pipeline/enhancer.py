@@ -122,6 +122,11 @@ class Outline:
 _LEANS = re.compile(r"^(?:\w+,?\s+){0,3}(?:these|this|those|such|it|they|them|above|below|following)\b", re.I)
 
 
+# A sentence that warns in so many words: "Note: to create an empty set you have to use set(), not {}".
+_WARNS = re.compile(r"^(?:\*\*)?(?:Note|Warning|Caution|Important)(?:\*\*)?\s*:|^Be careful\b|^Beware\b|"
+                    r"^(?:Note|Keep in mind) that\b.*\b(?:not|never|must|only)\b", re.I)
+
+
 def _stands_alone(sentence: str) -> bool:
     return stands_alone(sentence) and not _LEANS.match(sentence) and len(sentence) <= 300
 
@@ -169,6 +174,7 @@ class ContentEnhancerAgent:
         for part in outline.sections:
             budget = self._read(part, outline, budget)
         self._number(outline)
+        self._stated_pitfalls(outline)
         self._key_points(outline)
         outline.sources = self._sources(outline, retrieval)
         from .quiz import build_quiz  # the quiz runs changed examples: it needs the outline complete
@@ -263,6 +269,8 @@ class ContentEnhancerAgent:
                 continue
             part.items.append(LessonItem(block))
             budget -= len(block.text)
+        while part.items and part.items[-1].example is None and part.items[-1].block.text.endswith(":"):
+            part.items.pop()  # "… provide the following operations:" with nothing after it: trimmed at the end
         return budget
 
     def _session(self, runnable: dict[int, runner.Example], module: str = "") -> tuple[
@@ -305,6 +313,20 @@ class ContentEnhancerAgent:
         return Pitfall(note.text, section, code, output)
 
     @staticmethod
+    def _stated_pitfalls(outline: Outline) -> None:
+        """The warnings the manual's prose states outright ("Note: to create an empty set you have to use
+        ``set()``, not ``{}``"), beside its notes and warnings: each sentence whole, with its source."""
+        said = {p.text for p in outline.pitfalls}
+        prose = [(b, outline.what_source) for b in outline.what_it_is if outline.what_source is not None]
+        prose += [(item.block, part.section) for part in outline.sections for item in part.items
+                  if item.block.kind == "prose"]
+        for block, source in prose:
+            for sentence in sentences(block.text):
+                if _WARNS.match(sentence) and sentence not in said and len(sentence) <= 400 and source is not None:
+                    outline.pitfalls.append(Pitfall(sentence, source))
+                    said.add(sentence)
+
+    @staticmethod
     def _number(outline: Outline) -> None:
         """Number the shown examples, and say which earlier one each uses the names of."""
         numbered: list[CourseExample] = []
@@ -336,7 +358,7 @@ class ContentEnhancerAgent:
             first = sentences(api.summary)[:1]
             if first:
                 points.append(f"`{api.name}`: {first[0]}")
-        for part in outline.sections:
+        for part in outline.sections[:1]:  # the first section's opening: the others' open on their own details
             if part.role != "teaching":
                 continue
             prose = [item.block.text for item in part.items if item.block.kind == "prose"]

@@ -198,7 +198,10 @@ class CourseGeneratorAgent:
             lines.append("- " + phrase("obj_explain", fr, named=named, verb="are" if many else "is",
                                        pronoun="them" if many else "it"))
         if outline.api:
-            lines.append("- " + phrase("obj_use", fr, names=", ".join(f"`{a.name}`" for a in outline.api[:4])))
+            many_api = len(outline.api) > 1
+            lines.append("- " + phrase("obj_use", fr, names=", ".join(f"`{a.name}`" for a in outline.api[:4]),
+                                       their="their" if many_api else "its", leurs="leurs" if many_api else "sa",
+                                       s="s" if many_api else ""))
         if outline.examples:
             lines.append("- " + phrase("obj_examples", fr))
         if outline.pitfalls:

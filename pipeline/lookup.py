@@ -133,6 +133,8 @@ def read_names(raw: str, subject: Subject) -> Named:
         if top in sys.stdlib_module_names and not top.startswith("_") and not english and top not in _FILLERS:
             named.modules.append(top)
     named.modules = list(dict.fromkeys(named.modules))
+    if len(named.modules) == 1 and len(subject.terms) == 1:
+        named.features |= {named.modules[0], f"module:{named.modules[0]}"}  # "itertools": code that uses it
     return named
 
 

@@ -52,7 +52,7 @@ PHRASES: dict[str, tuple[str, str]] = {
                 "disent rien de {missing} : cette partie n'est pas dans ce cours."),
     "obj_explain": ("explain what {named} {verb} and when to use {pronoun};",
                     "expliquer ce que {verb_fr} {named} et quand s'en servir ;"),
-    "obj_use": ("use {names} and read their signatures;", "utiliser {names} et lire leurs signatures ;"),
+    "obj_use": ("use {names} and read {their} signature{s};", "utiliser {names} et lire {leurs} signature{s} ;"),
     "obj_examples": ("predict what the examples print, and what a changed version prints;",
                      "prévoir ce qu'affichent les exemples, et ce qu'affiche une version modifiée ;"),
     "obj_pitfalls": ("avoid the pitfalls the manual warns about;", "éviter les pièges signalés par le manuel ;"),

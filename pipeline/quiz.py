@@ -76,6 +76,15 @@ def _replacement(node: ast.expr, parent: ast.AST | None) -> str | None:
     return None
 
 
+def _printed(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Whether a constant is (part of) what a ``print()`` call shows as it is."""
+    parent = parents.get(node)
+    while isinstance(parent, (ast.Tuple, ast.List)):
+        parent = parents.get(parent)
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str) and isinstance(parent, ast.Call)
+            and isinstance(parent.func, ast.Name) and parent.func.id == "print")
+
+
 def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
     """Changed versions of ``code`` as (new code, old text, new text), those on a line that uses the
     subject's own API or syntax first."""
@@ -89,8 +98,8 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
         if not isinstance(node, ast.expr) or (isinstance(parents.get(node), ast.Expr) and isinstance(
                 node, ast.Constant)):
             continue  # a docstring is no data
-        if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue):
-            continue
+        if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue) or _printed(node, parents):
+            continue  # a message print() shows: changing it changes the output, and teaches nothing
         new = _replacement(node, parents.get(node))
         span = _span(code, node)
         if new is None or span is None:

@@ -82,6 +82,13 @@ def _shown(section: ManualSection) -> int:
         line.strip() and not line.startswith((">>>", "...")) for line in b.text.splitlines()) for b in section.blocks)
 
 
+def _about_page(section: ManualSection, wanted: set[str]) -> bool:
+    """Whether a page is about the subject: its module is one of the subject's words, or starts with one
+    ("contextlib" for context managers, "asyncio-task" for tasks)."""
+    parts = re.split(r"[.-]", section.page.split("/")[-1])
+    return any(p == w or (len(w) >= 5 and p.startswith(w)) for p in parts for w in wanted)
+
+
 def _fullest(entries: list[ManualSection]) -> list[ManualSection]:
     """The entry of a name that says most (``set`` in Built-in Types, not its stub in Built-in Functions),
     from its start: the text after its methods is a section of the same name too."""
@@ -169,7 +176,7 @@ class KnowledgeRetrieverAgent:
         if glossary is not None:
             self.say(f"Retriever: glossary entry \"{glossary.heading}\"")
         return Retrieval(text, list(subject.terms), True, "subject", subject.french, chosen, glossary, api,
-                         self._siblings(api, teaching), named.features | self._api_features(api),
+                         self._siblings(api, chosen), named.features | self._api_features(api),
                          [w for w in named.words if stem(w) in covered], missing, nearby, self._lookups)
 
     # -- the lookups ------------------------------------------------------------------
@@ -266,7 +273,7 @@ class KnowledgeRetrieverAgent:
         score *= KIND_PRIOR.get(section.kind, 1.0)
         page = section.page.split("/")[-1]
         if section.kind == "library" and not wanted <= heading and page not in _BUILTIN_PAGES and not (
-                set(re.split(r"[.-]", section.page.split("/")[-1])) & wanted):
+                _about_page(section, wanted)):
             score *= 0.6  # a module's page, for a subject that is not that module: its own use of the words
         if any(b.literal for b in section.blocks):
             score *= 1.2  # a section with code shows what it says
@@ -329,7 +336,7 @@ class KnowledgeRetrieverAgent:
             return []
         ids = {s.id for s in chosen}
         for last in chosen[:1]:
-            about_module = bool(set(re.split(r"[.-]", last.page.split("/")[-1])) & wanted)
+            about_module = _about_page(last, wanted)
             for section in self.kb.sections.of_page(last.doc_id):
                 if (section.seq > last.seq and section.id not in ids and not section.api_name and _shown(section)
                         and (about_module or words_of(section.heading) & wanted)):
@@ -342,7 +349,7 @@ class KnowledgeRetrieverAgent:
             own = words_of(section.heading) - STOPWORDS - _GENERIC
             near = section.doc_id in pages or section.kind == "tutorial"
             # Headed with the whole subject on any page, or with half of it next to what was chosen.
-            lesson = section.kind in ("tutorial", "howto") or bool(set(re.split(r"[.-]", section.page)) & wanted)
+            lesson = section.kind in ("tutorial", "howto") or _about_page(section, wanted)
             on_subject = (wanted <= own and lesson) or (len(own & wanted) * 2 >= len(wanted) and near)
             if candidate.score >= 0.4 * top > 0 and section.id not in ids and _shown(section) and on_subject:
                 return [section]
@@ -432,7 +439,12 @@ class KnowledgeRetrieverAgent:
             same = [s for s in page if s.api_name and s.id != entry.id and s.objtype == entry.objtype
                     and (s.api_name.rsplit(".", 1)[0] == owner if owner else "." not in s.api_name)]
             out += [s for s in same if s.id not in {a.id for a in api}]
-        return list({s.id: s for s in out}.values())[:MAX_SIBLINGS * 3]
+        if not api:
+            # No API named: the entries of the library pages chosen, for "which of these does what the
+            # example's ``redirect_stdout`` does?".
+            for doc_id in dict.fromkeys(s.doc_id for s in teaching if s.kind == "library"):
+                out += self.kb.sections.entries_of(doc_id)[: MAX_SIBLINGS * 5]
+        return list({s.id: s for s in out}.values())[:MAX_SIBLINGS * 5]
 
     @staticmethod
     def _api_features(api: list[ManualSection]) -> set[str]:

@@ -58,7 +58,7 @@ def test_reasoning_parts_then_the_course_as_text_then_no_stream_to_resume(node: 
     assert read["errors"] == [] and "thrown" not in read
     assert [part["type"] for part in read["parts"]] == ["reasoning", "text"]
     reasoning, text = read["parts"]
-    assert "Query 1/" in reasoning["text"] and reasoning["state"] == "done"
+    assert "Lookup 1: " in reasoning["text"] and reasoning["state"] == "done"
     assert text["text"].startswith("# ") and "generator" in text["text"].lower() and text["state"] == "done"
     assert read["reconnect"] == "none"  # the job ended: 204, nothing to resume
 
