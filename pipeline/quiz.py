@@ -67,13 +67,43 @@ def _replacement(node: ast.expr, parent: ast.AST | None) -> str | None:
             words = value.split()
             if len(words) >= 2 and len(value) <= 60:
                 return repr(" ".join(words[1:]))
+            if 2 <= len(value) <= 40 and "\n" not in value:
+                return repr(value[:-1])  # shorter data: 'abc' → 'ab'
         return None
     if isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) >= 3:
-        if all(isinstance(e, ast.Constant) for e in node.elts):
-            kept = node.elts[:-1]
-            inner = ", ".join(ast.unparse(e) for e in kept)
-            return f"[{inner}]" if isinstance(node, ast.List) else f"({inner})"
+        # The same items in the other order (does the order matter?), else one item fewer.
+        items = [ast.unparse(e) for e in (reversed(node.elts) if not _constants(node) else node.elts[:-1])]
+        inner = ", ".join(items)
+        return f"[{inner}]" if isinstance(node, ast.List) else f"({inner})"
     return None
+
+
+# Another call of the same kind, whose answer a learner has to work out: the other end, the other
+# order, the other half.  ``sorted(x)`` gets ``reverse=True``; ``pop()`` takes the first item instead.
+_OTHER_CALL = {"max": "min", "min": "max", "any": "all", "all": "any", "lstrip": "rstrip", "rstrip": "lstrip",
+               "upper": "lower", "lower": "upper", "startswith": "endswith", "endswith": "startswith",
+               "keys": "values", "values": "keys", "find": "rfind", "index": "count", "ljust": "rjust",
+               "rjust": "ljust", "search": "match", "match": "search", "floor": "ceil", "ceil": "floor"}
+
+
+def _other_call(call: ast.Call) -> tuple[ast.expr, str | None]:
+    """(the node to replace, its replacement) for a call that has another of its kind, else (call, None)."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if name in ("sorted", "sort") and not any(k.arg == "reverse" for k in call.keywords):
+        changed = ast.Call(func, call.args, [*call.keywords, ast.keyword("reverse", ast.Constant(True))])
+        return call, ast.unparse(changed)
+    if name == "pop" and not call.args and isinstance(func, ast.Attribute):
+        return call, ast.unparse(ast.Call(func, [ast.Constant(0)], []))
+    if name in _OTHER_CALL:
+        if isinstance(func, ast.Attribute):
+            return func, ast.unparse(ast.Attribute(func.value, _OTHER_CALL[name], ast.Load()))
+        return func, _OTHER_CALL[name]
+    return call, None
+
+
+def _constants(node: ast.List | ast.Tuple) -> bool:
+    return all(isinstance(e, ast.Constant) for e in node.elts)
 
 
 def _printed(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
@@ -101,6 +131,8 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
         if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue) or _printed(node, parents):
             continue  # a message print() shows: changing it changes the output, and teaches nothing
         new = _replacement(node, parents.get(node))
+        if new is None and isinstance(node, ast.Call):
+            node, new = _other_call(node)
         span = _span(code, node)
         if new is None or span is None:
             continue
@@ -115,7 +147,7 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
 
 
 def _askable(example: CourseExample) -> bool:
-    return (not example.varies and not example.shows_error and 0 < len(example.output) <= MAX_OUTPUT_CHARS
+    return (not example.varies and 0 < len(example.output) <= MAX_OUTPUT_CHARS
             and example.output.count("\n") < 8 and len(example.code.splitlines()) <= MAX_CODE_LINES)
 
 
@@ -136,7 +168,7 @@ def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
             result = runner.run_session([*setup, target], limits)[-1]
             if (result is None or not result.ok or result.code != changed or result.output == example.output
                     or not result.output.strip() or len(result.output) > MAX_OUTPUT_CHARS
-                    or varies(changed, result.output)):
+                    or varies(changed, result.output) or _echoes(example.output, result.output, old, new)):
                 continue
             french = outline.french
             question = phrase("q_changed", french, n=example.number, old=f"`{old}`", new=f"`{new}`")
@@ -149,6 +181,19 @@ def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
             questions.append((question, answer))
             break
     return questions
+
+
+def _echoes(before: str, after: str, old: str, new: str) -> bool:
+    """Whether a change only shows up as itself: ``'spam'`` → ``'spa'`` printed back, a file name in an
+    error message, a pattern in its ``repr``.  Nothing to work out, so no question."""
+    try:
+        was, now = ast.literal_eval(old), ast.literal_eval(new)
+    except (ValueError, SyntaxError):
+        return False
+    if not isinstance(was, str) or not isinstance(now, str) or len(was) < 3:  # a separator is no echo
+        return False
+    lines, changed = before.splitlines(), after.splitlines()
+    return len(lines) == len(changed) and all(b == a or b.replace(was, now) == a for b, a in zip(lines, changed))
 
 
 def _pitfall(outline: Outline) -> tuple[str, str] | None:
