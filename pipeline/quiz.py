@@ -193,7 +193,9 @@ def _echoes(before: str, after: str, old: str, new: str) -> bool:
     if not isinstance(was, str) or not isinstance(now, str) or len(was) < 3:  # a separator is no echo
         return False
     lines, changed = before.splitlines(), after.splitlines()
-    return len(lines) == len(changed) and all(b == a or b.replace(was, now) == a for b, a in zip(lines, changed))
+    if len(lines) != len(changed):
+        return False
+    return all(b == a or b.replace(was, now) == a for b, a in zip(lines, changed, strict=True))
 
 
 def _pitfall(outline: Outline) -> tuple[str, str] | None:
