@@ -18,22 +18,21 @@ from ._subject import read_subject
 from ._text import STOPWORDS, normalise, singular
 from .knowledge import KnowledgeBase, plural
 from .lookup import INDEXED_AS, Named, owner_of, read_names, stem, words_of
+from .scoring import (
+    GENERIC,
+    LESSON_ORDER,
+    Candidate,
+    about_page,
+    fullest,
+    runnable,
+    score,
+    shown,
+    teaches,
+)
 from .sections import ManualSection
 
 __all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
 
-# How much a page of each kind teaches: the tutorial and HOWTOs are written as lessons.
-KIND_PRIOR = {"tutorial": 1.6, "howto": 1.45, "reference": 1.15, "library": 1.0, "faq": 0.9, "glossary": 0.8,
-              "file": 1.2}
-# The interpreter's internals name every concept (LOAD_CLOSURE, ast.Lambda) but teach none.
-INTERNALS = frozenset({"dis", "ast", "symtable", "pickletools", "tokenize", "token", "2to3", "lib2to3", "pyclbr",
-                       "winreg", "msilib", "idle", "tkinter.ttk", "unittest.mock-examples"})
-_LESSON_ORDER = {"tutorial": 0, "howto": 1, "file": 2, "reference": 3, "library": 4}
-# Library pages about the built-ins rather than one module.
-_BUILTIN_PAGES = frozenset({"stdtypes", "functions", "exceptions", "constants", "datatypes"})
-# Words of headings that say what kind of thing a section is about, not which: "Lambda Expressions".
-_GENERIC = frozenset("expression statement function object type introduction basic basics howto more "
-                     "overview tutorial".split())
 MAX_TEACHING = 2
 MAX_API = 3
 MAX_SUBSECTIONS = 3  # sub-sections read with a section that on its own is an introduction
@@ -74,48 +73,6 @@ class Retrieval:
     missing: list[str] = field(default_factory=list)
     nearby: list[str] = field(default_factory=list)
     lookups: int = 0
-
-
-def _shown(section: ManualSection) -> int:
-    """How many of a section's interactive sessions show what they print (code that runs, and says what)."""
-    return sum(b.literal and b.text.lstrip().startswith(">>>") and any(
-        line.strip() and not line.startswith((">>>", "...")) for line in b.text.splitlines()) for b in section.blocks)
-
-
-def _about_page(section: ManualSection, wanted: set[str]) -> bool:
-    """Whether a page is about the subject: its module is one of the subject's words, or starts with one
-    ("contextlib" for context managers, "asyncio-task" for tasks)."""
-    parts = re.split(r"[.-]", section.page.split("/")[-1])
-    return any(p == w or (len(w) >= 5 and p.startswith(w)) for p in parts for w in wanted)
-
-
-def _fullest(entries: list[ManualSection]) -> list[ManualSection]:
-    """The entry of a name that says most (``set`` in Built-in Types, not its stub in Built-in Functions),
-    from its start: the text after its methods is a section of the same name too."""
-    by_page: dict[str, list[ManualSection]] = {}
-    for entry in entries:
-        by_page.setdefault(entry.doc_id, []).append(entry)
-    ranked = sorted(by_page.values(), key=lambda same: -sum(len(s.blocks) for s in same))
-    return [min(same, key=lambda s: s.seq) for same in ranked]
-
-
-def _runnable(section: ManualSection) -> int:
-    """How many of a section's code blocks look like Python that runs (a session, or a script)."""
-    return sum(b.literal and b.language in ("python", "pycon") for b in section.blocks)
-
-
-def _teaches(section: ManualSection) -> bool:
-    return section.page.rsplit("/", 1)[-1] not in INTERNALS and not section.heading.startswith("Source code")
-
-
-@dataclass(slots=True)
-class _Candidate:
-    section: ManualSection
-    score: float = 0.0
-    by_term: bool = False  # an index term of the subject's symbols points at it
-    module: float = 0.0  # the introduction of a module the subject names: how much that says
-    parent: bool = False  # the section a named API entry is in
-    text: float = 0.0  # how well its text matches, relative to the best match (bm25)
 
 
 class KnowledgeRetrieverAgent:
@@ -181,14 +138,14 @@ class KnowledgeRetrieverAgent:
 
     # -- the lookups ------------------------------------------------------------------
 
-    def _candidates(self, named: Named, wanted: set[str], api: list[ManualSection]) -> dict[int, _Candidate]:
+    def _candidates(self, named: Named, wanted: set[str], api: list[ManualSection]) -> dict[int, Candidate]:
         """Sections the subject's index terms, headings and words point at, scored."""
-        found: dict[int, _Candidate] = {}
+        found: dict[int, Candidate] = {}
         for pattern in named.term_patterns:
-            hits = [s for s in self.kb.sections.with_term(pattern) if _teaches(s)]
+            hits = [s for s in self.kb.sections.with_term(pattern) if teaches(s)]
             self._report(f'index term "{pattern}"', len(hits))
             for section in hits:
-                found.setdefault(section.id, _Candidate(section)).by_term = True
+                found.setdefault(section.id, Candidate(section)).by_term = True
         spelled = [*named.words, *(w for c in named.concepts for w in normalise(c).split())]
         words = [w for w in dict.fromkeys(spelled) if stem(w) in wanted and w not in STOPWORDS]
         queries: list[tuple[str, str]] = []
@@ -206,13 +163,13 @@ class KnowledgeRetrieverAgent:
             queries.append((" OR ".join(fts_phrase(w) for w in dict.fromkeys(indexed)), "terms"))
         for match, column in queries:
             scored = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT, column.replace("lessons", ""))
-                      if _teaches(s)]
+                      if teaches(s)]
             what = {"heading": "headings", "terms": "index terms", "": "headings, index terms and names",
                     "lessons": "the tutorial's and HOWTOs' headings"}[column]
             self._report(f'{what} "{" ".join(words)}"' + (" (any word)" if " OR " in match else ""), len(scored))
             top = scored[0][1] if scored and scored[0][1] > 0 else 1.0
             for section, rank in scored:
-                candidate = found.setdefault(section.id, _Candidate(section))
+                candidate = found.setdefault(section.id, Candidate(section))
                 if column == "":
                     candidate.text = max(candidate.text, rank / top)
         for module in named.modules:
@@ -222,64 +179,28 @@ class KnowledgeRetrieverAgent:
             self._report(f"module {module}", len(intro))
             for section in intro:
                 # "json" is the module; in "asyncio coroutines and tasks" it only says where to look.
-                found.setdefault(section.id, _Candidate(section)).module = 0.8 if len(wanted) == 1 else 0.3
+                found.setdefault(section.id, Candidate(section)).module = 0.8 if len(wanted) == 1 else 0.3
         # The section a named entry belongs to ("String Methods" above ``str.split``) introduces it.
         for entry in api:
             for section in self.kb.sections.of_page(entry.doc_id):
                 if not section.api_name and section.path and entry.path[: len(section.path)] == section.path:
-                    found.setdefault(section.id, _Candidate(section)).parent = True
+                    found.setdefault(section.id, Candidate(section)).parent = True
         small = self.kb.size() < 2000  # a few notes of one's own: their running text says what they are about
         for candidate in found.values():
-            candidate.score = self._score(candidate, wanted, small)
+            candidate.score = score(candidate, wanted, small)
         return found
 
-    def _parents(self, api: list[ManualSection]) -> dict[int, _Candidate]:
+    def _parents(self, api: list[ManualSection]) -> dict[int, Candidate]:
         """The sections named entries are in, but a page's introduction: for a subject that is only API."""
-        found: dict[int, _Candidate] = {}
+        found: dict[int, Candidate] = {}
         for entry in api:
             for section in self.kb.sections.of_page(entry.doc_id):
                 if (not section.api_name and len(section.path) > 1
                         and entry.path[: len(section.path)] == section.path):
-                    found[section.id] = _Candidate(section, 1.0, parent=True)
+                    found[section.id] = Candidate(section, 1.0, parent=True)
         return found
 
-    @staticmethod
-    def _score(candidate: _Candidate, wanted: set[str], small: bool) -> float:
-        section = candidate.section
-        if section.api_name or section.kind == "glossary":
-            return 0.0  # entries are the syntax, the glossary is "what it is": not what teaches
-        heading = words_of(section.heading) - (STOPWORDS - wanted)  # "for" is a word of "for loops"
-        own = heading - _GENERIC
-        around = heading | words_of(" ".join(section.terms)) | words_of(section.title if section.kind == "file" else "")
-        # Text counts where headings say little: a few notes of one's own, and the documentation that ships
-        # with the interpreter (one section per topic, 'The "yield" statement' for generators).
-        by_text = small or not section.doc_id.startswith("manual:")
-        if by_text:
-            around |= words_of(" ".join(b.text for b in section.blocks))
-        cover = len(wanted & around) / max(1, len(wanted))
-        tight = len(wanted & own) / max(1, len(own)) if own else 1.0
-        # An index entry that is the subject itself ("context manager") points where the manual explains it.
-        filed_as = {r for w in wanted for r in INDEXED_AS.get(w, ())}
-        entries = [words_of(term.split(";")[0]) for term in section.terms]
-        indexed = any(e == wanted or (filed_as and e <= filed_as) for e in entries)
-        # A few notes of one's own are about what their text says, whatever their (often file) names.
-        fit = cover * cover * (0.5 + 0.5 * tight) if small else cover * (0.2 + 0.8 * tight)
-        score = (fit + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
-                 + (candidate.module if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
-        if by_text:
-            score += candidate.text
-            if section.kind == "library":  # a sub-module (email.generator) is rarely what a subject means
-                score /= 1.0 + 0.35 * section.doc_id.count(".")
-        score *= KIND_PRIOR.get(section.kind, 1.0)
-        page = section.page.split("/")[-1]
-        if section.kind == "library" and not wanted <= heading and page not in _BUILTIN_PAGES and not (
-                _about_page(section, wanted)):
-            score *= 0.6  # a module's page, for a subject that is not that module: its own use of the words
-        if any(b.literal for b in section.blocks):
-            score *= 1.2  # a section with code shows what it says
-        return score
-
-    def _teaching(self, candidates: dict[int, _Candidate], wanted: set[str], named: Named) -> list[ManualSection]:
+    def _teaching(self, candidates: dict[int, Candidate], wanted: set[str], named: Named) -> list[ManualSection]:
         """The best section, and a second one when the index points there too or it covers more words."""
         ranked = sorted((c for c in candidates.values() if c.score > 0), key=lambda c: (-c.score, c.section.id))
         if not ranked:
@@ -300,7 +221,7 @@ class KnowledgeRetrieverAgent:
                 chosen.append(candidate.section)
                 seen |= words_of(candidate.section.heading)
         # The lesson's order: the tutorial's or a HOWTO's section first, then the reference's.
-        return sorted(chosen, key=lambda s: _LESSON_ORDER.get(s.kind, len(_LESSON_ORDER)))
+        return sorted(chosen, key=lambda s: LESSON_ORDER.get(s.kind, len(LESSON_ORDER)))
 
     def _with_subsections(self, teaching: list[ManualSection]) -> list[ManualSection]:
         """Each section, followed by its sub-sections in order when on its own it only introduces them
@@ -308,7 +229,7 @@ class KnowledgeRetrieverAgent:
         out: list[ManualSection] = []
         for section in teaching:
             out.append(section)
-            if _runnable(section) >= 2 or section.kind == "file":
+            if runnable(section) >= 2 or section.kind == "file":
                 continue
             room = MAX_SUBSECTIONS if section.kind in ("tutorial", "howto") else 1
             below: dict[tuple[str, ...], ManualSection] = {}
@@ -316,29 +237,29 @@ class KnowledgeRetrieverAgent:
                 if (s.seq > section.seq and not s.api_name and len(s.path) > len(section.path)
                         and s.path[: len(section.path)] == section.path and s.id not in {t.id for t in teaching}):
                     below.setdefault(s.path, s)
-            code = _runnable(section)
+            code = runnable(section)
             for s in below.values():
                 if len(out) - out.index(section) > room or code >= MIN_CODE_BLOCKS:
                     break
-                if section.kind == "library" and not _runnable(s):
+                if section.kind == "library" and not runnable(s):
                     continue  # "Relevant PEPs", "Logger Objects": a reference page's parts, not its lesson
                 out.append(s)
-                code += _runnable(s)
+                code += runnable(s)
         return out
 
     def _more_examples(self, chosen: list[ManualSection], wanted: set[str],
-                       candidates: dict[int, _Candidate]) -> list[ManualSection]:
+                       candidates: dict[int, Candidate]) -> list[ManualSection]:
         """A section whose code shows its output, when the chosen ones show too little of it: the next
         one of the same page on the subject ("Generator Expressions" after "Generators"; any on a
         module's own page), else the best one found, else the page of a module their code imports
         (``timeit`` for "Performance Measurement")."""
-        if not chosen or sum(_shown(s) for s in chosen) >= MIN_SHOWN:
+        if not chosen or sum(shown(s) for s in chosen) >= MIN_SHOWN:
             return []
         ids = {s.id for s in chosen}
         for last in chosen[:1]:
-            about_module = _about_page(last, wanted)
+            about_module = about_page(last, wanted)
             for section in self.kb.sections.of_page(last.doc_id):
-                if (section.seq > last.seq and section.id not in ids and not section.api_name and _shown(section)
+                if (section.seq > last.seq and section.id not in ids and not section.api_name and shown(section)
                         and (about_module or words_of(section.heading) & wanted)):
                     return [section]
         ranked = sorted(candidates.values(), key=lambda c: -c.score)
@@ -346,19 +267,19 @@ class KnowledgeRetrieverAgent:
         pages = {s.doc_id for s in chosen}
         for candidate in ranked:
             section = candidate.section
-            own = words_of(section.heading) - STOPWORDS - _GENERIC
+            own = words_of(section.heading) - STOPWORDS - GENERIC
             near = section.doc_id in pages or section.kind == "tutorial"
             # Headed with the whole subject on any page, or with half of it next to what was chosen.
-            lesson = section.kind in ("tutorial", "howto") or _about_page(section, wanted)
+            lesson = section.kind in ("tutorial", "howto") or about_page(section, wanted)
             on_subject = (wanted <= own and lesson) or (len(own & wanted) * 2 >= len(wanted) and near)
-            if candidate.score >= 0.4 * top > 0 and section.id not in ids and _shown(section) and on_subject:
+            if candidate.score >= 0.4 * top > 0 and section.id not in ids and shown(section) and on_subject:
                 return [section]
         if chosen[0].kind != "tutorial":
             return []  # a tutorial's section shows a module at work (``timeit``); a library page is one
         code = "\n".join(b.text for s in chosen for b in s.blocks if b.literal)
         for module in re.findall(r"^\s*(?:>>> )?(?:from|import) ([a-z_]\w*)", code, re.M):
             page = self.kb.sections.of_page(f"manual:library/{module}")
-            with_code = [s for s in page[:12] if not s.api_name and _shown(s)]
+            with_code = [s for s in page[:12] if not s.api_name and shown(s)]
             if with_code and with_code[0].id not in ids:
                 return with_code[:1]
         return []
@@ -368,7 +289,7 @@ class KnowledgeRetrieverAgent:
         entries: dict[str, list[ManualSection]] = {}
         for written in named.api_words:
             word = written if self.kb.sections.api(written) else singular(written)  # "sets": ``set``
-            found = [s for s in self.kb.sections.api(word) if _teaches(s)]
+            found = [s for s in self.kb.sections.api(word) if teaches(s)]
             if found:
                 entries[word] = found
         self._report(f"API names {', '.join(named.api_words)}", sum(map(len, entries.values()))) \
@@ -376,7 +297,7 @@ class KnowledgeRetrieverAgent:
         owner = owner_of(list(entries), {w: [s.api_name for s in e] for w, e in entries.items()})
         chosen: list[ManualSection] = []
         for word, found in entries.items():
-            exact = _fullest([s for s in found if s.api_name == word])
+            exact = fullest([s for s in found if s.api_name == word])
             owned = [s for s in found if owner and s.api_name == f"{owner}.{word.rsplit('.', 1)[-1]}"]
             modules = [s for s in found if s.api_name.split(".")[0] in named.modules]
             single = found if len(found) == 1 and ("_" in word or len(named.api_words) > 1) else []
