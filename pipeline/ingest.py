@@ -19,7 +19,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .corpus import SUPPORTED_SUFFIXES, load_folder
+from .files import SUPPORTED_SUFFIXES, load_folder
 from .knowledge import KnowledgeBase, default_path
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.corpus import load_folder
+from pipeline.files import load_folder
 from pipeline.ingest import main as ingest_main
 from pipeline.knowledge import KnowledgeBase, open_default
 from pipeline.retriever import KnowledgeRetrieverAgent
