@@ -123,7 +123,8 @@ _LEANS = re.compile(r"^(?:\w+,?\s+){0,3}(?:these|this|those|such|it|they|them|ab
 
 
 # A sentence that warns in so many words: "Note: to create an empty set you have to use set(), not {}".
-_WARNS = re.compile(r"^(?:\*\*)?(?:Note|Warning|Caution|Important)(?:\*\*)?\s*:|^Be careful\b|^Beware\b|"
+_WARNS = re.compile(r"^\*{0,2}(?:important\s+)?(?:note|warning|caution|important)(?::\*\*|\*\*:|:)|"
+                    r"^Be careful\b|^Beware\b|"
                     r"^(?:Note|Keep in mind) that\b.*\b(?:not|never|must|only)\b", re.I)
 
 
@@ -243,6 +244,8 @@ class ContentEnhancerAgent:
             full = budget <= 0 and (len(outline.examples) >= 2 or budget <= -2 * MAX_CHARS)
             if len(outline.examples) >= MAX_EXAMPLES or shown > MAX_EXAMPLES or full:
                 break  # trimmed at the end: what follows is on the page, linked under Sources
+            if block.kind == "prose" and _WARNS.match(block.text):
+                block = Block(block.text, "note")  # "**Important warning:** …": a warning, in so many words
             if block.kind == "note":
                 outline.pitfalls.append(self._pitfall(block, blocks[i + 1] if i + 1 < len(blocks) else None,
                                                       runs.get(i + 1), part.section))

@@ -180,7 +180,17 @@ def prepare(code: str, language: str) -> Example | None:
         return None
     if all(isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)) for node in tree.body):
         return None  # nothing to see
+    if all(isinstance(node, ast.Expr) and _literal(node.value) for node in tree.body):
+        return None  # "This will print::" and the values it prints: output, not code
     return Example(_script_statements(text, tree), "", False)
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
 
 
 def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], ...]:

@@ -204,6 +204,12 @@ class _Note(Directive):
             node["label"] = f"Deprecated since version {version}" if version else "Deprecated"
         else:
             node["label"] = kind.capitalize()
+            if self.arguments:
+                # ".. warning::" with its text on the lines right below: docutils reads them as arguments.
+                paragraph = nodes.paragraph()
+                text_nodes, _ = self.state.inline_text(" ".join(" ".join(self.arguments).split()), self.lineno)
+                paragraph.extend(text_nodes)
+                node.append(paragraph)
         self.state.nested_parse(self.content, self.content_offset, node)
         return [node]
 

@@ -94,6 +94,7 @@ class _Walker:
         self.title = ""
         self.sections: list[PageSection] = []
         self.current = PageSection("")
+        self.note = ""  # the label of the note or warning being read ("Note", "Warning")
         self.headings: tuple[str, ...] = ()  # the headings of the sections being read
         self._entries: set[int] = set()
         self.pending: list[str] = []  # index terms met before the section they point at has started
@@ -116,6 +117,8 @@ class _Walker:
         self.current.terms, self.pending = [*carried, *self.pending], []
 
     def add(self, block: Block) -> None:
+        if self.note and block.kind == "prose":
+            block = Block(block.text, "note")
         if self.pending:
             self.current.terms += self.pending
             self.pending = []
@@ -164,17 +167,18 @@ class _Walker:
             self._start(saved)
             return
         if isinstance(node, note_block):
-            label = str(node["label"])
-            first = True
+            # Everything a note holds is the note (a list of cases, a paragraph after it), labelled once.
+            outer, self.note = self.note, str(node["label"])
+            start = len(self.current.blocks)
             for child in node.children:
-                if isinstance(child, nodes.paragraph):
-                    text = _inline(child)
-                    self.add(Block(f"**{label}:** {text}" if first else text, "note"))
-                    first = False
-                else:
-                    self.walk(child, depth + 1)
-            if first:
-                self.add(Block(f"**{label}.**", "note"))
+                self.walk(child, depth + 1)
+            added = self.current.blocks[start:]
+            if not added:
+                self.add(Block(f"**{self.note}.**", "note"))
+            elif not added[0].literal:
+                added[0] = Block(f"**{self.note}:** {added[0].text}", "note")
+                self.current.blocks[start:] = added
+            self.note = outer
             return
         if isinstance(node, nodes.paragraph):
             text = _inline(node)

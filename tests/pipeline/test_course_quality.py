@@ -34,6 +34,7 @@ SHOWS: dict[str, str] = {
     "enum": r"\bEnum\b", "itertools": r"\bitertools\b", "collections.Counter": r"\bCounter\(",
     "match statement": r"\bmatch\b", "type hints": r"->|:\s*\w+\s*[,=)]", "unittest": r"\bunittest\b",
     "asyncio coroutines and tasks": r"\basync def\b|\bawait\b|asyncio\.", "descriptors": r"__get__|__set_name__",
+    "default argument values": r"def \w+\([^)]*=",
     "les générateurs": r"\byield\b", "les listes": r"\[", "gestionnaires de contexte": r"\bwith\b|__enter__",
 }
 FRENCH = {"les générateurs": "generators", "gestionnaires de contexte": "context managers"}
