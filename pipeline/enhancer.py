@@ -12,6 +12,7 @@ left for its link.
 
 from __future__ import annotations
 
+import ast
 import re
 import time
 from collections.abc import Callable
@@ -126,6 +127,25 @@ _LEANS = re.compile(r"^(?:\w+,?\s+){0,3}(?:these|this|those|such|it|they|them|ab
 _WARNS = re.compile(r"^\*{0,2}(?:important\s+)?(?:note|warning|caution|important)(?::\*\*|\*\*:|:)|"
                     r"^Be careful\b|^Beware\b|"
                     r"^(?:Note|Keep in mind) that\b.*\b(?:not|never|must|only)\b", re.I)
+
+
+def _printed_expression(example: CourseExample) -> str:
+    """The one expression an example prints, when it prints one short line (``json.dumps(x)``)."""
+    if example.varies or "\n" in example.output or not 0 < len(example.output) <= 60 or "`" in example.output:
+        return ""
+    try:
+        tree = ast.parse(example.code)
+    except SyntaxError:
+        return ""
+    prints = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+              and isinstance(n.value.func, ast.Name) and n.value.func.id == "print"]
+    if len(prints) != 1 or len(prints[0].args) != 1 or prints[0].keywords:
+        return ""
+    value = prints[0].args[0]
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "repr" and value.args:
+        value = value.args[0]
+    text = " ".join((ast.get_source_segment(example.code, value) or "").split())  # as the example writes it
+    return text if len(text) <= 70 and "`" not in text else ""
 
 
 def _stands_alone(sentence: str) -> bool:
@@ -368,7 +388,12 @@ class ContentEnhancerAgent:
             opening = next((s for p in prose[:2] for s in sentences(p)[:1] if _stands_alone(s)), "")
             if opening:
                 points.append(opening)
-        outline.key_points = list(dict.fromkeys(points))[:6]
+        word = "Exemple" if outline.french else "Example"
+        for example in outline.examples[:3]:
+            shown = _printed_expression(example)
+            if shown:
+                points.append(f"{word} {example.number}: ``{shown}`` → ``{example.output}``")
+        outline.key_points = list(dict.fromkeys(points))[:7]
 
     @staticmethod
     def _sources(outline: Outline, retrieval: Retrieval) -> list[dict[str, object]]:
