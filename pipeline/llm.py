@@ -1,8 +1,8 @@
 """Optional: agents that write with a language model behind any OpenAI-compatible endpoint.
 
-The knowledge base stays the source of facts: the model is given the passages the
-retriever found, numbered, and asked to write the course from them only, citing
-them. Its answer streams to the client token by token (``content`` events); its
+The knowledge base stays the source of facts: the model is given the sections the
+retriever chose, numbered, with what their examples printed, and asked to write the
+course from them only, citing them. Its answer streams to the client token by token (``content`` events); its
 own reasoning, when it sends some (``reasoning_content`` or ``reasoning``), goes
 to the thinking box.
 
@@ -228,7 +228,7 @@ sources you cited."""
 
 
 def course_messages(outline: Outline) -> list[dict[str, str]]:
-    """The prompt: the subject and the retrieved passages, numbered, within a size budget."""
+    """The prompt: the subject and the chosen sections, numbered, within a size budget."""
     parts: list[str] = []
     size = 0
     for number, section in enumerate(outline.sections, 1):
