@@ -69,7 +69,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "q_pitfall": ("The manual warns about this. What does this code print, and why?",
                   "Le manuel met en garde contre ceci. Qu'affiche ce code, et pourquoi ?"),
     "a_why": ("Why:", "Pourquoi :"),
-    "q_api": ("Which of these does the following: “{task}”?", "Lequel de ces éléments fait ceci : « {task} » ?"),
+    "q_api": ("Which of these matches this description: “{task}”?",
+              "Lequel de ces éléments correspond à cette description : « {task} » ?"),
     "pitfall_quiz": ("What this code prints is question {n} of the quiz.",
                      "Ce qu'affiche ce code est la question {n} du quiz."),
     "too_little": ("The manual's sections on this show {count} that runs on its own and prints what it does: "

@@ -24,9 +24,10 @@ from .snippets import teaches, varies
 __all__ = ("build_quiz", "mutations")
 
 MAX_CHANGED = 2
+MAX_QUESTIONS = 4
 MAX_RUNS = 6  # changed versions tried per course: each is a process
 MAX_OUTPUT_CHARS = 300
-MAX_CODE_LINES = 15
+MAX_CODE_LINES = 20
 OPTIONS = 4
 
 
@@ -59,6 +60,9 @@ def _replacement(node: ast.expr, parent: ast.AST | None) -> str | None:
             return repr(1 - value)
         if isinstance(value, bool):
             return repr(not value) if isinstance(parent, ast.keyword) else None
+        if (type(value) is int and value == 0 and isinstance(parent, ast.BinOp) and parent.right is node
+                and isinstance(parent.op, (ast.Div, ast.FloorDiv, ast.Mod))):
+            return "2"  # no division by zero: does the handler still run?
         if isinstance(value, int) and value not in (0, 1):
             return repr(value + 2 if value <= 3 else value - 2)
         if isinstance(value, str):
@@ -131,6 +135,10 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
         if isinstance(parents.get(node), ast.JoinedStr | ast.FormattedValue) or _printed(node, parents):
             continue  # a message print() shows: changing it changes the output, and teaches nothing
         new = _replacement(node, parents.get(node))
+        parent = parents.get(node)
+        if (isinstance(parent, ast.BinOp) and parent.right is node and isinstance(node, ast.Constant)
+                and type(node.value) is int and node.value == 0 and new is not None):
+            node, new = parent, ast.unparse(ast.BinOp(parent.left, parent.op, ast.Constant(2)))  # "1/0" → "1/2"
         if new is None and isinstance(node, ast.Call):
             node, new = _other_call(node)
         span = _span(code, node)
@@ -142,13 +150,37 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
         line = code.splitlines()[node.lineno - 1]
         rank = 0 if teaches(line.strip(), features) else 1
         found.append((rank, span[0], code[: span[0]] + new + code[span[1] :], old, new))
+    found += _handlers_reversed(code, tree, features)
     for _, _, changed, old, new in sorted(found, key=lambda f: (f[0], f[1])):
         yield changed, old, new
 
 
+def _handlers_reversed(code: str, tree: ast.Module, features: set[str]) -> list[tuple[int, int, str, str, str]]:
+    """A ``try`` whose ``except`` clauses are put in the other order: the first that matches wins, so
+    the order matters (the tutorial's B, C, D example)."""
+    lines = code.splitlines()
+    out: list[tuple[int, int, str, str, str]] = []
+    for node in ast.walk(tree):
+        handlers = node.handlers if isinstance(node, ast.Try) else []
+        if len(handlers) < 2 or any(h.type is None for h in handlers):
+            continue  # a bare ``except:`` must come last: the other order is a SyntaxError
+        if any(h.end_lineno is None for h in handlers):
+            continue
+        pieces = [lines[h.lineno - 1 : (handlers[i + 1].lineno - 1 if i + 1 < len(handlers) else h.end_lineno or 0)]
+                  for i, h in enumerate(handlers)]
+        first, last = handlers[0].lineno - 1, handlers[-1].end_lineno or 0
+        changed = "\n".join([*lines[:first], *(line for piece in reversed(pieces) for line in piece), *lines[last:]])
+        names = [ast.unparse(h.type) for h in handlers if h.type is not None]
+        old = "except " + ", except ".join(names)
+        new = "except " + ", except ".join(reversed(names))
+        rank = 0 if "Try" in features else 1
+        out.append((rank, -1, changed, old, new))
+    return out
+
+
 def _askable(example: CourseExample) -> bool:
     return (not example.varies and 0 < len(example.output) <= MAX_OUTPUT_CHARS
-            and example.output.count("\n") < 8 and len(example.code.splitlines()) <= MAX_CODE_LINES)
+            and example.output.count("\n") < 10 and len(example.code.splitlines()) <= MAX_CODE_LINES)
 
 
 def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
@@ -212,11 +244,21 @@ def _plain(text: str) -> str:
     return re.sub(r"^\*\*[^*]+[:.]\*\*\s*", "", text)
 
 
-def _pick_api(outline: Outline) -> tuple[str, str] | None:
-    """Which entry does this? The entry's first sentence, its name hidden, among its siblings."""
-    used = " ".join(e.code for e in outline.examples)
-    targets = [a for a in outline.api + outline.siblings
-               if a.summary and re.search(rf"\b{re.escape(a.name.rsplit('.', 1)[-1])}\b", used)] or outline.api
+def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
+    """Which entry does this? The entry's first sentence, its name hidden, among its siblings; up to
+    ``count`` questions, each on another entry."""
+    questions: list[tuple[str, str]] = []
+    # What the lesson's code uses: its examples that ran, and the code its sections show.
+    used = " ".join([*(e.code for e in outline.examples),
+                     *(b.text for s in outline.sections for b in s.paragraphs if b.literal)])
+    ran = " ".join(e.code for e in outline.examples)
+
+    def uses(a: ApiItem, code: str) -> bool:
+        return bool(re.search(rf"\b{re.escape(a.name.rsplit('.', 1)[-1])}\b", code))
+
+    # The subject's own names first (``iter`` for iterators), then what its examples ran, then the rest.
+    targets = sorted((a for a in outline.api + outline.siblings if a.summary and uses(a, used)),
+                     key=lambda a: (a.name.rsplit(".", 1)[-1] not in outline.features, not uses(a, ran))) or outline.api
     for target in targets:
         short = target.name.rsplit(".", 1)[-1]
         task = re.split(r"(?<=\.)\s", target.summary, maxsplit=1)[0]
@@ -236,8 +278,10 @@ def _pick_api(outline: Outline) -> tuple[str, str] | None:
         right = next(i for i, o in enumerate(options) if o.name == target.name)
         question = f"{phrase('q_api', outline.french, task=task)}\n\n{listed}"
         answer = f"{letters[right]}. `{target.signature}`"
-        return question, answer
-    return None
+        questions.append((question, answer))
+        if len(questions) == count:
+            break
+    return questions
 
 
 def _words(text: str) -> set[str]:
@@ -260,12 +304,11 @@ def _nearest(others: list[ApiItem], target: ApiItem) -> list[ApiItem]:
 
 
 def build_quiz(outline: Outline, limits: runner.Limits | None = None) -> list[tuple[str, str]]:
-    """Up to five questions: changed examples to predict, a stated pitfall, the right API."""
+    """Two to four questions when the lesson allows: changed examples to predict, a stated pitfall,
+    the right API (a second one when the examples gave too few)."""
     questions = _changed(outline, limits or runner.Limits())
     pitfall = _pitfall(outline)
     if pitfall is not None:
         questions.append(pitfall)
-    api = _pick_api(outline)
-    if api is not None:
-        questions.append(api)
-    return questions[:5]
+    questions += _pick_api(outline, 2 if len(questions) < 2 else 1)
+    return questions[:MAX_QUESTIONS]

@@ -19,6 +19,7 @@ from ._text import STOPWORDS, normalise, singular
 from .knowledge import KnowledgeBase, plural
 from .lookup import INDEXED_AS, Named, owner_of, read_names, stem, words_of
 from .scoring import (
+    BUILTIN_PAGES,
     GENERIC,
     LESSON_ORDER,
     Candidate,
@@ -30,6 +31,7 @@ from .scoring import (
     teaches,
 )
 from .sections import ManualSection
+from .snippets import builtin_names
 
 __all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
 
@@ -365,7 +367,21 @@ class KnowledgeRetrieverAgent:
             # example's ``redirect_stdout`` does?".
             for doc_id in dict.fromkeys(s.doc_id for s in teaching if s.kind == "library"):
                 out += self.kb.sections.entries_of(doc_id)[: MAX_SIBLINGS * 5]
+            out += self._builtins_used(teaching)
         return list({s.id: s for s in out}.values())[:MAX_SIBLINGS * 5]
+
+    def _builtins_used(self, teaching: list[ManualSection]) -> list[ManualSection]:
+        """The entries of the built-ins a lesson's code uses (``iter``, ``super``, ``ZeroDivisionError``),
+        each with the entries of its page of the same kind: "which built-in does this?" about the lesson's
+        own code, for a subject that names no API."""
+        used: list[ManualSection] = []
+        for name in builtin_names(b.text for s in teaching for b in s.blocks if b.literal):
+            used += [e for e in self.kb.sections.api(name) if e.page.split("/")[-1] in BUILTIN_PAGES][:1]
+        others: list[ManualSection] = []
+        for entry in used[:3]:
+            page = self.kb.sections.entries_of(entry.doc_id)
+            others += [s for s in page if s.objtype == entry.objtype and s.id != entry.id][: MAX_SIBLINGS * 2]
+        return used + others
 
     @staticmethod
     def _api_features(api: list[ManualSection]) -> set[str]:

@@ -8,11 +8,13 @@ lines, so that one statement needing what the page never defines leaves the othe
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+from collections.abc import Iterable
 
 from ._text import Block, is_python_code
 
-__all__ = ("chunks", "code_features", "names", "reason", "teaches", "varies", "why_varies")
+__all__ = ("builtin_names", "chunks", "code_features", "names", "reason", "teaches", "varies", "why_varies")
 
 _VARYING_CODE = re.compile(r"\b(?:id|hash|random|time|now|today|uuid\d?|getpid|urandom|perf_counter|monotonic)\s*\(|"
                            r"\bset\(|\bfrozenset\(|\{[^{}:]*\}")
@@ -135,3 +137,27 @@ def code_features(code: str) -> set[str]:
 def teaches(code: str, features: set[str]) -> bool:
     """Whether code shows the subject: uses one of its features (any code does when none is known)."""
     return not features or bool(code_features(code) & features)
+
+
+# Built-ins every lesson uses: "which of these prints?" teaches nothing.
+_EVERYWHERE = frozenset({"print", "len", "range", "str", "int", "list", "dict", "type", "repr", "object",
+                         "Exception", "True", "False", "None"})
+
+
+def builtin_names(codes: Iterable[str]) -> list[str]:
+    """The built-in functions, types and exceptions code uses (loaded, never bound), in order of first
+    use; an interactive session's prompts are read away."""
+    found: list[str] = []
+    for code in codes:
+        text = "\n".join(re.sub(r"^(?:>>>|\.\.\.) ?", "", line) for line in code.splitlines()
+                         if not line.strip() or line.startswith((">>>", "...")) or not code.lstrip().startswith(">>>"))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        bound, used = names(text)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Name) and node.id in used and node.id not in bound
+                    and node.id not in _EVERYWHERE and hasattr(builtins, node.id) and not node.id.startswith("_")):
+                found.append(node.id)
+    return list(dict.fromkeys(found))
