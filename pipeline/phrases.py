@@ -69,6 +69,11 @@ PHRASES: dict[str, tuple[str, str]] = {
     "q_pitfall": ("The manual warns about this. What does this code print, and why?",
                   "Le manuel met en garde contre ceci. Qu'affiche ce code, et pourquoi ?"),
     "a_why": ("Why:", "Pourquoi :"),
+    "a_instead": ("instead prints", "affiche au contraire"),
+    "q_not": ("Find the bug: this code writes `{wrong}` where it means what `{right}` makes. What does it print, "
+              "and what is wrong?",
+              "Trouvez le bogue : ce code écrit `{wrong}` là où il veut ce que fait `{right}`. Qu'affiche-t-il, "
+              "et qu'est-ce qui ne va pas ?"),
     "q_api": ("Which of these matches this description: “{task}”?",
               "Lequel de ces éléments correspond à cette description : « {task} » ?"),
     "pitfall_quiz": ("What this code prints is question {n} of the quiz.",

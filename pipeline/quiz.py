@@ -240,8 +240,42 @@ def _pitfall(outline: Outline) -> tuple[str, str] | None:
     return None
 
 
+# "you have to use ``set()``, not ``{}``": the right code and the wrong one, both as the manual writes them.
+_RIGHT_NOT_WRONG = re.compile(r"`(?P<right>[^`]{1,40})`,? (?:and )?not `(?P<wrong>[^`]{1,40})`")
+
+
+def _right_not_wrong(outline: Outline, limits: runner.Limits) -> tuple[str, str] | None:
+    """Spot the bug of a pitfall that names the right code and the wrong one: the wrong one run, and
+    what its value is, beside what the right one's is."""
+    for pitfall in outline.pitfalls:
+        match = _RIGHT_NOT_WRONG.search(pitfall.text)
+        if match is None:
+            continue
+        right, wrong = match.group("right"), match.group("wrong")
+        try:
+            ast.parse(right, mode="eval"), ast.parse(wrong, mode="eval")
+        except SyntaxError:
+            continue
+        code = f"value = {wrong}\nprint(type(value), value)"
+        example = runner.prepare(code, "python")
+        right_run = runner.prepare(f"print(type({right}), {right})", "python")
+        if example is None or right_run is None:
+            continue
+        wrong_result, right_result = runner.run_session([example, right_run], limits)  # one process for both
+        if (wrong_result is None or right_result is None or not wrong_result.ok or not right_result.ok
+                or wrong_result.output == right_result.output or varies(code, wrong_result.output)):
+            continue
+        question = phrase("q_not", outline.french, wrong=wrong, right=right)
+        question += f"\n\n{_fence(wrong_result.code, 'python')}"
+        answer = (f"{phrase('prints', outline.french)}\n\n{_fence(wrong_result.output, 'text')}\n\n"
+                  f"`{right}` {phrase('a_instead', outline.french)} `{right_result.output}`. "
+                  f"{phrase('a_why', outline.french)} {_plain(pitfall.text)}")
+        return question, answer
+    return None
+
+
 def _plain(text: str) -> str:
-    return re.sub(r"^\*\*[^*]+[:.]\*\*\s*", "", text)
+    return re.sub(r"^(?:\*\*[^*]+[:.]\*\*|(?:Note|Warning|Caution|Important):)\s*", "", text)
 
 
 def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
@@ -277,7 +311,7 @@ def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
         listed = "\n".join(f"- {letters[i]}. `{o.name}`" for i, o in enumerate(options))
         right = next(i for i, o in enumerate(options) if o.name == target.name)
         question = f"{phrase('q_api', outline.french, task=task)}\n\n{listed}"
-        answer = f"{letters[right]}. `{target.signature}`"
+        answer = f"{letters[right]}. `{target.signature.splitlines()[0].strip()}`"  # ``set`` has two lines
         questions.append((question, answer))
         if len(questions) == count:
             break
@@ -307,7 +341,7 @@ def build_quiz(outline: Outline, limits: runner.Limits | None = None) -> list[tu
     """Two to four questions when the lesson allows: changed examples to predict, a stated pitfall,
     the right API (a second one when the examples gave too few)."""
     questions = _changed(outline, limits or runner.Limits())
-    pitfall = _pitfall(outline)
+    pitfall = _pitfall(outline) or _right_not_wrong(outline, limits or runner.Limits())
     if pitfall is not None:
         questions.append(pitfall)
     questions += _pick_api(outline, 2 if len(questions) < 2 else 1)
