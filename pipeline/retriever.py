@@ -39,6 +39,9 @@ MAX_TEACHING = 2
 MAX_API = 3
 MAX_SUBSECTIONS = 3  # sub-sections read with a section that on its own is an introduction
 MAX_SIBLINGS = 8
+# The built-in types as a question names them ("a list", "a dictionary", "a string").
+_TYPE_WORDS = {"list": "list", "dictionary": "dict", "dict": "dict", "set": "set", "tuple": "tuple",
+               "string": "str", "str": "str", "byte": "bytes", "bytes": "bytes"}
 MIN_CODE_BLOCKS = 3  # code blocks a section needs before its sub-sections are left out
 MIN_SHOWN = 2  # sessions with output a course needs, else a section that has some is added
 MAX_NEARBY = 4
@@ -187,10 +190,34 @@ class KnowledgeRetrieverAgent:
             for section in self.kb.sections.of_page(entry.doc_id):
                 if not section.api_name and section.path and entry.path[: len(section.path)] == section.path:
                     found.setdefault(section.id, Candidate(section)).parent = True
+        if named.question and words:
+            self._asked(words, found)
         small = self.kb.size() < 2000  # a few notes of one's own: their running text says what they are about
         for candidate in found.values():
             candidate.score = score(candidate, wanted, small)
         return found
+
+    def _asked(self, words: list[str], found: dict[int, Candidate]) -> None:
+        """A question's words in the running text of the tutorial and the HOWTOs: "how do I copy a list?"
+        is answered where the tutorial says ``list.copy()`` returns a shallow copy, in *More on Lists*;
+        "remove duplicates" where *Sets* says they eliminate duplicate entries.  Words are matched by
+        their beginning ("differ" for difference, different), since a question words things its own way;
+        an entry that matches credits the section it is in."""
+        every = " AND ".join(f'"{w[: max(4, len(w) - 3)]}" *' for w in words)
+        match = f'{{body}} : ({every}) AND {{context}} : ("tutorial" OR "howto")'
+        scored = [(s, r) for s, r in self.kb.sections.search(match, SEARCH_LIMIT) if teaches(s)]
+        self._report(f'the tutorial\'s and HOWTOs\' text "{" ".join(words)}"', len(scored))
+        top = scored[0][1] if scored and scored[0][1] > 0 else 1.0
+        for section, rank in scored:
+            target = section
+            if section.api_name:  # ``list.copy`` in the tutorial: the section it is in teaches it
+                parents = [p for p in self.kb.sections.of_page(section.doc_id) if not p.api_name and p.path
+                           and section.path[: len(p.path)] == p.path]
+                if not parents:
+                    continue
+                target = max(parents, key=lambda p: len(p.path))
+            candidate = found.setdefault(target.id, Candidate(target))
+            candidate.asked = max(candidate.asked, rank / top)
 
     def _parents(self, api: list[ManualSection]) -> dict[int, Candidate]:
         """The sections named entries are in, but a page's introduction: for a subject that is only API."""
@@ -305,7 +332,22 @@ class KnowledgeRetrieverAgent:
             single = found if len(found) == 1 and ("_" in word or len(named.api_words) > 1) else []
             pick = exact or owned or modules or single
             chosen += pick[:1]
+        chosen += self._asked_method(named)
         return list({s.id: s for s in chosen}.values())[:MAX_API]
+
+    def _asked_method(self, named: Named) -> list[ManualSection]:
+        """A question that is a built-in type's method and nothing more: "how do I copy a list?" asks
+        for ``list.copy``, "how do I sort a list?" for ``list.sort`` (never "remove duplicates from a
+        list", which is not what ``list.remove`` does)."""
+        if not named.question or len(named.words) != 2:
+            return []
+        for owner_word, method in (named.words, named.words[::-1]):
+            owner = _TYPE_WORDS.get(owner_word)
+            entries = [e for e in self.kb.sections.api(f"{owner}.{method}") if teaches(e)] if owner else []
+            if entries:
+                self._report(f"API name {owner}.{method}", len(entries))
+                return fullest(entries)[:1]
+        return []
 
     def _glossary(self, terms: tuple[str, ...], named: Named) -> ManualSection | None:
         """The glossary's entry for the subject itself, if it has one (never a nearby word's)."""
@@ -349,6 +391,12 @@ class KnowledgeRetrieverAgent:
             said |= words_of(" ".join([section.heading, *section.path, *section.terms, section.api_name]))
             if named.question or not section.doc_id.startswith("manual:"):
                 said |= words_of(" ".join(b.text for b in section.blocks))
+            if named.question and not section.api_name:  # the entries it holds: ``list.copy`` in More on Lists
+                said |= words_of(" ".join(b.text for e in self.kb.sections.of_page(section.doc_id)
+                                          if e.api_name and e.path[: len(section.path)] == section.path
+                                          for b in e.blocks))
+        if named.question:  # a question words things its own way: "difference" is said by "different"
+            said |= {w for w in wanted for s in list(said) if len(w) >= 6 and s.startswith(w[: len(w) - 3])}
         if any(section.terms and named.term_patterns for section in chosen):
             said |= named.symbol_words  # ``*args`` is what the index entry of "* (asterisk)" is about
         return {w for w in wanted if w in said}

@@ -73,6 +73,7 @@ class Candidate:
     module: float = 0.0  # the introduction of a module the subject names: how much that says
     parent: bool = False  # the section a named API entry is in
     text: float = 0.0  # how well its text matches, relative to the best match (bm25)
+    asked: float = 0.0  # a question's words in its running text (a lesson's), relative to the best match
 
 
 
@@ -99,6 +100,7 @@ def score(candidate: Candidate, wanted: set[str], small: bool) -> float:
     fit = cover * cover * (0.5 + 0.5 * tight) if small else cover * (0.2 + 0.8 * tight)
     score = (fit + (1.0 if candidate.by_term else 0.0) + (0.3 if indexed else 0.0)
              + (candidate.module if candidate.module else 0.0) + (0.5 if candidate.parent else 0.0))
+    score += 1.5 * candidate.asked  # a question is answered where the lessons' text says its words
     if by_text:
         score += candidate.text
         if section.kind == "library":  # a sub-module (email.generator) is rarely what a subject means
