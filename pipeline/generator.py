@@ -132,6 +132,8 @@ def _page(doc_id: str) -> str:
     return doc_id.removeprefix("manual:")
 
 
+_ASKED_QUESTION = re.compile(r"^\s*(?:how|what|why|when|which|where|can|should|comment|pourquoi|quelle?s?)\b|\?\s*$",
+                             re.I)
 _PLURAL_SUBJECT = re.compile(r"(?:s|x|es)\b|\band\b|\bet\b|\bles\b", re.I)
 
 
@@ -192,7 +194,10 @@ class CourseGeneratorAgent:
         lines += ["", f"## {phrase('objectives', fr)}", "", phrase("after", fr), ""]
         named = f"*{markdown_text(title[:1].lower() + title[1:] if title[:2].istitle() else title)}*"
         many = bool(_PLURAL_SUBJECT.search(subject))
-        if fr:
+        if _ASKED_QUESTION.search(subject):  # "how do I copy a list?" is a question, not a thing to explain
+            asked = subject.rstrip("?. ") + (" ?" if fr else "?")
+            lines.append("- " + phrase("obj_answer", fr, question=markdown_text(asked)))
+        elif fr:
             lines.append(f"- expliquer {'ce que sont' if many else 'ce qu’est'} {named} et quand s’en servir ;")
         else:
             lines.append("- " + phrase("obj_explain", fr, named=named, verb="are" if many else "is",

@@ -50,6 +50,8 @@ PHRASES: dict[str, tuple[str, str]] = {
                 "nothing of {missing}: that part is not in this course.",
                 "**Ce sujet n'est couvert qu'en partie.** Les titres, l'index et les noms d'API du manuel ne "
                 "disent rien de {missing} : cette partie n'est pas dans ce cours."),
+    "obj_answer": ("answer the question “{question}” with the manual's own explanation and examples;",
+                   "répondre à la question « {question} » avec les explications et les exemples du manuel ;"),
     "obj_explain": ("explain what {named} {verb} and when to use {pronoun};",
                     "expliquer ce que {verb_fr} {named} et quand s'en servir ;"),
     "obj_use": ("use {names} and read {their} signature{s};", "utiliser {names} et lire {leurs} signature{s} ;"),
