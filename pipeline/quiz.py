@@ -25,9 +25,9 @@ __all__ = ("build_quiz", "mutations")
 
 MAX_CHANGED = 2
 MAX_QUESTIONS = 4
-MAX_RUNS = 6  # changed versions tried per course: each is a process
+MAX_RUNS = 8  # changed versions tried per course: each is a process
 MAX_OUTPUT_CHARS = 300
-MAX_CODE_LINES = 20
+MAX_CODE_LINES = 25
 OPTIONS = 4
 
 
@@ -151,8 +151,29 @@ def mutations(code: str, features: set[str]) -> Iterator[tuple[str, str, str]]:
         rank = 0 if teaches(line.strip(), features) else 1
         found.append((rank, span[0], code[: span[0]] + new + code[span[1] :], old, new))
     found += _handlers_reversed(code, tree, features)
+    found += _declarations_dropped(code, tree)
     for _, _, changed, old, new in sorted(found, key=lambda f: (f[0], f[1])):
         yield changed, old, new
+
+
+_PYTHON_ERROR = re.compile(r"^[A-Z]\w*(?:Error|Exception): ")
+_REMOVED = "\x00removed"  # a mutation that takes a line away, not one that changes it
+
+
+def _declarations_dropped(code: str, tree: ast.Module) -> list[tuple[int, int, str, str, str]]:
+    """A function without its ``nonlocal`` or ``global`` line: the assignment then binds a local name,
+    and what the code prints changes (or it fails) — the point of the declaration."""
+    lines = code.splitlines()
+    out: list[tuple[int, int, str, str, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or len(node.body) < 2:
+            continue
+        for statement in node.body:
+            if isinstance(statement, (ast.Nonlocal, ast.Global)) and statement.lineno == statement.end_lineno:
+                line = lines[statement.lineno - 1]
+                changed = "\n".join(lines[: statement.lineno - 1] + lines[statement.lineno :])
+                out.append((0, -1, changed, line.strip(), _REMOVED))
+    return out
 
 
 def _handlers_reversed(code: str, tree: ast.Module, features: set[str]) -> list[tuple[int, int, str, str, str]]:
@@ -184,35 +205,59 @@ def _askable(example: CourseExample) -> bool:
 
 
 def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
+    """Changed examples to predict: one per example first, then, when that gave fewer than two, a
+    second change of the same examples; never the same change twice."""
     questions: list[tuple[str, str]] = []
+    tried: set[str] = set()
+    asked: set[tuple[str, str]] = set()
     runs = 0
-    for example in sorted(filter(_askable, outline.examples), key=lambda e: (not e.teaches, e.number)):
-        if len(questions) == MAX_CHANGED or runs >= MAX_RUNS:
-            break
-        for changed, old, new in mutations(example.code, outline.features):
-            if runs >= MAX_RUNS:
+    askable = sorted(filter(_askable, outline.examples), key=lambda e: (not e.teaches, e.number))
+    for round_ in range(2):
+        for example in askable:
+            if len(questions) >= MAX_CHANGED or runs >= MAX_RUNS or (round_ and len(questions) >= 2):
+                return questions
+            for changed, old, new in mutations(example.code, outline.features):
+                if runs >= MAX_RUNS:
+                    break
+                if changed in tried or (old, new) in asked:
+                    continue
+                tried.add(changed)
+                setup = [e for code in example.setup if (e := runner.prepare(code, "python")) is not None]
+                target = runner.prepare(changed, "python")
+                if target is None:
+                    continue
+                runs += 1
+                result = runner.run_session([*setup, target], limits)[-1]
+                # A change that makes the code fail with an error of Python's is a fine question too
+                # (``global spam`` taken out: NameError); what it printed before the traceback, then the error.
+                error = result.error if result is not None and not result.ok and _PYTHON_ERROR.match(
+                    result.error) else ""
+                output = result.output.split("Traceback (most recent call last):")[0].rstrip() if result else ""
+                if (result is None or (not result.ok and not error) or result.code != changed
+                        or (output == example.output and not error) or not (output.strip() or error)
+                        or len(output) > MAX_OUTPUT_CHARS or varies(changed, output)
+                        or _echoes(example.output, output, old, new)):
+                    continue
+                asked.add((old, new))
+                questions.append(_question(outline, example, changed, old, new, output, error))
                 break
-            setup = [e for code in example.setup if (e := runner.prepare(code, "python")) is not None]
-            target = runner.prepare(changed, "python")
-            if target is None:
-                continue
-            runs += 1
-            result = runner.run_session([*setup, target], limits)[-1]
-            if (result is None or not result.ok or result.code != changed or result.output == example.output
-                    or not result.output.strip() or len(result.output) > MAX_OUTPUT_CHARS
-                    or varies(changed, result.output) or _echoes(example.output, result.output, old, new)):
-                continue
-            french = outline.french
-            question = phrase("q_changed", french, n=example.number, old=f"`{old}`", new=f"`{new}`")
-            if example.continues:
-                question += " " + phrase("q_after", french)
-            question += "\n\n" + _fence(changed, "python")
-            answer = f"{phrase('prints', french)}\n\n{_fence(result.output, 'text')}"
-            if example.output.count("\n") < 3:
-                answer += f"\n\n{phrase('a_before', french)}\n\n{_fence(example.output, 'text')}"
-            questions.append((question, answer))
-            break
     return questions
+
+
+def _question(outline: Outline, example: CourseExample, changed: str, old: str, new: str,
+              output: str, error: str = "") -> tuple[str, str]:
+    french = outline.french
+    question = (phrase("q_removed", french, n=example.number, old=f"`{old}`") if new == _REMOVED
+                else phrase("q_changed", french, n=example.number, old=f"`{old}`", new=f"`{new}`"))
+    if example.continues:
+        question += " " + phrase("q_after", french)
+    question += "\n\n" + _fence(changed, "python")
+    answer = f"{phrase('prints', french)}\n\n{_fence(output, 'text')}" if output else ""
+    if error:
+        answer += ("\n\n" if answer else "") + f"{phrase('a_fails', french)}\n\n{_fence(error, 'text')}"
+    if example.output.count("\n") < 3:
+        answer += f"\n\n{phrase('a_before', french)}\n\n{_fence(example.output, 'text')}"
+    return question, answer
 
 
 def _echoes(before: str, after: str, old: str, new: str) -> bool:

@@ -28,7 +28,10 @@ def why_varies(code: str, output: str) -> str:
     from run to run)."""
     if _ADDRESS.search(output):
         return "address"
-    clock = re.search(r"\b(?:random|time|timeit|Timer|datetime|uuid|os\.getpid|perf_counter)\b", code)
+    # A clock read or a random draw, not a date made of fixed numbers (``timedelta(days=365)`` is the same
+    # on every run).
+    clock = re.search(r"\b(?:random|timeit|Timer|uuid\d?|getpid|perf_counter|monotonic|process_time|now|today|"
+                      r"utcnow|time|localtime|gmtime|ctime|asctime|repeat)\s*\(|\brandom\.\w+|\burandom\b", code)
     if _DURATION.search(output) or (clock and re.search(r"\d", output)):
         return "time"
     if re.search(r"\bid\(", code) and re.search(r"\d{6,}", output):
