@@ -129,11 +129,18 @@ def read_names(raw: str, subject: Subject) -> Named:
     for token in re.findall(r"[A-Za-z_][\w.]*", raw):
         top = token.split(".")[0].lower()
         # "code", "string", "time" are words first: a module only when they are the whole subject.
-        english = top in _ENGLISH_MODULES and "." not in token and len(subject.terms) > 1
+        english = top in _ENGLISH_MODULES and "." not in token and len(subject.terms) > 1 and not re.search(
+            rf"\b{re.escape(token)}\s+(?:module|library|package)\b", raw, re.I)  # "the math module" is math
         if top in sys.stdlib_module_names and not top.startswith("_") and not english and top not in _FILLERS:
             named.modules.append(top)
     named.modules = list(dict.fromkeys(named.modules))
-    if len(named.modules) == 1 and len(subject.terms) == 1:
+    if named.modules and re.search(r"\b(?:module|library|package)s?\b", raw, re.I):
+        # "the math module", "the json library": the word says what the name is, the name is the subject.
+        named.words = [w for w in named.words if w not in ("module", "library", "package")] or named.words
+        terms_left = [t for t in subject.terms if t not in ("module", "library", "package")]
+    else:
+        terms_left = list(subject.terms)
+    if len(named.modules) == 1 and len(terms_left) == 1:
         named.features |= {named.modules[0], f"module:{named.modules[0]}"}  # "itertools": code that uses it
     return named
 

@@ -228,10 +228,11 @@ def _changed(outline: Outline, limits: runner.Limits) -> list[tuple[str, str]]:
                     continue
                 runs += 1
                 result = runner.run_session([*setup, target], limits)[-1]
-                # A change that makes the code fail with an error of Python's is a fine question too
-                # (``global spam`` taken out: NameError); what it printed before the traceback, then the error.
-                error = result.error if result is not None and not result.ok and _PYTHON_ERROR.match(
-                    result.error) else ""
+                # A declaration taken out that makes the code fail is a fine question too (``global spam``:
+                # NameError); what it printed before the traceback, then the error.  A changed value that
+                # only misses a key is no lesson.
+                error = result.error if result is not None and not result.ok and new == _REMOVED and (
+                    _PYTHON_ERROR.match(result.error)) else ""
                 output = result.output.split("Traceback (most recent call last):")[0].rstrip() if result else ""
                 if (result is None or (not result.ok and not error) or result.code != changed
                         or (output == example.output and not error) or not (output.strip() or error)

@@ -185,6 +185,8 @@ class KnowledgeRetrieverAgent:
             for section in intro:
                 # "json" is the module; in "asyncio coroutines and tasks" it only says where to look.
                 found.setdefault(section.id, Candidate(section)).module = 0.8 if len(wanted) == 1 else 0.3
+            if len(wanted) == 1:
+                self._module_lessons(module, found)
         # The section a named entry belongs to ("String Methods" above ``str.split``) introduces it.
         for entry in api:
             for section in self.kb.sections.of_page(entry.doc_id):
@@ -195,7 +197,26 @@ class KnowledgeRetrieverAgent:
         small = self.kb.size() < 2000  # a few notes of one's own: their running text says what they are about
         for candidate in found.values():
             candidate.score = score(candidate, wanted, small)
+            if (len(wanted) == 1 and len(named.modules) == 1 and not candidate.module
+                    and not about_page(candidate.section, set(named.modules))):
+                candidate.score *= 0.5  # "the random module": "Random Remarks" spells its name, nothing more
         return found
+
+    def _module_lessons(self, module: str, found: dict[int, Candidate]) -> None:
+        """The tutorial's and HOWTOs' sections whose code uses a module ("Mathematics" for ``random``):
+        they teach it as lessons do.  A heading that only spells the module's name as a word ("Random
+        Remarks") does not."""
+        match = f'{{body}} : ({fts_phrase(module)}) AND {{context}} : ("tutorial" OR "howto")'
+        uses = re.compile(rf"\bimport {re.escape(module)}\b|\bfrom {re.escape(module)} import\b|"
+                          rf"(?<![\w.]){re.escape(module)}\.\w+\(")
+        counted = [(s, sum(len(uses.findall(b.text)) for b in s.blocks if b.literal))
+                   for s, _ in self.kb.sections.search(match, SEARCH_LIMIT) if teaches(s) and not s.api_name]
+        hits = sorted([(s, n) for s, n in counted if n], key=lambda hit: -hit[1])
+        self._report(f"lessons whose code uses {module}", len(hits))
+        for section, count in hits[:5]:  # the lesson that uses it most first: "Mathematics", not an f-string's pi
+            candidate = found.setdefault(section.id, Candidate(section))
+            headed = module in normalise(section.heading).split()  # "Logging", not the cookbook's recipes
+            candidate.module = max(candidate.module, 0.3 + 0.1 * min(count, 3) + (0.3 if headed else 0.0))
 
     def _asked(self, words: list[str], found: dict[int, Candidate]) -> None:
         """A question's words in the running text of the tutorial and the HOWTOs: "how do I copy a list?"
@@ -243,8 +264,13 @@ class KnowledgeRetrieverAgent:
             adds = (wanted - seen) & (words_of(candidate.section.heading) | words_of(" ".join(candidate.section.terms)))
             # A module's introduction after the tutorial's section on it, when the subject is the module.
             # A module alone ("json"): its introduction and the tutorial's or a HOWTO's section on it.
-            pair = {bool(candidate.module), bool(best.module)} == {True, False} and (
-                candidate.module or candidate.section.kind in ("tutorial", "howto"))
+            lesson = candidate.section.kind in ("tutorial", "howto")
+            if named.modules:  # a lesson whose code uses the module, never one that only spells its name
+                lessons = best.section.kind in ("tutorial", "howto")
+                pair = candidate.module > 0 and best.module > 0 and (
+                    (best.section.kind == "library" and lesson) or (lessons and candidate.section.kind == "library"))
+            else:
+                pair = {bool(candidate.module), bool(best.module)} == {True, False} and (candidate.module or lesson)
             module = len(named.words) == 1 and pair
             if (candidate.by_term and best.by_term) or module or (adds and candidate.score >= 0.5 * best.score):
                 chosen.append(candidate.section)

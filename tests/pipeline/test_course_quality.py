@@ -135,16 +135,17 @@ def test_a_changed_example_in_the_quiz_is_answered_by_a_real_run(manual_kb: Path
     markdown = course(subject, manual_kb)["markdown"]
     quiz, answers = part(markdown, "## Quiz", "### "), part(markdown, "### Answers", "## Sources")
     answers = part(markdown, "### Réponses", "## Sources") or answers
-    changed = re.findall(r"^(\d+)\. (?:Example|On modifie l'exemple) (\d+).*?\n\n   ```python\n(.*?)\n   ```",
+    changed = re.findall(r"^(\d+)\. (?:Example|On modifie l'exemple) (\d+)(.*?)\n\n   ```python\n(.*?)\n   ```",
                          quiz, re.M | re.S)
     examples = _EXAMPLE.findall(lesson(markdown))
-    for number, example, code in changed:
+    for number, example, asked, code in changed:
         code = re.sub(r"^   ", "", code, flags=re.M)
         answer = re.search(rf"^{number}\. [^\n]*\n\n   ```text\n(.*?)\n   ```", answers, re.M | re.S)
         assert answer is not None, f"{subject} Q{number}"
         expected = re.sub(r"^   ", "", answer.group(1), flags=re.M)
-        # What it builds on: the examples before it, as the lesson ran them.
-        setup = [p for c, _ in examples[: int(example) - 1] if (p := prepare(c, "python")) is not None]
+        # What it builds on, when it says it does: the examples before it, as the lesson ran them.
+        builds_on = "(It runs after" in asked or "(Il s'exécute après" in asked
+        setup = [p for c, _ in examples[: int(example) - 1] if builds_on and (p := prepare(c, "python")) is not None]
         target = prepare(code, "python")
         assert target is not None
         result = run_session([*setup, target])[-1]
