@@ -210,7 +210,16 @@ class ContentEnhancerAgent:
     def _what_it_is(self, outline: Outline, glossary: ManualSection | None) -> None:
         """The glossary's entry; else the first section's opening paragraphs, up to its first code."""
         if glossary is not None:
-            outline.what_it_is = [b for b in glossary.blocks if b.kind in ("prose", "note")][:2]
+            # Whole paragraphs up to the first code: one that leads into code it would not show (ending
+            # with "equivalent:") is left out with it.
+            kept: list[Block] = []
+            for block in glossary.blocks:
+                if block.kind not in ("prose", "note") or len(kept) == 2:
+                    break
+                if block.text.rstrip().endswith(":"):
+                    break
+                kept.append(block)
+            outline.what_it_is = kept
             outline.what_source = glossary
             self.say(f"What it is: the glossary's entry \"{glossary.heading}\".")
             return
@@ -381,19 +390,25 @@ class ContentEnhancerAgent:
             first = sentences(api.summary)[:1]
             if first:
                 points.append(f"`{api.name}`: {first[0]}")
-        for part in outline.sections[:1]:  # the first section's opening: the others' open on their own details
-            if part.role != "teaching":
-                continue
+        # Each teaching section's opening that stands alone (a summary of more than one copied sentence),
+        # then what the manual warns about.
+        for part in [p for p in outline.sections if p.role == "teaching"][:3]:
             prose = [item.block.text for item in part.items if item.block.kind == "prose"]
-            opening = next((s for p in prose[:2] for s in sentences(p)[:1] if _stands_alone(s)), "")
+            opening = next((s for p in prose[:2] for s in sentences(p)[:2] if _stands_alone(s)), "")
             if opening:
                 points.append(opening)
+        watch = "Attention" if outline.french else "Watch out"
+        for pitfall in outline.pitfalls[:2]:
+            first = sentences(re.sub(r"^(?:\*\*[^*]+[:.]\*\*|(?:Note|Warning|Caution|Important):)\s*", "",
+                                     pitfall.text))[:1]
+            if first and not first[0].rstrip().endswith(":"):  # a pitfall was kept as one that stands alone
+                points.append(f"{watch}: {first[0][:1].upper()}{first[0][1:]}")
         word = "Exemple" if outline.french else "Example"
         for example in outline.examples[:3]:
             shown = _printed_expression(example)
             if shown:
                 points.append(f"{word} {example.number}: ``{shown}`` → ``{example.output}``")
-        outline.key_points = list(dict.fromkeys(points))[:7]
+        outline.key_points = list(dict.fromkeys(points))[:8]
 
     @staticmethod
     def _sources(outline: Outline, retrieval: Retrieval) -> list[dict[str, object]]:

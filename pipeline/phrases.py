@@ -61,8 +61,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "obj_quiz": ("answer the quiz at the end without looking back.",
                  "répondre au quiz final sans revenir en arrière."),
     "from": ("From {source}.", "Tiré {source}."),
-    "summary_examples": ("Every example above ran as shown: change them and run them again.",
-                         "Chaque exemple ci-dessus a été exécuté tel quel : modifiez-les et relancez-les."),
+    "summary_examples": ("The numbered examples ran here as shown, each with the output it printed: change them "
+                         "and run them again.",
+                         "Les exemples numérotés ont été exécutés ici tels quels, chacun avec ce qu'il a affiché : "
+                         "modifiez-les et relancez-les."),
     "q_changed": ("Example {n} is changed: {old} becomes {new}. What does it print now?",
                   "On modifie l'exemple {n} : {old} devient {new}. Qu'affiche-t-il maintenant ?"),
     "q_removed": ("Example {n} is changed: the line {old} is taken out. What does it print now?",

@@ -66,9 +66,24 @@ def names(code: str) -> tuple[set[str], set[str]]:
 def reason(error: str) -> str:
     """Why a block did not run, for the learner: "it needs `page`, which the section does not define"."""
     missing = re.match(r"NameError: name '(\w+)' is not defined", error)
+    if missing and missing.group(1).isupper() and len(missing.group(1)) > 1:
+        return "it shows the form of the code, with names to fill in"  # ``EXPRESSION``, ``STATEMENT``
     if missing:
         return f"it needs `{missing.group(1)}`, which the section does not define"
-    return error.rstrip(".")
+    # The run's own words (an ImportError's module path, a timeout) are the machine's, not the learner's.
+    for pattern, said in _REASONS:
+        if re.search(pattern, error):
+            return said
+    return "it is not complete on its own"
+
+
+_REASONS = (
+    (r"^(?:ImportError|ModuleNotFoundError)\b", "it calls code the manual leaves out"),
+    (r"^(?:FileNotFoundError|IsADirectoryError|PermissionError)\b", "it needs files of your own"),
+    (r"no network here", "it needs the network"),
+    (r"^timed out|^stopped:", "it runs longer than an example here may (or waits for input)"),
+    (r"^(?:SyntaxError|IndentationError)\b", "it is a fragment, not a whole program"),
+)
 
 
 def chunks(block: Block) -> list[Block]:
