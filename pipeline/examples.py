@@ -163,6 +163,9 @@ def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], .
     returns ``None`` (``print(...)``) shows nothing more, and its code stays as written.
     """
     last = tree.body[-1]
+    several = _bare_values(text, tree)
+    if several:
+        return several
     shown = _assigned_value(tree)
     if shown:
         # ``squares = [x**2 for x in range(10)]`` computes its lesson into a name: that name's value.
@@ -178,6 +181,40 @@ def _script_statements(text: str, tree: ast.Module) -> tuple[tuple[str, bool], .
     if not head:
         return ((value, True),)
     return ((head, False), (value, True))
+
+
+def _bare_values(text: str, tree: ast.Module) -> tuple[tuple[str, bool], ...]:
+    """A script of several bare values (``(1, 2, 3) < (1, 2, 4)`` a line, comparisons in a row) as the
+    session it stands for: each value shown, not only the last, so that every line's result is on
+    the page.  Calls stay statements (``f.write(s)`` returns a count a script never shows); ``()``
+    when fewer than two such values."""
+    lines = text.splitlines()
+    values = [node for node in tree.body if isinstance(node, ast.Expr) and not isinstance(
+        node.value, (ast.Constant, ast.Call, ast.Await, ast.Yield, ast.YieldFrom)) and node.col_offset == 0
+        and node.lineno == node.end_lineno and ";" not in lines[node.lineno - 1]]
+    if len(values) < 2:
+        return ()
+    out: list[tuple[str, bool]] = []
+    start = 1
+    for node in values:
+        head = "\n".join(lines[start - 1 : node.lineno - 1]).strip("\n")
+        if head.strip():
+            out.append((head, False))
+        out.append((lines[node.lineno - 1].split("#")[0].rstrip() if "#" in lines[node.lineno - 1] and
+                     _parses(lines[node.lineno - 1].split("#")[0]) else lines[node.lineno - 1], True))
+        start = node.lineno + 1
+    tail = "\n".join(lines[start - 1 :]).strip("\n")
+    if tail.strip():
+        out.append((tail, False))
+    return tuple(out)
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return False
+    return True
 
 
 # Values whose repr is what they are: a list built by a comprehension, a dict, a string, a sum.
