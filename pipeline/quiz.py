@@ -162,7 +162,8 @@ _REMOVED = "\x00removed"  # a mutation that takes a line away, not one that chan
 
 def _declarations_dropped(code: str, tree: ast.Module) -> list[tuple[int, int, str, str, str]]:
     """A function without its ``nonlocal`` or ``global`` line: the assignment then binds a local name,
-    and what the code prints changes (or it fails) — the point of the declaration."""
+    and what the code prints changes (or it fails) — the point of the declaration.  A loop without its
+    ``break`` or ``continue``, likewise."""
     lines = code.splitlines()
     out: list[tuple[int, int, str, str, str]] = []
     for node in ast.walk(tree):
@@ -172,6 +173,16 @@ def _declarations_dropped(code: str, tree: ast.Module) -> list[tuple[int, int, s
             if isinstance(statement, (ast.Nonlocal, ast.Global)) and statement.lineno == statement.end_lineno:
                 line = lines[statement.lineno - 1]
                 changed = "\n".join(lines[: statement.lineno - 1] + lines[statement.lineno :])
+                out.append((0, -1, changed, line.strip(), _REMOVED))
+    for node in ast.walk(tree):  # a loop without its ``break`` or ``continue``: what it was for
+        if isinstance(node, (ast.Break, ast.Continue)):
+            line = lines[node.lineno - 1]
+            if line.strip() in ("break", "continue"):
+                changed = "\n".join(lines[: node.lineno - 1] + lines[node.lineno :])
+                try:
+                    ast.parse(changed)
+                except SyntaxError:
+                    continue  # the block would be empty
                 out.append((0, -1, changed, line.strip(), _REMOVED))
     return out
 

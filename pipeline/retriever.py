@@ -114,10 +114,13 @@ class KnowledgeRetrieverAgent:
         candidates = self._parents(api) if only_api else self._candidates(named, rest or wanted, api)
         teaching = self._teaching(candidates, rest or wanted, named)
         glossary = self._glossary(subject.terms, named)
-        chosen = self._with_subsections(teaching)
+        # A question is answered by its section; the sub-sections of "More on Lists" (stacks, queues) are
+        # other questions.
+        chosen = list(teaching) if named.question else self._with_subsections(teaching)
         chosen += [a for a in api if a.id not in {t.id for t in chosen}]
         more = self._more_examples(chosen, wanted, candidates)
         chosen = [*[s for s in chosen if not s.api_name], *more, *[s for s in chosen if s.api_name]]
+        chosen = list({s.id: s for s in chosen}.values())  # each section once
         covered = self._covered(wanted, chosen, glossary, named)
         missing = [w for w in named.words if stem(w) not in covered]
         ratio = (len(named.words) - len(missing)) / max(1, len(named.words))
@@ -211,7 +214,10 @@ class KnowledgeRetrieverAgent:
                           rf"(?<![\w.]){re.escape(module)}\.\w+\(")
         counted = [(s, sum(len(uses.findall(b.text)) for b in s.blocks if b.literal))
                    for s, _ in self.kb.sections.search(match, SEARCH_LIMIT) if teaches(s) and not s.api_name]
-        hits = sorted([(s, n) for s, n in counted if n], key=lambda hit: -hit[1])
+        # Its prose names the module too: "TimePeriod" in the enum HOWTO uses datetime, and is about enums.
+        said = re.compile(rf"(?<![\w.]){re.escape(module)}\b")
+        hits = sorted([(s, n) for s, n in counted if n and any(
+            not b.literal and said.search(b.text) for b in s.blocks)], key=lambda hit: -hit[1])
         self._report(f"lessons whose code uses {module}", len(hits))
         for section, count in hits[:5]:  # the lesson that uses it most first: "Mathematics", not an f-string's pi
             candidate = found.setdefault(section.id, Candidate(section))
@@ -270,7 +276,8 @@ class KnowledgeRetrieverAgent:
                 pair = candidate.module > 0 and best.module > 0 and (
                     (best.section.kind == "library" and lesson) or (lessons and candidate.section.kind == "library"))
             else:
-                pair = {bool(candidate.module), bool(best.module)} == {True, False} and (candidate.module or lesson)
+                pair = {bool(candidate.module), bool(best.module)} == {True, False} and (
+                    bool(candidate.module) or lesson)
             module = len(named.words) == 1 and pair
             if (candidate.by_term and best.by_term) or module or (adds and candidate.score >= 0.5 * best.score):
                 chosen.append(candidate.section)
