@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from . import examples as runner
 from .enhancer import ApiItem, CourseExample, Outline
 from .phrases import phrase
+from .scoring import BUILTIN_PAGES
 from .snippets import teaches, varies
 
 __all__ = ("build_quiz", "mutations")
@@ -350,16 +351,23 @@ def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
     # The subject's own names first (``iter`` for iterators), then what its examples ran, then the rest.
     targets = sorted((a for a in outline.api + outline.siblings if a.summary and uses(a, used)),
                      key=lambda a: (a.name.rsplit(".", 1)[-1] not in outline.features, not uses(a, ran))) or outline.api
+    # Then the other entries of the subject's own module (``dataclasses.asdict`` in a dataclasses course);
+    # never the built-ins' pages, whose other entries (``abs`` in a classes course) are another subject.
+    targets += [a for a in outline.api + outline.siblings if a.summary and a not in targets
+                and a.doc_id.rsplit("/", 1)[-1] not in BUILTIN_PAGES]
     for target in targets:
         short = target.name.rsplit(".", 1)[-1]
         task = re.split(r"(?<=\.)\s", target.summary, maxsplit=1)[0]
         named = re.compile(rf"`?\b{re.escape(short)}\b(?:\(\))?`?")
         if (not 20 <= len(task) <= 240 or len(named.findall(task)) > 2
-                or re.match(r"(?:Note|See|This|It|These|The above)\b", task)):
+                or re.match(r"(?:Note|See|This|It|These|The above|For|If|In|When|As|With|By|On|Unlike|Like|"
+                            r"Since|Because|Although|Also|However|Changed|New)\b", task)):  # not a description
             continue
         task = named.sub("…", task)  # the name would give the answer away
+        # Never a near-namesake (``Field``, ``fields`` for ``field``): a spelling, not an API, to tell apart.
         others = [s for s in outline.siblings + outline.api if s.name != target.name and s.summary
-                  and s.summary.split(".")[0] != target.summary.split(".")[0]]
+                  and s.summary.split(".")[0] != target.summary.split(".")[0]
+                  and _bare(s.name) != _bare(target.name)]
         options = sorted({target.name: target, **{o.name: o for o in _nearest(others, target)}}.values(),
                          key=lambda a: a.name)
         if len(options) < 3:
@@ -373,6 +381,10 @@ def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
         if len(questions) == count:
             break
     return questions
+
+
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1].lower().rstrip("s")
 
 
 def _words(text: str) -> set[str]:

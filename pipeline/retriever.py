@@ -442,6 +442,9 @@ class KnowledgeRetrieverAgent:
             page = self.kb.sections.entries_of(entry.doc_id)
             same = [s for s in page if s.api_name and s.id != entry.id and s.objtype == entry.objtype
                     and (s.api_name.rsplit(".", 1)[0] == owner if owner else "." not in s.api_name)]
+            if not same and owner:  # ``dataclasses.dataclass`` is the page's one decorator: its functions
+                same = [s for s in page if s.api_name and s.id != entry.id and s.api_name.rsplit(".", 1)[0] == owner
+                        and s.objtype in ("function", "decorator", "class")]
             out += [s for s in same if s.id not in {a.id for a in api}]
         if not api:
             # No API named: the entries of the library pages chosen, for "which of these does what the

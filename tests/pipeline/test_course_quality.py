@@ -36,6 +36,10 @@ SHOWS: dict[str, str] = {
     "asyncio coroutines and tasks": r"\basync def\b|\bawait\b|asyncio\.", "descriptors": r"__get__|__set_name__",
     "default argument values": r"def \w+\([^)]*=",
     "les générateurs": r"\byield\b", "les listes": r"\[", "gestionnaires de contexte": r"\bwith\b|__enter__",
+    "how do I sort a list?": r"\.sort\(|\bsorted\(", "how do I reverse a list?": r"\.reverse\(|\[::-1\]|reversed\(",
+    "the math module": r"\bmath\.", "datetime": r"\bdate(time)?\b|\btimedelta\b",
+    "scopes and namespaces": r"\bnonlocal\b|\bglobal\b", "unpacking argument lists": r"\(\*\w+|\(\*\*\w+",
+    "string formatting": r"\.format\(", "enumerate": r"\benumerate\(",
 }
 FRENCH = {"les générateurs": "generators", "gestionnaires de contexte": "context managers"}
 REFUSED = {
@@ -149,6 +153,14 @@ def test_a_changed_example_in_the_quiz_is_answered_by_a_real_run(manual_kb: Path
         target = prepare(code, "python")
         assert target is not None
         result = run_session([*setup, target])[-1]
+        whole = re.search(rf"^{number}\. (.*?)(?=^\d+\. |\Z)", answers, re.M | re.S)
+        stops = whole is not None and re.search(r"(?:Then it stops with this error|Puis il s'arrête sur cette "
+                                                r"erreur) ?:\n\n   ```text\n(.*?)\n   ```", whole.group(1), re.S)
+        if stops:  # a declaration taken out: what it printed before the traceback, then Python's error
+            error = re.sub(r"^   ", "", stops.group(1), flags=re.M)
+            assert result is not None and not result.ok and result.error == error, f"{subject} Q{number}"
+            assert result.output.split("Traceback")[0].rstrip() == expected, f"{subject} Q{number}"
+            continue
         assert result is not None and result.ok and result.output == expected, f"{subject} Q{number}"
         original = examples[int(example) - 1][1] if int(example) <= len(examples) else None
         assert expected != original, f"{subject} Q{number}: the change changes nothing"
