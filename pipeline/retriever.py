@@ -31,7 +31,7 @@ from .scoring import (
     teaches,
 )
 from .sections import ManualSection
-from .snippets import builtin_names
+from .snippets import builtin_names, code_features
 
 __all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
 
@@ -39,6 +39,9 @@ MAX_TEACHING = 2
 MAX_API = 3
 MAX_SUBSECTIONS = 3  # sub-sections read with a section that on its own is an introduction
 MAX_SIBLINGS = 8
+# Syntax a lesson's code shows, as the AST names it, and the keyword its text is searched by.
+_SYNTAX_WORDS = {"Nonlocal": "nonlocal", "Global": "global", "With": "with", "Match": "match", "Try": "try",
+                 "Lambda": "lambda", "Yield": "yield", "NamedExpr": "walrus", "AsyncFunctionDef": "async"}
 # The built-in types as a question names them ("a list", "a dictionary", "a string").
 _TYPE_WORDS = {"list": "list", "dictionary": "dict", "dict": "dict", "set": "set", "tuple": "tuple",
                "string": "str", "str": "str", "byte": "bytes", "bytes": "bytes"}
@@ -113,6 +116,8 @@ class KnowledgeRetrieverAgent:
         only_api = api and not rest and named.code_like  # "lru_cache": the entry is the lesson, and its section
         candidates = self._parents(api) if only_api else self._candidates(named, rest or wanted, api)
         teaching = self._teaching(candidates, rest or wanted, named)
+        if teaching and teaching[0].kind not in ("tutorial", "howto") and not api and not named.modules:
+            teaching = [*self._lesson_showing(named), *teaching][:MAX_TEACHING]
         glossary = self._glossary(subject.terms, named)
         # A question is answered by its section; the sub-sections of "More on Lists" (stacks, queues) are
         # other questions.
@@ -204,6 +209,28 @@ class KnowledgeRetrieverAgent:
                     and not about_page(candidate.section, set(named.modules))):
                 candidate.score *= 0.5  # "the random module": "Random Remarks" spells its name, nothing more
         return found
+
+    def _lesson_showing(self, named: Named) -> list[ManualSection]:
+        """When the best section is the language reference's ("The nonlocal statement"), the tutorial's
+        or a HOWTO's section whose code uses that syntax, which teaches it by example ("Scopes and
+        Namespaces Example"); nothing when the subject names no syntax."""
+        keywords = [k for feature, k in _SYNTAX_WORDS.items() if feature in named.features]
+        if not keywords:
+            return []
+        match = (f'{{body}} : ({" OR ".join(fts_phrase(k) for k in keywords)}) AND '
+                 f'{{context}} : ("tutorial" OR "howto")')
+        for section, _ in self.kb.sections.search(match, SEARCH_LIMIT):
+            if not teaches(section) or section.api_name or not runnable(section):
+                continue
+            used = set().union(*(code_features(re.sub(r"^(?:>>>|\.\.\.) ?", "", b.text, flags=re.M))
+                                 for b in section.blocks if b.literal))
+            said = set(normalise(" ".join([section.heading, *section.terms])).split())
+            # "with", "try", "match" are English words too: the index or the heading must say them.
+            filed = any(k in said or k in ("nonlocal", "lambda", "yield", "async") for k in keywords)
+            if filed and used & named.features & set(_SYNTAX_WORDS):
+                self._report(f"lessons whose code uses {', '.join(keywords)}", 1)
+                return [section]
+        return []
 
     def _module_lessons(self, module: str, found: dict[int, Candidate]) -> None:
         """The tutorial's and HOWTOs' sections whose code uses a module ("Mathematics" for ``random``):

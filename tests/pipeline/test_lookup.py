@@ -113,6 +113,31 @@ def test_a_module_finds_its_page(manual_kb: Path) -> None:
     assert "library/itertools" in pages, pages
 
 
+@pytest.mark.parametrize(
+    ("question", "section", "entry"),
+    [
+        ("how do I copy a list?", ("More on Lists", "tutorial/datastructures"), "list.copy"),
+        ("how do I sort a list?", ("Sorting Basics", "howto/sorting"), "list.sort"),
+    ],
+)
+def test_a_question_is_looked_up_by_its_topic_not_a_generic_word(
+    manual_kb: Path, question: str, section: tuple[str, str], entry: str
+) -> None:
+    retrieval = look_up(question, manual_kb)
+    assert retrieval.known and not retrieval.missing, retrieval.missing
+    assert section in names(retrieval), names(retrieval)
+    assert entry in [a.api_name for a in retrieval.api]
+    assert ("Using Lists as Stacks", "tutorial/datastructures") not in names(retrieval), "another question's"
+
+
+def test_a_module_named_as_a_word_is_taught_by_the_lesson_whose_code_uses_it(manual_kb: Path) -> None:
+    found = names(look_up("the math module", manual_kb))
+    assert found[0] == ("Mathematics", "tutorial/stdlib"), found
+    assert ("math — Mathematical functions", "library/math") in found, found
+    found = names(look_up("datetime", manual_kb))
+    assert ("Dates and Times", "tutorial/stdlib") in found and all(p != "howto/enum" for _, p in found), found
+
+
 def test_the_glossary_defines_the_subject_itself_or_nothing(manual_kb: Path) -> None:
     assert (glossary := look_up("lambda", manual_kb).glossary) is not None and glossary.heading == "lambda"
     assert look_up("the with statement", manual_kb).glossary is None, "never a nearby word's entry"
