@@ -137,6 +137,11 @@ def read_subject(text: str) -> Subject:
     for key in _SYNONYM_KEYS:
         english = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", SYNONYMS[key], english)
     terms = _key_words(english)
+    if re.search(r"(?<![\w.])\d*\.\d+\s*[-+*/=<>]|\bround\(\s*\d*\.\d+", folded) and "float" not in terms:
+        # "why is 0.1 + 0.2 not 0.3?", "round(2.675, 2)": arithmetic on decimal literals asks about the
+        # limits of floating point numbers (not "python 3.11", a version).
+        topic = [t for t in ("floating", "point", "limitation") if t not in terms]
+        terms = [t for t in terms if not t.isdigit()] + topic
     meaningful = [t for t in terms if t not in _SMALL_TALK and t not in _FOLLOW_UP]
     if not meaningful:
         asks = _FOLLOW_UP_PHRASE.search(folded) or any(t in _FOLLOW_UP for t in terms)
