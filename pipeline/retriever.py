@@ -118,6 +118,8 @@ class KnowledgeRetrieverAgent:
         teaching = self._teaching(candidates, rest or wanted, named)
         if teaching and teaching[0].kind not in ("tutorial", "howto") and not api and not named.modules:
             teaching = [*self._lesson_showing(named), *teaching][:MAX_TEACHING]
+        if not api and len(named.modules) == 1 and len(wanted) == 1:
+            api = self._core_api(named.modules[0], teaching)
         glossary = self._glossary(subject.terms, named)
         # A question is answered by its section; the sub-sections of "More on Lists" (stacks, queues) are
         # other questions.
@@ -209,6 +211,27 @@ class KnowledgeRetrieverAgent:
                     and not about_page(candidate.section, set(named.modules))):
                 candidate.score *= 0.5  # "the random module": "Random Remarks" spells its name, nothing more
         return found
+
+    def _core_api(self, module: str, teaching: list[ManualSection]) -> list[ManualSection]:
+        """A module's core API, for a subject that is the module alone: the entries of its page the
+        lesson's code calls, in the order it first calls them (``math.cos``, ``math.log``), else the
+        page's first functions (``subprocess.run``); its introduction's "The following functions are
+        provided" is then followed by them."""
+        entries = [e for e in self.kb.sections.entries_of(f"manual:library/{module}")
+                   if e.objtype in ("function", "class", "method", "decorator") and teaches(e)]
+        if not entries:
+            return []
+        code = "\n".join(b.text for s in teaching for b in s.blocks if b.literal)
+        by_name = {e.api_name.rsplit(".", 1)[-1]: e for e in reversed(entries) if e.api_name.startswith(module + ".")}
+        imported = {n.strip().split(" as ")[0] for m in re.finditer(rf"from {re.escape(module)} import ([\w, ]+)", code)
+                    for n in m.group(1).split(",")}
+        uses = re.finditer(rf"(?<![\w.]){re.escape(module)}\.(\w+)\(|(?<![\w.])(\w+)\b", code)
+        called = [by_name[name] for m in uses if (name := m.group(1) or m.group(2)) in by_name
+                  and (m.group(1) or name in imported)]
+        chosen = list({e.id: e for e in called}.values())[:MAX_API] or [
+            e for e in entries if e.objtype in ("function", "class")][:2]
+        self._report(f"the core API of {module}", len(chosen))
+        return chosen
 
     def _lesson_showing(self, named: Named) -> list[ManualSection]:
         """When the best section is the language reference's ("The nonlocal statement"), the tutorial's
