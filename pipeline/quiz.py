@@ -342,7 +342,9 @@ def _pick_api(outline: Outline, count: int = 1) -> list[tuple[str, str]]:
     questions: list[tuple[str, str]] = []
     # What the lesson's code uses: its examples that ran, and the code its sections show.
     used = " ".join([*(e.code for e in outline.examples),
-                     *(b.text for s in outline.sections for b in s.paragraphs if b.literal)])
+                     *(b.text for s in outline.sections for b in s.paragraphs if b.literal),
+                     *(span for s in outline.sections for b in s.paragraphs if not b.literal
+                       for span in re.findall(r"`([^`]+)`", b.text))])  # ``isinstance(obj, int)`` in prose
     ran = " ".join(e.code for e in outline.examples)
 
     def uses(a: ApiItem, code: str) -> bool:

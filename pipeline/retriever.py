@@ -509,7 +509,11 @@ class KnowledgeRetrieverAgent:
         each with the entries of its page of the same kind: "which built-in does this?" about the lesson's
         own code, for a subject that names no API."""
         used: list[ManualSection] = []
-        for name in builtin_names(b.text for s in teaching for b in s.blocks if b.literal):
+        # The code it shows, and the code its prose names (``isinstance(obj, int)`` in "Inheritance").
+        codes = [b.text for s in teaching for b in s.blocks if b.literal]
+        codes += [span for s in teaching for b in s.blocks if not b.literal
+                  for span in re.findall(r"`([^`]+)`", b.text)]
+        for name in builtin_names(codes):
             used += [e for e in self.kb.sections.api(name) if e.page.split("/")[-1] in BUILTIN_PAGES][:1]
         others: list[ManualSection] = []
         for entry in used[:3]:
