@@ -194,6 +194,9 @@ class ContentEnhancerAgent:
         budget = MAX_CHARS
         for part in outline.sections:
             budget = self._read(part, outline, budget)
+        # A section the lesson had no room left for is not one the course is built from.
+        if any(p.items for p in outline.sections if p.role == "teaching"):
+            outline.sections = [p for p in outline.sections if p.items or p.role == "api"]
         self._number(outline)
         self._stated_pitfalls(outline)
         self._key_points(outline)
