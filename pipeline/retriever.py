@@ -240,8 +240,9 @@ class KnowledgeRetrieverAgent:
         keywords = [k for feature, k in _SYNTAX_WORDS.items() if feature in named.features]
         if not keywords:
             return []
-        match = (f'{{body}} : ({" OR ".join(fts_phrase(k) for k in keywords)}) AND '
-                 f'{{context}} : ("tutorial" OR "howto")')
+        rare = ("nonlocal", "lambda", "yield", "async")  # the others are English words: "the with statement"
+        spelled = [fts_phrase(k if k in rare else f"{k} statement") for k in keywords]
+        match = f'{{body}} : ({" OR ".join(spelled)}) AND {{context}} : ("tutorial" OR "howto")'
         for section, _ in self.kb.sections.search(match, SEARCH_LIMIT):
             if not teaches(section) or section.api_name or not runnable(section):
                 continue
@@ -249,7 +250,9 @@ class KnowledgeRetrieverAgent:
                                  for b in section.blocks if b.literal))
             said = set(normalise(" ".join([section.heading, *section.terms])).split())
             # "with", "try", "match" are English words too: the index or the heading must say them.
-            filed = any(k in said or k in ("nonlocal", "lambda", "yield", "async") for k in keywords)
+            prose = " ".join(b.text for b in section.blocks if not b.literal)
+            filed = any(k in said or k in rare
+                        or re.search(rf"`{k}`\s+statement|\b{k} statement", prose) for k in keywords)
             if filed and used & named.features & set(_SYNTAX_WORDS):
                 self._report(f"lessons whose code uses {', '.join(keywords)}", 1)
                 return [section]

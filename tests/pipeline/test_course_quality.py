@@ -233,7 +233,7 @@ def test_examples_that_wait_do_not_hold_a_course_up(manual_kb: Path, subject: st
 
 # Courses whose sections give too little to ask about (reference prose, code that prints nothing): known
 # gaps, listed so that the others keep their two questions.
-QUIZ_SHORT = {"the with statement", "classes and inheritance", "descriptors", "how do I read a file", "@property",
+QUIZ_SHORT = {"classes and inheritance", "descriptors", "how do I read a file", "@property",
               "regular expressions", "match statement"}
 
 
