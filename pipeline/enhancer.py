@@ -318,7 +318,7 @@ class ContentEnhancerAgent:
         for _ in range(MAX_SESSION_RETRIES + 1):
             if not left or self._spent > EXAMPLES_SECONDS:
                 for i in left:
-                    errors.setdefault(i, "the course's time for running examples was spent")
+                    errors.setdefault(i, "this course had no time left to run it: try it yourself")
                 break
             started = time.perf_counter()
             runs = dict(zip(left, runner.run_session([runnable[i] for i in left], self.limits), strict=True))
