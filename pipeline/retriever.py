@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ._subject import read_subject
 from ._text import STOPWORDS, normalise, singular
 from .knowledge import KnowledgeBase, plural
 from .lookup import INDEXED_AS, Named, owner_of, read_names, stem, words_of
+from .reference_entries import glossary_entry, resolve, siblings, words_said
 from .scoring import (
-    BUILTIN_PAGES,
     GENERIC,
     LESSON_ORDER,
     Candidate,
@@ -31,14 +31,13 @@ from .scoring import (
     teaches,
 )
 from .sections import ManualSection
-from .snippets import builtin_names, code_features
+from .snippets import code_features
 
 __all__ = ("KnowledgeRetrieverAgent", "Retrieval", "fts_phrase", "nearby_subjects")
 
 MAX_TEACHING = 2
 MAX_API = 3
 MAX_SUBSECTIONS = 3  # sub-sections read with a section that on its own is an introduction
-MAX_SIBLINGS = 8
 # Syntax a lesson's code shows, as the AST names it, and the keyword its text is searched by.
 _SYNTAX_WORDS = {"Nonlocal": "nonlocal", "Global": "global", "With": "with", "Match": "match", "Try": "try",
                  "Lambda": "lambda", "Yield": "yield", "NamedExpr": "walrus", "AsyncFunctionDef": "async"}
@@ -49,7 +48,6 @@ MIN_CODE_BLOCKS = 3  # code blocks a section needs before its sub-sections are l
 MIN_SHOWN = 2  # sessions with output a course needs, else a section that has some is added
 MAX_NEARBY = 4
 SEARCH_LIMIT = 60
-_LABEL = re.compile(r"⸨([^⸨⸩|]+)⸩")
 SUGGESTED_SUBJECTS = ("generators", "decorators", "context managers", "f-strings")
 
 
@@ -120,7 +118,7 @@ class KnowledgeRetrieverAgent:
             teaching = [*self._lesson_showing(named), *teaching][:MAX_TEACHING]
         if not api and len(named.modules) == 1 and len(wanted) == 1:
             api = self._core_api(named.modules[0], teaching)
-        glossary = self._glossary(subject.terms, named)
+        glossary = glossary_entry(self.kb.sections, subject.terms, named)
         # A question is answered by its section; the sub-sections of "More on Lists" (stacks, queues) are
         # other questions.
         chosen = list(teaching) if named.question else self._with_subsections(teaching)
@@ -128,7 +126,7 @@ class KnowledgeRetrieverAgent:
         more = self._more_examples(chosen, wanted, candidates)
         chosen = [*[s for s in chosen if not s.api_name], *more, *[s for s in chosen if s.api_name]]
         chosen = list({s.id: s for s in chosen}.values())  # each section once
-        covered = self._covered(wanted, chosen, glossary, named)
+        covered = words_said(self.kb.sections, wanted, chosen, glossary, named)
         missing = [w for w in named.words if stem(w) not in covered]
         ratio = (len(named.words) - len(missing)) / max(1, len(named.words))
         # Every word of a short subject, most of a longer one; a question names its subject in fewer
@@ -140,15 +138,15 @@ class KnowledgeRetrieverAgent:
             self.say("No section of the knowledge base is about " + repr(text) + ".")
             return Retrieval(text, list(subject.terms), False, "subject", subject.french, covered=sorted(covered),
                              missing=missing, nearby=nearby or list(SUGGESTED_SUBJECTS), lookups=self._lookups)
-        chosen = [self._resolve(s) for s in chosen]
-        glossary = self._resolve(glossary) if glossary is not None else None
-        api = [self._resolve(s) for s in api]
+        chosen = [resolve(self.kb.sections, s) for s in chosen]
+        glossary = resolve(self.kb.sections, glossary) if glossary is not None else None
+        api = [resolve(self.kb.sections, s) for s in api]
         for section in chosen:
             self.say(f"Retriever: {section.label()}")
         if glossary is not None:
             self.say(f"Retriever: glossary entry \"{glossary.heading}\"")
         return Retrieval(text, list(subject.terms), True, "subject", subject.french, chosen, glossary, api,
-                         self._siblings(api, chosen), named.features | self._api_features(api),
+                         siblings(self.kb.sections, api, chosen), named.features | self._api_features(api),
                          [w for w in named.words if stem(w) in covered], missing, nearby, self._lookups)
 
     # -- the lookups ------------------------------------------------------------------
@@ -434,95 +432,6 @@ class KnowledgeRetrieverAgent:
                 self._report(f"API name {owner}.{method}", len(entries))
                 return fullest(entries)[:1]
         return []
-
-    def _glossary(self, terms: tuple[str, ...], named: Named) -> ManualSection | None:
-        """The glossary's entry for the subject itself, if it has one (never a nearby word's)."""
-        names = [" ".join(terms), *named.concepts, *(terms[:1] if len(terms) == 1 else [])]
-        for name in names:
-            for variant in dict.fromkeys([name, name.replace("-", " "), name + "s", name.removesuffix("s")]):
-                for section in self.kb.sections.headed(variant):
-                    if section.kind == "glossary":
-                        return self._see(section)
-        return None
-
-    def _resolve(self, section: ManualSection) -> ManualSection:
-        """The section with its cross-references (``⸨tut-tuples⸩``) as the headings they name and their links."""
-        if not any("⸨" in b.text for b in section.blocks):
-            return section
-
-        def heading(match: re.Match[str]) -> str:
-            target = self.kb.sections.labelled(match.group(1))
-            if target is None:
-                return match.group(0)
-            return f"⸨{match.group(1)}|{target.name}|{target.url()}⸩"
-
-        blocks = tuple(replace(b, text=_LABEL.sub(heading, b.text)) for b in section.blocks)
-        return replace(section, blocks=blocks)
-
-    def _see(self, entry: ManualSection) -> ManualSection:
-        """The entry a glossary entry sends to ("keyword argument": "See argument.")."""
-        text = " ".join(b.text for b in entry.blocks).strip()
-        match = re.fullmatch(r"See \*?([\w -]+?)\*?\.", text)
-        if match:
-            target = [s for s in self.kb.sections.headed(match.group(1)) if s.kind == "glossary"]
-            if target:
-                return target[0]
-        return entry
-
-    def _covered(self, wanted: set[str], chosen: list[ManualSection], glossary: ManualSection | None,
-                 named: Named) -> set[str]:
-        """The subject's words that the chosen sections' headings, index terms or names say."""
-        said: set[str] = set()
-        for section in chosen + ([glossary] if glossary else []):
-            said |= words_of(" ".join([section.heading, *section.path, *section.terms, section.api_name]))
-            if named.question or not section.doc_id.startswith("manual:"):
-                said |= words_of(" ".join(b.text for b in section.blocks))
-            if named.question and not section.api_name:  # the entries it holds: ``list.copy`` in More on Lists
-                said |= words_of(" ".join(b.text for e in self.kb.sections.of_page(section.doc_id)
-                                          if e.api_name and e.path[: len(section.path)] == section.path
-                                          for b in e.blocks))
-        if named.question:  # a question words things its own way: "difference" is said by "different"
-            said |= {w for w in wanted for s in list(said) if len(w) >= 6 and s.startswith(w[: len(w) - 3])}
-        if any(section.terms and named.term_patterns for section in chosen):
-            said |= named.symbol_words  # ``*args`` is what the index entry of "* (asterisk)" is about
-        return {w for w in wanted if w in said}
-
-    def _siblings(self, api: list[ManualSection], teaching: list[ManualSection]) -> list[ManualSection]:
-        """Other entries of the named API's page and owner: the wrong options of "which API does this?"."""
-        out: list[ManualSection] = []
-        for entry in api:
-            owner = entry.api_name.rsplit(".", 1)[0] if "." in entry.api_name else ""
-            page = self.kb.sections.entries_of(entry.doc_id)
-            same = [s for s in page if s.api_name and s.id != entry.id and s.objtype == entry.objtype
-                    and (s.api_name.rsplit(".", 1)[0] == owner if owner else "." not in s.api_name)]
-            if not same and owner:  # ``dataclasses.dataclass`` is the page's one decorator: its functions
-                same = [s for s in page if s.api_name and s.id != entry.id and s.api_name.rsplit(".", 1)[0] == owner
-                        and s.objtype in ("function", "decorator", "class")]
-            out += [s for s in same if s.id not in {a.id for a in api}]
-        if not api:
-            # No API named: the entries of the library pages chosen, for "which of these does what the
-            # example's ``redirect_stdout`` does?".
-            for doc_id in dict.fromkeys(s.doc_id for s in teaching if s.kind == "library"):
-                out += self.kb.sections.entries_of(doc_id)[: MAX_SIBLINGS * 5]
-            out += self._builtins_used(teaching)
-        return list({s.id: s for s in out}.values())[:MAX_SIBLINGS * 5]
-
-    def _builtins_used(self, teaching: list[ManualSection]) -> list[ManualSection]:
-        """The entries of the built-ins a lesson's code uses (``iter``, ``super``, ``ZeroDivisionError``),
-        each with the entries of its page of the same kind: "which built-in does this?" about the lesson's
-        own code, for a subject that names no API."""
-        used: list[ManualSection] = []
-        # The code it shows, and the code its prose names (``isinstance(obj, int)`` in "Inheritance").
-        codes = [b.text for s in teaching for b in s.blocks if b.literal]
-        codes += [span for s in teaching for b in s.blocks if not b.literal
-                  for span in re.findall(r"`([^`]+)`", b.text)]
-        for name in builtin_names(codes):
-            used += [e for e in self.kb.sections.api(name) if e.page.split("/")[-1] in BUILTIN_PAGES][:1]
-        others: list[ManualSection] = []
-        for entry in used[:3]:
-            page = self.kb.sections.entries_of(entry.doc_id)
-            others += [s for s in page if s.objtype == entry.objtype and s.id != entry.id][: MAX_SIBLINGS * 2]
-        return used + others
 
     @staticmethod
     def _api_features(api: list[ManualSection]) -> set[str]:
