@@ -65,7 +65,7 @@ async def test_the_answer_streams_token_by_token_and_its_reasoning_to_the_thinki
     prompt = upstream.requests[-1]
     assert prompt["model"] == "script" and prompt["stream"] is True
     user = prompt["messages"][-1]["content"]
-    assert "Subject: context managers" in user and "[1] manual:reference/datamodel" in user
+    assert "Subject: context managers" in user and "[1] manual:" in user and "with" in user  # the sections, numbered
     assert "Use only the numbered sources" in prompt["messages"][0]["content"]
     assert upstream.headers[-1]["authorization"] == "Bearer upstream-key"
     # httpx logs each request at INFO: the thinking box shows the job, not the upstream's address.

@@ -74,7 +74,7 @@ async def test_streams_reasoning_then_the_course_with_gapless_sequence_numbers(s
     assert "response.reasoning_summary_text.delta" in types[:first_text]
     assert "response.reasoning_summary_text.delta" not in types[first_text:]
     reasoning = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
-    assert "Query" in reasoning  # the knowledge retriever's lines
+    assert "Lookup 1:" in reasoning  # the knowledge retriever's lines
     course = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert course.startswith("# ") and "generator" in course.lower()
     done = events[-1].response
@@ -95,7 +95,7 @@ async def test_without_streaming_the_response_object_carries_the_course(server: 
             again = await sdk.responses.retrieve(response.id)
     assert response.status == "completed" and response.output_text.startswith("# ")
     assert "with" in response.output_text
-    assert "Query" in reasoning_text(response)
+    assert "Lookup 1:" in reasoning_text(response)
     assert again.output_text == response.output_text and again.status == "completed"
 
 
