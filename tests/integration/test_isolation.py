@@ -114,7 +114,8 @@ async def test_threads_a_job_leaves_behind_hold_its_place(server: ServerProcess)
                 await anyio.sleep(0.2)  # counted as stuck once they outlive the job by 5 s
             while (freed := await http.post(f"{server.url}/v1/chat/completions", json=body)).status_code != 200:
                 await anyio.sleep(0.2)  # once the threads are gone, the places are free again
-            after = stuck((await http.get(f"{server.url}/metrics")).text)
+            # The eight jobs' threads end one job after another (a busy machine spreads them out).
+            while stuck((await http.get(f"{server.url}/metrics")).text) != 0:
+                await anyio.sleep(0.2)
     assert refused.status_code == 429, "eight places held by leftover threads: no ninth job at once"
     assert freed.json()["choices"][0]["message"]["content"] == "counted"
-    assert after == 0
