@@ -16,7 +16,6 @@ import pytest
 from bench.course_samples import read_subjects
 from pipeline import stream_course_generation_progress
 from pipeline.examples import Example, prepare, run_session
-from pipeline.knowledge import KnowledgeBase
 
 TUNING = read_subjects(Path(__file__).resolve().parents[2] / "bench" / "subjects_tuning.txt")
 
@@ -55,14 +54,6 @@ _EXAMPLE = re.compile(r"```python\n(.*?)\n```\n\n(?:(?:It prints|Il affiche)[^\n
                       r"It prints nothing|Il n'affiche rien)", re.S)
 _VARIES = re.compile(r"from run to run|d'une exécution à l'autre")
 _TOO_LITTLE = re.compile(r"that runs on its own and prints what it does|qui s'exécute seul et affiche")
-
-
-@pytest.fixture(scope="module")
-def manual_kb(default_kb: Path) -> Path:
-    with KnowledgeBase(default_kb) as kb:
-        if kb.corpus() != "manual":
-            pytest.skip("the Python manual is not available here (make manual)")
-    return default_kb
 
 
 @cache

@@ -49,14 +49,6 @@ def test_index_entries_and_labels_are_kept_with_the_section_they_point_at() -> N
     assert "⸨tut-tuples⸩" in arbitrary.blocks[0].text, "a reference is kept, to become a link"
 
 
-@pytest.fixture(scope="module")
-def manual_kb(default_kb: Path) -> Path:
-    with KnowledgeBase(default_kb) as kb:
-        if kb.corpus() != "manual":
-            pytest.skip("the Python manual is not available here (make manual)")
-    return default_kb
-
-
 def look_up(subject: str, kb: Path) -> Retrieval:
     with KnowledgeBase(kb) as knowledge:
         return KnowledgeRetrieverAgent(knowledge, say=lambda line: None).retrieve(subject)
